@@ -1,0 +1,153 @@
+//! One-time bridge pages: the form a headless daemon serves in the browser
+//! to collect an API key or client credentials. Reachable only through an
+//! unguessable id, protected by a CSRF token, gone after one successful use
+//! or when the login expires.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Form;
+
+use crate::daemon::Daemon;
+use crate::flows::LoginSession;
+use crate::secret::{constant_time_eq, Secret};
+
+fn escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".into(),
+            '<' => "&lt;".into(),
+            '>' => "&gt;".into(),
+            '"' => "&quot;".into(),
+            '\'' => "&#39;".into(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#1d2330}\
+h1{font-size:1.4rem}label{display:block;margin:1rem 0 .3rem;font-weight:600}\
+input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
+button{margin-top:1.2rem;padding:.6rem 1.2rem;font-size:1rem}\
+.err{color:#a40000;background:#fff0f0;padding:.6rem;border-radius:4px}.muted{color:#5b6270;font-size:.9rem}\
+code{background:#f1f3f6;padding:.1rem .3rem}";
+
+fn page_response(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, Html(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+fn message_page(status: StatusCode, title: &str, text: &str) -> Response {
+    page_response(
+        status,
+        format!(
+            "<!doctype html><html><head><meta charset=utf-8><title>Authsome</title><style>{STYLE}</style></head>\
+             <body><h1>{}</h1><p>{}</p></body></html>",
+            escape(title),
+            escape(text)
+        ),
+    )
+}
+
+fn gone() -> Response {
+    message_page(
+        StatusCode::NOT_FOUND,
+        "This page has expired",
+        "Bridge pages work once and only while the login waits. Run `authsome login` again.",
+    )
+}
+
+fn form(session: &LoginSession, daemon: &Daemon, error: Option<&str>) -> String {
+    let def = &session.provider;
+    let bridge = session.bridge.as_ref().expect("bridge session");
+    let mut fields = String::new();
+    for f in &session.fields {
+        let kind = if f.secret { "password" } else { "text" };
+        fields.push_str(&format!(
+            "<label for=\"{n}\">{l}</label><input id=\"{n}\" name=\"{n}\" type=\"{kind}\" autocomplete=\"off\" required>",
+            n = escape(&f.name),
+            l = escape(&f.label)
+        ));
+        if let Some(hint) = &f.hint {
+            fields.push_str(&format!("<p class=muted>{}</p>", escape(hint)));
+        }
+    }
+    let docs = def
+        .docs_url
+        .as_ref()
+        .map(|u| format!("<p class=muted>Get it at <a href=\"{0}\" target=_blank rel=noopener>{0}</a></p>", escape(u)))
+        .unwrap_or_default();
+    let callback = if def.auth_type == crate::providers::AuthType::OAuth2 {
+        format!("<p class=muted>Register this callback URL with the provider: <code>{}</code></p>", escape(&daemon.callback_url()))
+    } else {
+        String::new()
+    };
+    let err = error.map(|e| format!("<p class=err>{}</p>", escape(e))).unwrap_or_default();
+    format!(
+        "<!doctype html><html><head><meta charset=utf-8><title>Authsome: connect {name}</title><style>{STYLE}</style></head>\
+         <body><h1>Connect {name}</h1><p>Connection <code>{conn}</code>. The value goes straight to the Authsome daemon on this machine and is stored encrypted.</p>\
+         {docs}{callback}{err}<form method=post action=\"/bridge/{id}\"><input type=hidden name=csrf value=\"{csrf}\">{fields}\
+         <button type=submit>Save</button></form></body></html>",
+        name = escape(&def.display_name),
+        conn = escape(session.connection.as_str()),
+        id = escape(&bridge.id),
+        csrf = escape(&bridge.csrf),
+    )
+}
+
+/// `GET /bridge/{id}`.
+pub async fn page(State(daemon): State<Daemon>, Path(id): Path<String>) -> Response {
+    match daemon.logins().by_bridge(&id) {
+        Some(session) => page_response(StatusCode::OK, form(&session, &daemon, None)),
+        None => gone(),
+    }
+}
+
+/// `POST /bridge/{id}`: a form post from the page itself.
+pub async fn submit(
+    State(daemon): State<Daemon>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    form_body: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(session) = daemon.logins().by_bridge(&id) else { return gone() };
+    // The guard already refuses foreign Origins; a form post must also come
+    // from a page (browsers send Origin on POST), not from a script elsewhere.
+    if headers.get(header::ORIGIN).is_none() && headers.get(header::REFERER).is_none() {
+        return message_page(StatusCode::FORBIDDEN, "Refused", "The form must be sent from the Authsome page.");
+    }
+    let Ok(Form(mut values)) = form_body else {
+        return message_page(StatusCode::BAD_REQUEST, "Refused", "The form could not be read.");
+    };
+    let csrf = values.remove("csrf").unwrap_or_default();
+    let expected = &session.bridge.as_ref().expect("bridge session").csrf;
+    if !constant_time_eq(&csrf, expected) {
+        return message_page(StatusCode::FORBIDDEN, "Refused", "The form's security token does not match. Reload the page.");
+    }
+    let inputs: BTreeMap<String, Secret> = session
+        .fields
+        .iter()
+        .filter_map(|f| values.remove(&f.name).map(|v| (f.name.clone(), Secret::new(v))))
+        .collect();
+    match daemon.submit_login_input(&session.id, &inputs).await {
+        Ok(_) => message_page(
+            StatusCode::OK,
+            &format!("{} is connected", session.provider.display_name),
+            "You can close this tab and return to your terminal.",
+        ),
+        Err(e @ (crate::Error::KeyPattern { .. } | crate::Error::InvalidInput(_))) if !session.is_finished() => {
+            page_response(StatusCode::BAD_REQUEST, form(&session, &daemon, Some(&e.to_string())))
+        }
+        Err(e) => message_page(e.status(), "Login failed", &e.to_string()),
+    }
+}

@@ -1,0 +1,259 @@
+//! The HTTP API on 127.0.0.1: `/health`, the token-guarded `/v1/` routes, and
+//! the one-time bridge pages. Every request passes [`guard`]: the `Host`
+//! header must name the daemon (no DNS rebinding), a browser `Origin` must be
+//! the daemon's own (no cross-site requests), and `/v1/` needs the token.
+
+mod bridge;
+pub mod types;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::daemon::Daemon;
+use crate::error::Error;
+use crate::names::{ConnectionName, ProfileName};
+use crate::secret::constant_time_eq;
+use types::*;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), "{self}");
+        } else {
+            tracing::debug!(code = self.code(), "{self}");
+        }
+        (status, Json(ErrorBody { error: self.code().into(), message: self.to_string() })).into_response()
+    }
+}
+
+/// `Json` whose rejections are JSON errors in our shape.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    _ => "invalid_input",
+                };
+                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    format!("request body too large (limit {MAX_BODY_BYTES} bytes)")
+                } else {
+                    rejection.body_text()
+                };
+                Err((status, Json(ErrorBody { error: code.into(), message })).into_response())
+            }
+        }
+    }
+}
+
+/// The profile a request is about: the `X-Authsome-Profile` header, else the home's default.
+#[derive(Debug)]
+pub struct Profile(pub ProfileName);
+
+impl FromRequestParts<Daemon> for Profile {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, daemon: &Daemon) -> Result<Self, Error> {
+        match parts.headers.get(PROFILE_HEADER) {
+            Some(v) => {
+                let s = v.to_str().map_err(|_| Error::InvalidInput("invalid profile header".into()))?;
+                Ok(Profile(ProfileName::parse(s)?))
+            }
+            None => Ok(Profile(daemon.home().default_profile()?)),
+        }
+    }
+}
+
+fn allowed_authorities(port: u16) -> [String; 3] {
+    [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")]
+}
+
+/// Checks Host, Origin and, for `/v1/`, the bearer token.
+async fn guard(State(daemon): State<Daemon>, req: Request, next: Next) -> Response {
+    let port = daemon.port();
+    let allowed = allowed_authorities(port);
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if !allowed.iter().any(|a| a == host) {
+        return Error::Forbidden(format!("Host {:?} is not this daemon", host.chars().take(100).collect::<String>()))
+            .into_response();
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let ok = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("http://"))
+            .is_some_and(|rest| allowed.iter().any(|a| a == rest));
+        if !ok {
+            return Error::Forbidden("cross-origin requests are not allowed".into()).into_response();
+        }
+    }
+    if req.uri().path().starts_with("/v1/") && !has_token(req.headers(), daemon.token().expose()) {
+        return Error::Unauthorized.into_response();
+    }
+    next.run(req).await
+}
+
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| constant_time_eq(given, token))
+}
+
+/// The API's router over a daemon.
+pub fn router(daemon: Daemon) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/status", get(status))
+        .route("/v1/shutdown", post(shutdown))
+        .route("/v1/connections", get(list))
+        .route("/v1/connections/{provider}/{connection}", get(get_connection))
+        .route("/v1/connections/{provider}/{connection}/revoke", post(revoke))
+        .route("/v1/export", get(export))
+        .route("/v1/providers", get(providers).post(register))
+        .route("/v1/providers/{provider}", get(inspect))
+        .route("/v1/providers/{provider}/remove", post(remove))
+        .route("/v1/logins", post(begin_login))
+        .route("/v1/logins/{id}", get(login_status).delete(cancel_login))
+        .route("/v1/logins/{id}/input", post(login_input))
+        .route("/v1/profiles", get(profiles).post(create_profile))
+        .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
+        .fallback(|| async { Error::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(daemon.clone(), guard))
+        .with_state(daemon)
+}
+
+async fn health() -> Json<HealthResponse> {
+    Json(HealthResponse { status: "ok".into(), version: crate::VERSION.into() })
+}
+
+async fn status(State(d): State<Daemon>) -> Result<Json<StatusResponse>, Error> {
+    d.status().await.map(Json)
+}
+
+async fn shutdown(State(d): State<Daemon>) -> StatusCode {
+    d.request_shutdown();
+    StatusCode::ACCEPTED
+}
+
+async fn list(State(d): State<Daemon>, Profile(p): Profile) -> Result<Json<ListResponse>, Error> {
+    d.list(&p).await.map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+struct GetQuery {
+    #[serde(default)]
+    show_secret: bool,
+}
+
+async fn get_connection(
+    State(d): State<Daemon>,
+    Profile(p): Profile,
+    Path((provider, connection)): Path<(String, String)>,
+    Query(q): Query<GetQuery>,
+) -> Result<Json<ConnectionView>, Error> {
+    let connection = ConnectionName::parse(&connection)?;
+    d.get(&p, &provider, &connection, q.show_secret).await.map(Json)
+}
+
+async fn revoke(
+    State(d): State<Daemon>,
+    Profile(p): Profile,
+    Path((provider, connection)): Path<(String, String)>,
+) -> Result<Json<RevokeResponse>, Error> {
+    let connection = ConnectionName::parse(&connection)?;
+    d.revoke(&p, &provider, &connection).await.map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    provider: Option<String>,
+    connection: Option<String>,
+}
+
+async fn export(State(d): State<Daemon>, Profile(p): Profile, Query(q): Query<ExportQuery>) -> Result<Json<ExportResponse>, Error> {
+    let connection = match &q.connection {
+        Some(c) => ConnectionName::parse(c)?,
+        None => ConnectionName::default_name(),
+    };
+    d.export(&p, q.provider.as_deref(), &connection).await.map(Json)
+}
+
+async fn providers(State(d): State<Daemon>) -> Json<Vec<crate::providers::ProviderDef>> {
+    Json(d.catalogue().list().into_iter().map(|(def, _)| def.as_ref().clone()).collect())
+}
+
+async fn register(State(d): State<Daemon>, ApiJson(req): ApiJson<RegisterRequest>) -> Result<Json<RegisterResponse>, Error> {
+    d.register(req).await.map(Json)
+}
+
+async fn inspect(State(d): State<Daemon>, Profile(p): Profile, Path(provider): Path<String>) -> Result<Json<InspectResponse>, Error> {
+    d.inspect(&p, &provider).await.map(Json)
+}
+
+async fn remove(State(d): State<Daemon>, Profile(p): Profile, Path(provider): Path<String>) -> Result<Json<RemoveResponse>, Error> {
+    d.remove(&p, &provider).await.map(Json)
+}
+
+async fn begin_login(
+    State(d): State<Daemon>,
+    Profile(p): Profile,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, Error> {
+    d.begin_login(&p, req).await.map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait: u64,
+}
+
+async fn login_status(State(d): State<Daemon>, Path(id): Path<String>, Query(q): Query<WaitQuery>) -> Result<Json<LoginResponse>, Error> {
+    d.login_status(&id, Duration::from_secs(q.wait.min(60))).await.map(Json)
+}
+
+async fn cancel_login(State(d): State<Daemon>, Path(id): Path<String>) -> Result<StatusCode, Error> {
+    d.cancel_login(&id).map(|_| StatusCode::NO_CONTENT)
+}
+
+async fn login_input(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<LoginInput>,
+) -> Result<Json<LoginResponse>, Error> {
+    d.submit_login_input(&id, &input.values).await?;
+    d.login_status(&id, Duration::ZERO).await.map(Json)
+}
+
+async fn profiles(State(d): State<Daemon>) -> Result<Json<Vec<String>>, Error> {
+    Ok(Json(d.home().list_profiles()?.iter().map(|p| p.to_string()).collect()))
+}
+
+async fn create_profile(State(d): State<Daemon>, ApiJson(req): ApiJson<CreateProfile>) -> Result<StatusCode, Error> {
+    d.create_profile(&req.name).await.map(|_| StatusCode::CREATED)
+}

@@ -1,0 +1,284 @@
+//! Wire types of the API, shared by the daemon, the CLI and the tray.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::flows::LoginState;
+use crate::home::KeyBackendKind;
+use crate::names::{ConnectionName, ProviderName};
+use crate::prompt::PromptField;
+use crate::providers::{AuthType, Flow, ProviderDef, ProviderOrigin};
+use crate::secret::Secret;
+use crate::vault::{KeySource, Status};
+
+/// Header that names the profile a request is about.
+pub const PROFILE_HEADER: &str = "x-authsome-profile";
+
+/// `GET /health`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthResponse {
+    /// Always `ok`.
+    pub status: String,
+    /// Daemon version.
+    pub version: String,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// Daemon version.
+    pub version: String,
+    /// Process id.
+    pub pid: u32,
+    /// Port.
+    pub port: u16,
+    /// Home served.
+    pub home: String,
+    /// Where the master key in effect came from.
+    pub key_source: KeySource,
+    /// The backend recorded for the home.
+    pub key_backend: Option<KeyBackendKind>,
+    /// Start time.
+    pub started_at: DateTime<Utc>,
+    /// Providers in the catalogue.
+    pub providers: usize,
+    /// Profiles in the home.
+    pub profiles: Vec<String>,
+}
+
+/// A connection in a listing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionSummary {
+    /// Connection name.
+    pub connection: String,
+    /// State.
+    pub status: Status,
+    /// Access token expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A provider in `GET /v1/connections`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderListing {
+    /// Provider name.
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+    /// Auth type.
+    pub auth_type: AuthType,
+    /// Default flow.
+    pub flow: Flow,
+    /// Bundled or custom.
+    pub origin: ProviderOrigin,
+    /// The best state among its connections, `configured` or `available`.
+    pub status: Status,
+    /// Its connections.
+    pub connections: Vec<ConnectionSummary>,
+}
+
+/// `GET /v1/connections`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListResponse {
+    /// Profile listed.
+    pub profile: String,
+    /// Providers, those with a state first.
+    pub providers: Vec<ProviderListing>,
+}
+
+/// One connection (`GET /v1/connections/{provider}/{connection}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionView {
+    /// Provider name.
+    pub provider: String,
+    /// Provider display name.
+    pub display_name: String,
+    /// Connection name.
+    pub connection: String,
+    /// Profile.
+    pub profile: String,
+    /// State.
+    pub status: Status,
+    /// Auth type.
+    pub auth_type: AuthType,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// Base URL used.
+    pub base_url: Option<String>,
+    /// Account, when known.
+    pub account: Option<String>,
+    /// Access token expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When obtained.
+    pub obtained_at: Option<DateTime<Utc>>,
+    /// Last refresh.
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    /// Last refresh error.
+    pub last_error: Option<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+    /// Secret fields: `***` unless shown on request.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// One exported variable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportVar {
+    /// Environment variable name.
+    pub name: String,
+    /// Value (a secret).
+    pub value: String,
+    /// Provider.
+    pub provider: String,
+    /// Connection.
+    pub connection: String,
+}
+
+/// `GET /v1/export`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportResponse {
+    /// Variables in provider order.
+    pub vars: Vec<ExportVar>,
+}
+
+/// Who supplies a login's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputMode {
+    /// The caller (a CLI on a terminal or with `--stdin`) sends it over the API.
+    Terminal,
+    /// The daemon's prompter asks (bridge page or tray window).
+    #[default]
+    Prompter,
+}
+
+/// `POST /v1/logins`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Provider.
+    pub provider: ProviderName,
+    /// Connection (`default` when absent).
+    #[serde(default)]
+    pub connection: Option<ConnectionName>,
+    /// Replace an existing connection.
+    #[serde(default)]
+    pub force: bool,
+    /// Flow override.
+    #[serde(default)]
+    pub flow: Option<Flow>,
+    /// Who supplies input.
+    #[serde(default)]
+    pub mode: InputMode,
+    /// Input supplied up front (`--stdin`).
+    #[serde(default, skip_serializing)]
+    pub inputs: BTreeMap<String, Secret>,
+}
+
+/// A login session as the API reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Session id.
+    pub id: String,
+    /// Provider.
+    pub provider: String,
+    /// Connection.
+    pub connection: String,
+    /// Flow.
+    pub flow: Flow,
+    /// State.
+    #[serde(flatten)]
+    pub state: LoginState,
+    /// What the session asks for.
+    pub fields: Vec<PromptField>,
+    /// A page for the caller to open in a browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_url: Option<String>,
+}
+
+/// `POST /v1/logins/{id}/input`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginInput {
+    /// Field name → value.
+    pub values: BTreeMap<String, Secret>,
+}
+
+/// `POST /v1/providers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    /// The definition, as JSON.
+    pub definition: serde_json::Value,
+    /// Replace an existing provider of the same name.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Answer to `POST /v1/providers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    /// Provider name.
+    pub name: String,
+    /// Warnings that did not stop registration.
+    pub warnings: Vec<String>,
+    /// True when an existing provider was replaced.
+    pub replaced: bool,
+}
+
+/// `GET /v1/providers/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InspectResponse {
+    /// The definition.
+    pub definition: ProviderDef,
+    /// Bundled or custom.
+    pub origin: ProviderOrigin,
+    /// Client credentials stored for it.
+    pub client_configured: bool,
+    /// The redirect URI to register (OAuth providers).
+    pub callback_url: Option<String>,
+    /// Its connections, secrets masked.
+    pub connections: Vec<ConnectionView>,
+}
+
+/// Answer to a revoke.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeResponse {
+    /// Provider.
+    pub provider: String,
+    /// Connection.
+    pub connection: String,
+    /// The connection's credentials were deleted.
+    pub removed_connection: bool,
+    /// The provider's client credentials were deleted.
+    pub removed_client: bool,
+    /// Problems that did not stop the local revoke.
+    pub warnings: Vec<String>,
+}
+
+/// Answer to a remove.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoveResponse {
+    /// Provider.
+    pub provider: String,
+    /// Connections deleted.
+    pub connections_removed: u64,
+    /// Client credentials deleted.
+    pub client_removed: bool,
+}
+
+/// `POST /v1/profiles`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateProfile {
+    /// Profile name.
+    pub name: crate::names::ProfileName,
+}
+
+/// A JSON error body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code.
+    pub error: String,
+    /// Message for people.
+    pub message: String,
+}
