@@ -1,1 +1,141 @@
-fn main(){}
+//! `authsome`: the command line for people, agents and scripts. It talks to
+//! the daemon over its localhost API and starts it headless when none runs.
+
+mod client;
+mod commands;
+mod error;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+use authsome_daemon::home::Home;
+
+use crate::error::{CliError, CliResult};
+
+/// Local credential broker for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "authsome", version, about, propagate_version = true)]
+struct Cli {
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print DEBUG lines (requests, timings) on stderr.
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
+    /// Profile to act on (default: the configured profile, else `default`).
+    #[arg(long, global = true, env = "AUTHSOME_PROFILE")]
+    profile: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the home and choose where the master key lives.
+    Init(commands::init::Args),
+    /// Connect a provider (API key, or OAuth in later releases).
+    Login(commands::login::Args),
+    /// Every provider and connection with its state.
+    List,
+    /// Show a connection; secrets only with --show-secret.
+    Get(commands::get::Args),
+    /// Print a connection's credentials as environment variables.
+    Export(commands::export::Args),
+    /// Show a provider's definition and its connections.
+    Inspect(commands::inspect::Args),
+    /// Delete a connection's credentials and the provider's client credentials.
+    Revoke(commands::revoke::Args),
+    /// Delete all of a provider's state in the profile (the definition stays).
+    Remove(commands::remove::Args),
+    /// Add a custom provider definition from a JSON file.
+    Register(commands::register::Args),
+    /// Show recent audit events.
+    Log(commands::log::Args),
+    /// Check the installation.
+    Doctor,
+    /// Manage profiles.
+    #[command(subcommand)]
+    Profile(commands::profile::ProfileCommand),
+    /// Manage the daemon.
+    #[command(subcommand)]
+    Daemon(commands::daemon::DaemonCommand),
+}
+
+/// What every command gets: the home, output mode, profile.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The home directory.
+    pub home: Home,
+    /// `--json`.
+    pub json: bool,
+    /// `--verbose`.
+    pub verbose: bool,
+    /// `--profile`.
+    pub profile: Option<String>,
+}
+
+impl Ctx {
+    /// A client for the home's daemon (started if needed).
+    pub fn client(&self) -> CliResult<client::Client> {
+        if let Some(p) = &self.profile {
+            authsome_daemon::names::ProfileName::parse(p)?;
+        }
+        client::Client::connect(&self.home, self.profile.clone(), self.verbose)
+    }
+}
+
+fn run(cli: Cli) -> CliResult {
+    let home = Home::from_env()?;
+    let ctx = Ctx { home, json: cli.json, verbose: cli.verbose, profile: cli.profile };
+    match cli.command {
+        Command::Init(a) => commands::init::run(&ctx, a),
+        Command::Login(a) => commands::login::run(&ctx, a),
+        Command::List => commands::list::run(&ctx),
+        Command::Get(a) => commands::get::run(&ctx, a),
+        Command::Export(a) => commands::export::run(&ctx, a),
+        Command::Inspect(a) => commands::inspect::run(&ctx, a),
+        Command::Revoke(a) => commands::revoke::run(&ctx, a),
+        Command::Remove(a) => commands::remove::run(&ctx, a),
+        Command::Register(a) => commands::register::run(&ctx, a),
+        Command::Log(a) => commands::log::run(&ctx, a),
+        Command::Doctor => commands::doctor::run(&ctx),
+        Command::Profile(c) => commands::profile::run(&ctx, c),
+        Command::Daemon(c) => commands::daemon::run(&ctx, c),
+    }
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let json = cli.json;
+    if let Err(e) = run(cli) {
+        let code = e.exit_code();
+        if e.code != "broken_pipe" {
+            if json {
+                eprintln!("{}", serde_json::json!({"error": e.code, "message": e.message}));
+            } else {
+                eprintln!("Error: {}", e.message);
+            }
+        }
+        std::process::exit(code);
+    }
+}
+
+/// Validates a provider name given on the command line.
+pub fn provider_arg(name: &str) -> CliResult<String> {
+    authsome_daemon::names::ProviderName::parse(name).map(|n| n.to_string()).map_err(CliError::from)
+}
+
+/// Validates a connection name given on the command line.
+pub fn connection_arg(name: Option<&str>) -> CliResult<String> {
+    match name {
+        Some(n) => authsome_daemon::names::ConnectionName::parse(n).map(|n| n.to_string()).map_err(CliError::from),
+        None => Ok("default".into()),
+    }
+}

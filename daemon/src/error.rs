@@ -25,7 +25,7 @@ pub enum Error {
     InvalidProvider(String),
     #[error("{0}")]
     InvalidInput(String),
-    #[error("the value does not look like a {provider} key: {hint}")]
+    #[error("that does not look like a {provider} API key: {hint}")]
     KeyPattern { provider: String, hint: String },
     #[error("no credential stored for {provider} ({connection}); run `authsome login {provider}`")]
     CredentialMissing { provider: String, connection: String },

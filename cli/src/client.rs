@@ -1,0 +1,274 @@
+//! Talking to the daemon: find it through `daemon.json`, start it headless
+//! when none answers (or restart it when it is another version), and make
+//! authenticated requests. Plain HTTP to 127.0.0.1 only, never through a proxy.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use authsome_daemon::api::types::{ErrorBody, HealthResponse, PROFILE_HEADER};
+use authsome_daemon::daemon::DaemonInfo;
+use authsome_daemon::home::Home;
+use authsome_daemon::vault::keys::MasterKeyLoader;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{CliError, CliResult};
+
+/// How long to wait for a daemon that was just started.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The line `authsome daemon serve --ready-pipe` prints once it listens (or fails).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ReadyLine {
+    /// True when serving.
+    pub ready: bool,
+    /// Port, when serving.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Error code, when not.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Error message, when not.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Notes for the person (key backend chosen, files left out).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// An authenticated connection to the daemon.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: String,
+    profile: Option<String>,
+    verbose: bool,
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(timeout).build()
+}
+
+/// `daemon.json`, if present and readable.
+pub fn read_info(home: &Home) -> Option<DaemonInfo> {
+    std::fs::read(home.daemon_json()).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// True when a process with this pid exists.
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Ok(()) | Err(nix::errno::Errno::EPERM))
+}
+
+/// `GET /health` on a port, if something answers like a daemon.
+pub fn health(port: u16) -> Option<HealthResponse> {
+    agent(Duration::from_secs(2))
+        .get(&format!("http://127.0.0.1:{port}/health"))
+        .call()
+        .ok()
+        .and_then(|r| r.into_json().ok())
+}
+
+fn read_token(home: &Home) -> CliResult<String> {
+    std::fs::read_to_string(home.token_path())
+        .map(|t| t.trim().to_string())
+        .map_err(|e| CliError::unavailable(format!("cannot read {}: {e}", home.token_path().display())))
+}
+
+fn wait_until_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !pid_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    !pid_alive(pid)
+}
+
+/// Creates the home and its key backend if needed, telling the person
+/// which backend a new home took.
+pub fn ensure_initialized(home: &Home) -> CliResult {
+    if home.is_initialized() {
+        return Ok(());
+    }
+    let report = MasterKeyLoader::new(home.clone()).init(None)?;
+    if let Some(reason) = report.fallback_reason {
+        eprintln!(
+            "Note: the OS keychain is not available ({reason}); the master key is stored in {} (mode 0600). \
+             `authsome doctor` shows the key backend in effect.",
+            home.master_key_path().display()
+        );
+    }
+    Ok(())
+}
+
+/// Starts `authsome daemon serve` detached and waits until it listens.
+pub fn start_daemon(home: &Home) -> CliResult<u16> {
+    ensure_initialized(home)?;
+    let exe = std::env::current_exe().map_err(|e| CliError::unavailable(format!("cannot find the authsome binary: {e}")))?;
+    let mut child = Command::new(exe)
+        .args(["daemon", "serve", "--ready-pipe"])
+        .env("AUTHSOME_HOME", home.root())
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| CliError::unavailable(format!("cannot start the daemon: {e}")))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(START_TIMEOUT)
+        .map_err(|_| CliError::unavailable("the daemon did not start in time; see logs/authsome.log in the home"))?;
+    // Reap the child in the background if it exits; it is its own process group.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    let ready: ReadyLine = serde_json::from_str(line.trim()).map_err(|_| {
+        CliError::unavailable("the daemon exited during start-up; run `authsome daemon serve` to see why")
+    })?;
+    for note in &ready.notes {
+        eprintln!("Note: {note}");
+    }
+    if ready.ready {
+        return ready.port.ok_or_else(|| CliError::unavailable("the daemon reported no port"));
+    }
+    let code = ready.error.unwrap_or_else(|| "daemon_unavailable".into());
+    if code == "daemon_running" {
+        // Another CLI started it a moment ago: wait for it to answer.
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(info) = read_info(home) {
+                if health(info.port).is_some() {
+                    return Ok(info.port);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Err(CliError::new(&code, ready.message.unwrap_or_else(|| "the daemon could not start".into())))
+}
+
+/// Stops the daemon serving `home`, if any. True when one was stopped.
+pub fn stop_daemon(home: &Home) -> CliResult<bool> {
+    let Some(info) = read_info(home) else { return Ok(false) };
+    if !pid_alive(info.pid) {
+        return Ok(false);
+    }
+    let token = read_token(home)?;
+    let _ = agent(Duration::from_secs(5))
+        .post(&format!("http://127.0.0.1:{}/v1/shutdown", info.port))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call();
+    if !wait_until_gone(info.pid, Duration::from_secs(10)) {
+        return Err(CliError::unavailable(format!("the daemon (pid {}) did not stop", info.pid)));
+    }
+    Ok(true)
+}
+
+impl Client {
+    /// Connects to the home's daemon, starting it when none answers and
+    /// restarting it when it runs another version.
+    pub fn connect(home: &Home, profile: Option<String>, verbose: bool) -> CliResult<Client> {
+        let ours = authsome_daemon::VERSION;
+        if let Some(info) = read_info(home).filter(|i| pid_alive(i.pid)) {
+            if info.version == ours {
+                return Ok(Client {
+                    agent: agent(Duration::from_secs(120)),
+                    base: format!("http://127.0.0.1:{}", info.port),
+                    token: read_token(home)?,
+                    profile,
+                    verbose,
+                });
+            }
+            if verbose {
+                eprintln!("DEBUG restarting daemon {} (this CLI is {ours})", info.version);
+            }
+            stop_daemon(home)?;
+        }
+        let port = start_daemon(home)?;
+        Ok(Client {
+            agent: agent(Duration::from_secs(120)),
+            base: format!("http://127.0.0.1:{port}"),
+            token: read_token(home)?,
+            profile,
+            verbose,
+        })
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token));
+        if let Some(p) = &self.profile {
+            req = req.set(PROFILE_HEADER, p);
+        }
+        req
+    }
+
+    fn finish<T: DeserializeOwned>(&self, method: &str, path: &str, started: Instant, result: Result<ureq::Response, ureq::Error>) -> CliResult<T> {
+        // Log the route and status only: bodies may carry secrets.
+        let route = path.split('?').next().unwrap_or(path);
+        match result {
+            Ok(resp) => {
+                if self.verbose {
+                    eprintln!("DEBUG {method} {route} -> {} in {:.1} ms", resp.status(), started.elapsed().as_secs_f64() * 1e3);
+                }
+                if resp.status() == 204 || resp.status() == 201 || resp.status() == 202 {
+                    return serde_json::from_str("null").map_err(|e| CliError::new("bad_response", e.to_string()));
+                }
+                resp.into_json().map_err(|e| CliError::new("bad_response", format!("unexpected answer from the daemon: {e}")))
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                if self.verbose {
+                    eprintln!("DEBUG {method} {route} -> {code} in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+                }
+                let body: ErrorBody = resp
+                    .into_json()
+                    .unwrap_or_else(|_| ErrorBody { error: "http_error".into(), message: format!("the daemon answered {code}") });
+                Err(body.into())
+            }
+            Err(e) => Err(CliError::unavailable(format!("cannot reach the daemon at {}: {e}", self.base))),
+        }
+    }
+
+    /// `GET path`.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
+        let started = Instant::now();
+        self.finish("GET", path, started, self.request("GET", path).call())
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> CliResult<T> {
+        let started = Instant::now();
+        self.finish("POST", path, started, self.request("POST", path).send_json(body))
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> CliResult<()> {
+        let started = Instant::now();
+        self.finish::<serde_json::Value>("DELETE", path, started, self.request("DELETE", path).call()).map(|_| ())
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

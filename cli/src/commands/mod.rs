@@ -1,0 +1,15 @@
+//! One module per command.
+
+pub mod daemon;
+pub mod doctor;
+pub mod export;
+pub mod get;
+pub mod init;
+pub mod inspect;
+pub mod list;
+pub mod log;
+pub mod login;
+pub mod profile;
+pub mod register;
+pub mod remove;
+pub mod revoke;
