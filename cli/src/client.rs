@@ -50,18 +50,41 @@ pub struct Client {
 }
 
 fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(timeout).build()
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(2))
+        .timeout(timeout)
+        .build()
 }
 
 /// `daemon.json`, if present and readable.
 pub fn read_info(home: &Home) -> Option<DaemonInfo> {
-    std::fs::read(home.daemon_json()).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    std::fs::read(home.daemon_json())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-/// True when a process with this pid exists.
+/// True when a process with this pid exists and is not a zombie waiting
+/// to be reaped (a detached daemon's parent is whoever adopts orphans).
 pub fn pid_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else { return false };
-    matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Ok(()) | Err(nix::errno::Errno::EPERM))
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    let exists = matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+        Ok(()) | Err(nix::errno::Errno::EPERM)
+    );
+    exists && !is_zombie(pid)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// `GET /health` on a port, if something answers like a daemon.
@@ -76,7 +99,9 @@ pub fn health(port: u16) -> Option<HealthResponse> {
 fn read_token(home: &Home) -> CliResult<String> {
     std::fs::read_to_string(home.token_path())
         .map(|t| t.trim().to_string())
-        .map_err(|e| CliError::unavailable(format!("cannot read {}: {e}", home.token_path().display())))
+        .map_err(|e| {
+            CliError::unavailable(format!("cannot read {}: {e}", home.token_path().display()))
+        })
 }
 
 fn wait_until_gone(pid: u32, timeout: Duration) -> bool {
@@ -110,7 +135,8 @@ pub fn ensure_initialized(home: &Home) -> CliResult {
 /// Starts `authsome daemon serve` detached and waits until it listens.
 pub fn start_daemon(home: &Home) -> CliResult<u16> {
     ensure_initialized(home)?;
-    let exe = std::env::current_exe().map_err(|e| CliError::unavailable(format!("cannot find the authsome binary: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::unavailable(format!("cannot find the authsome binary: {e}")))?;
     let mut child = Command::new(exe)
         .args(["daemon", "serve", "--ready-pipe"])
         .env("AUTHSOME_HOME", home.root())
@@ -128,21 +154,25 @@ pub fn start_daemon(home: &Home) -> CliResult<u16> {
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = tx.send(line);
     });
-    let line = rx
-        .recv_timeout(START_TIMEOUT)
-        .map_err(|_| CliError::unavailable("the daemon did not start in time; see logs/authsome.log in the home"))?;
+    let line = rx.recv_timeout(START_TIMEOUT).map_err(|_| {
+        CliError::unavailable("the daemon did not start in time; see logs/authsome.log in the home")
+    })?;
     // Reap the child in the background if it exits; it is its own process group.
     std::thread::spawn(move || {
         let _ = child.wait();
     });
     let ready: ReadyLine = serde_json::from_str(line.trim()).map_err(|_| {
-        CliError::unavailable("the daemon exited during start-up; run `authsome daemon serve` to see why")
+        CliError::unavailable(
+            "the daemon exited during start-up; run `authsome daemon serve` to see why",
+        )
     })?;
     for note in &ready.notes {
         eprintln!("Note: {note}");
     }
     if ready.ready {
-        return ready.port.ok_or_else(|| CliError::unavailable("the daemon reported no port"));
+        return ready
+            .port
+            .ok_or_else(|| CliError::unavailable("the daemon reported no port"));
     }
     let code = ready.error.unwrap_or_else(|| "daemon_unavailable".into());
     if code == "daemon_running" {
@@ -157,12 +187,19 @@ pub fn start_daemon(home: &Home) -> CliResult<u16> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    Err(CliError::new(&code, ready.message.unwrap_or_else(|| "the daemon could not start".into())))
+    Err(CliError::new(
+        &code,
+        ready
+            .message
+            .unwrap_or_else(|| "the daemon could not start".into()),
+    ))
 }
 
 /// Stops the daemon serving `home`, if any. True when one was stopped.
 pub fn stop_daemon(home: &Home) -> CliResult<bool> {
-    let Some(info) = read_info(home) else { return Ok(false) };
+    let Some(info) = read_info(home) else {
+        return Ok(false);
+    };
     if !pid_alive(info.pid) {
         return Ok(false);
     }
@@ -172,7 +209,10 @@ pub fn stop_daemon(home: &Home) -> CliResult<bool> {
         .set("Authorization", &format!("Bearer {token}"))
         .call();
     if !wait_until_gone(info.pid, Duration::from_secs(10)) {
-        return Err(CliError::unavailable(format!("the daemon (pid {}) did not stop", info.pid)));
+        return Err(CliError::unavailable(format!(
+            "the daemon (pid {}) did not stop",
+            info.pid
+        )));
     }
     Ok(true)
 }
@@ -193,7 +233,10 @@ impl Client {
                 });
             }
             if verbose {
-                eprintln!("DEBUG restarting daemon {} (this CLI is {ours})", info.version);
+                eprintln!(
+                    "DEBUG restarting daemon {} (this CLI is {ours})",
+                    info.version
+                );
             }
             stop_daemon(home)?;
         }
@@ -208,36 +251,62 @@ impl Client {
     }
 
     fn request(&self, method: &str, path: &str) -> ureq::Request {
-        let mut req = self.agent.request(method, &format!("{}{path}", self.base)).set("Authorization", &format!("Bearer {}", self.token));
+        let mut req = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token));
         if let Some(p) = &self.profile {
             req = req.set(PROFILE_HEADER, p);
         }
         req
     }
 
-    fn finish<T: DeserializeOwned>(&self, method: &str, path: &str, started: Instant, result: Result<ureq::Response, ureq::Error>) -> CliResult<T> {
+    fn finish<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        started: Instant,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> CliResult<T> {
         // Log the route and status only: bodies may carry secrets.
         let route = path.split('?').next().unwrap_or(path);
         match result {
             Ok(resp) => {
                 if self.verbose {
-                    eprintln!("DEBUG {method} {route} -> {} in {:.1} ms", resp.status(), started.elapsed().as_secs_f64() * 1e3);
+                    eprintln!(
+                        "DEBUG {method} {route} -> {} in {:.1} ms",
+                        resp.status(),
+                        started.elapsed().as_secs_f64() * 1e3
+                    );
                 }
                 if resp.status() == 204 || resp.status() == 201 || resp.status() == 202 {
-                    return serde_json::from_str("null").map_err(|e| CliError::new("bad_response", e.to_string()));
+                    return serde_json::from_str("null")
+                        .map_err(|e| CliError::new("bad_response", e.to_string()));
                 }
-                resp.into_json().map_err(|e| CliError::new("bad_response", format!("unexpected answer from the daemon: {e}")))
+                resp.into_json().map_err(|e| {
+                    CliError::new(
+                        "bad_response",
+                        format!("unexpected answer from the daemon: {e}"),
+                    )
+                })
             }
             Err(ureq::Error::Status(code, resp)) => {
                 if self.verbose {
-                    eprintln!("DEBUG {method} {route} -> {code} in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+                    eprintln!(
+                        "DEBUG {method} {route} -> {code} in {:.1} ms",
+                        started.elapsed().as_secs_f64() * 1e3
+                    );
                 }
-                let body: ErrorBody = resp
-                    .into_json()
-                    .unwrap_or_else(|_| ErrorBody { error: "http_error".into(), message: format!("the daemon answered {code}") });
+                let body: ErrorBody = resp.into_json().unwrap_or_else(|_| ErrorBody {
+                    error: "http_error".into(),
+                    message: format!("the daemon answered {code}"),
+                });
                 Err(body.into())
             }
-            Err(e) => Err(CliError::unavailable(format!("cannot reach the daemon at {}: {e}", self.base))),
+            Err(e) => Err(CliError::unavailable(format!(
+                "cannot reach the daemon at {}: {e}",
+                self.base
+            ))),
         }
     }
 
@@ -250,13 +319,24 @@ impl Client {
     /// `POST path` with a JSON body.
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> CliResult<T> {
         let started = Instant::now();
-        self.finish("POST", path, started, self.request("POST", path).send_json(body))
+        self.finish(
+            "POST",
+            path,
+            started,
+            self.request("POST", path).send_json(body),
+        )
     }
 
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> CliResult<()> {
         let started = Instant::now();
-        self.finish::<serde_json::Value>("DELETE", path, started, self.request("DELETE", path).call()).map(|_| ())
+        self.finish::<serde_json::Value>(
+            "DELETE",
+            path,
+            started,
+            self.request("DELETE", path).call(),
+        )
+        .map(|_| ())
     }
 }
 

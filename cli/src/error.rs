@@ -17,7 +17,10 @@ pub struct CliError {
 impl CliError {
     /// An error with a code and message.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        CliError { code: code.into(), message: message.into() }
+        CliError {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     /// A usage error (exit 2).
@@ -41,10 +44,13 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self.code.as_str() {
             "broken_pipe" => 0,
-            "usage" | "invalid_input" | "login_cancelled" | "profile_not_found" | "unknown_field" => 2,
+            "usage" | "invalid_input" | "login_cancelled" | "profile_not_found"
+            | "unknown_field" => 2,
             "connection_not_found" => 3,
             "provider_not_found" => 4,
-            "credential_missing" | "credential_expired" | "refresh_failed" | "refresh_rejected" => 5,
+            "credential_missing" | "credential_expired" | "refresh_failed" | "refresh_rejected" => {
+                5
+            }
             "already_connected" => 6,
             "daemon_unavailable" => 9,
             _ => 1,
@@ -66,7 +72,10 @@ impl From<authsome_daemon::Error> for CliError {
 
 impl From<ErrorBody> for CliError {
     fn from(e: ErrorBody) -> Self {
-        CliError { code: e.error, message: e.message }
+        CliError {
+            code: e.error,
+            message: e.message,
+        }
     }
 }
 

@@ -86,7 +86,12 @@ impl Ctx {
 
 fn run(cli: Cli) -> CliResult {
     let home = Home::from_env()?;
-    let ctx = Ctx { home, json: cli.json, verbose: cli.verbose, profile: cli.profile };
+    let ctx = Ctx {
+        home,
+        json: cli.json,
+        verbose: cli.verbose,
+        profile: cli.profile,
+    };
     match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),
         Command::Login(a) => commands::login::run(&ctx, a),
@@ -118,7 +123,10 @@ fn main() {
         let code = e.exit_code();
         if e.code != "broken_pipe" {
             if json {
-                eprintln!("{}", serde_json::json!({"error": e.code, "message": e.message}));
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"error": e.code, "message": e.message})
+                );
             } else {
                 eprintln!("Error: {}", e.message);
             }
@@ -129,13 +137,17 @@ fn main() {
 
 /// Validates a provider name given on the command line.
 pub fn provider_arg(name: &str) -> CliResult<String> {
-    authsome_daemon::names::ProviderName::parse(name).map(|n| n.to_string()).map_err(CliError::from)
+    authsome_daemon::names::ProviderName::parse(name)
+        .map(|n| n.to_string())
+        .map_err(CliError::from)
 }
 
 /// Validates a connection name given on the command line.
 pub fn connection_arg(name: Option<&str>) -> CliResult<String> {
     match name {
-        Some(n) => authsome_daemon::names::ConnectionName::parse(n).map(|n| n.to_string()).map_err(CliError::from),
+        Some(n) => authsome_daemon::names::ConnectionName::parse(n)
+            .map(|n| n.to_string())
+            .map_err(CliError::from),
         None => Ok("default".into()),
     }
 }

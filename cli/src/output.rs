@@ -55,5 +55,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// A timestamp for people, or `-`.
 pub fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into())
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "-".into())
 }

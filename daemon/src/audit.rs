@@ -95,7 +95,10 @@ impl Audit {
             .mode(0o600)
             .open(path)
             .map_err(|e| Error::io(path.display().to_string(), e))?;
-        Ok(Audit { path: path.to_path_buf(), file: Mutex::new(file) })
+        Ok(Audit {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
     }
 
     /// Appends one event as a single `write` of one line.
@@ -148,9 +151,18 @@ mod tests {
         let path = dir.path().join("audit.log");
         let audit = Audit::open(&path).unwrap();
         for i in 0..5 {
-            audit.record(AuditEvent::new("login").about("default", "openai", Some(&format!("c{i}"))));
+            audit.record(AuditEvent::new("login").about(
+                "default",
+                "openai",
+                Some(&format!("c{i}")),
+            ));
         }
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{torn").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{torn")
+            .unwrap();
         let tail = read_tail(&path, 2).unwrap();
         assert_eq!(tail.len(), 2);
         assert_eq!(tail[1]["connection"], "c4");

@@ -43,7 +43,12 @@ pub struct DaemonOptions {
 impl DaemonOptions {
     /// Options for `home` with every default.
     pub fn new(home: Home) -> Self {
-        DaemonOptions { home, port: None, prompter: None, notifier: None }
+        DaemonOptions {
+            home,
+            port: None,
+            prompter: None,
+            notifier: None,
+        }
     }
 }
 
@@ -94,7 +99,10 @@ pub struct Daemon {
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon").field("home", &self.inner.home).field("port", &self.inner.port).finish_non_exhaustive()
+        f.debug_struct("Daemon")
+            .field("home", &self.inner.home)
+            .field("port", &self.inner.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,12 +110,16 @@ fn bind(port: u16) -> Result<std::net::TcpListener> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = std::net::TcpListener::bind(addr).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
-            Error::AddrInUse { addr: addr.to_string() }
+            Error::AddrInUse {
+                addr: addr.to_string(),
+            }
         } else {
             Error::io(format!("cannot listen on {addr}"), e)
         }
     })?;
-    listener.set_nonblocking(true).map_err(|e| Error::io("listener", e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("listener", e))?;
     Ok(listener)
 }
 
@@ -127,7 +139,9 @@ impl Daemon {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::DaemonRunning { home: home.root().display().to_string() })
+                return Err(Error::DaemonRunning {
+                    home: home.root().display().to_string(),
+                })
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("daemon.lock", e)),
         }
@@ -136,7 +150,10 @@ impl Daemon {
             None => home.port()?,
         };
         let listener = bind(port)?;
-        let port = listener.local_addr().map_err(|e| Error::io("listener", e))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::io("listener", e))?
+            .port();
 
         let loader = MasterKeyLoader::new(home.clone());
         let (init, key, key_source) = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -149,7 +166,10 @@ impl Daemon {
         let key = Arc::new(key);
 
         let (catalogue, problems) = Catalogue::load(&home)?;
-        let provider_problems: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.file, p.problem)).collect();
+        let provider_problems: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.file, p.problem))
+            .collect();
         for p in &provider_problems {
             tracing::warn!("custom provider left out: {p}");
         }
@@ -176,20 +196,39 @@ impl Daemon {
         // Open the default profile now, so a wrong key fails start-up, not the first request.
         daemon.store(&home.default_profile()?).await?;
         write_private_file(&home.token_path(), daemon.inner.token.expose().as_bytes())?;
-        let info = DaemonInfo { pid: std::process::id(), port, version: crate::VERSION.to_string() };
+        let info = DaemonInfo {
+            pid: std::process::id(),
+            port,
+            version: crate::VERSION.to_string(),
+        };
         write_private_file(
             &home.daemon_json(),
-            serde_json::to_string(&info).map_err(|e| Error::Internal(e.to_string()))?.as_bytes(),
+            serde_json::to_string(&info)
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .as_bytes(),
         )?;
-        daemon.audit(AuditEvent::new("daemon_start").detail(format!("pid {} port {port}", info.pid)));
+        daemon
+            .audit(AuditEvent::new("daemon_start").detail(format!("pid {} port {port}", info.pid)));
         tracing::info!(port, home = %home.root().display(), key = key_source.as_str(), "daemon started");
         let listener = TcpListener::from_std(listener).map_err(|e| Error::io("listener", e))?;
-        Ok((daemon, listener, StartReport { init, key_source, provider_problems }))
+        Ok((
+            daemon,
+            listener,
+            StartReport {
+                init,
+                key_source,
+                provider_problems,
+            },
+        ))
     }
 
     /// Serves the API until `shutdown` resolves or a client asks the daemon to
     /// stop; then removes `daemon.json` and `daemon.token` and closes the stores.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         let mut stop = self.inner.shutdown.subscribe();
         let sweeper = {
             let d = self.clone();
@@ -282,9 +321,12 @@ impl Daemon {
             return Ok(s.clone());
         }
         let path = self.inner.home.store_path(profile);
-        let implicit = *profile == ProfileName::default_name() || *profile == self.inner.home.default_profile()?;
+        let implicit = *profile == ProfileName::default_name()
+            || *profile == self.inner.home.default_profile()?;
         if !path.exists() && !implicit {
-            return Err(Error::ProfileNotFound { name: profile.to_string() });
+            return Err(Error::ProfileNotFound {
+                name: profile.to_string(),
+            });
         }
         let store = Store::open(&path, self.inner.key.clone(), profile.clone()).await?;
         stores.insert(profile.clone(), store.clone());
@@ -295,10 +337,16 @@ impl Daemon {
     pub async fn create_profile(&self, profile: &ProfileName) -> Result<()> {
         let path = self.inner.home.store_path(profile);
         if path.exists() {
-            return Err(Error::ProfileExists { name: profile.to_string() });
+            return Err(Error::ProfileExists {
+                name: profile.to_string(),
+            });
         }
         let store = Store::open(&path, self.inner.key.clone(), profile.clone()).await?;
-        self.inner.stores.lock().await.insert(profile.clone(), store);
+        self.inner
+            .stores
+            .lock()
+            .await
+            .insert(profile.clone(), store);
         Ok(())
     }
 
@@ -313,7 +361,13 @@ impl Daemon {
             key_backend: self.inner.home.load_config()?.vault.key_backend,
             started_at: self.inner.started_at,
             providers: self.inner.catalogue.list().len(),
-            profiles: self.inner.home.list_profiles()?.iter().map(|p| p.to_string()).collect(),
+            profiles: self
+                .inner
+                .home
+                .list_profiles()?
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
         })
     }
 
@@ -326,11 +380,14 @@ impl Daemon {
         let store = self.store(profile).await?;
         let mut by_provider: BTreeMap<String, Vec<ConnectionSummary>> = BTreeMap::new();
         for m in store.list_connections().await? {
-            by_provider.entry(m.provider.to_string()).or_default().push(ConnectionSummary {
-                connection: m.connection.to_string(),
-                status: m.status,
-                expires_at: m.expires_at,
-            });
+            by_provider
+                .entry(m.provider.to_string())
+                .or_default()
+                .push(ConnectionSummary {
+                    connection: m.connection.to_string(),
+                    status: m.status,
+                    expires_at: m.expires_at,
+                });
         }
         let configured = store.configured_providers().await?;
         let mut providers: Vec<ProviderListing> = self
@@ -340,7 +397,10 @@ impl Daemon {
             .into_iter()
             .map(|(def, origin)| {
                 let connections = by_provider.remove(&def.name).unwrap_or_default();
-                let status = overall_status(&connections, configured.iter().any(|p| p.as_str() == def.name));
+                let status = overall_status(
+                    &connections,
+                    configured.iter().any(|p| p.as_str() == def.name),
+                );
                 ProviderListing {
                     name: def.name.clone(),
                     display_name: def.display_name.clone(),
@@ -365,15 +425,30 @@ impl Daemon {
                 connections,
             });
         }
-        providers.sort_by(|a, b| (a.status == Status::Available).cmp(&(b.status == Status::Available)).then(a.name.cmp(&b.name)));
-        Ok(ListResponse { profile: profile.to_string(), providers })
+        providers.sort_by(|a, b| {
+            (a.status == Status::Available)
+                .cmp(&(b.status == Status::Available))
+                .then(a.name.cmp(&b.name))
+        });
+        Ok(ListResponse {
+            profile: profile.to_string(),
+            providers,
+        })
     }
 
-    fn view(&self, profile: &ProfileName, def: Option<&ProviderDef>, rec: &ConnectionRecord, show: bool) -> ConnectionView {
+    fn view(
+        &self,
+        profile: &ProfileName,
+        def: Option<&ProviderDef>,
+        rec: &ConnectionRecord,
+        show: bool,
+    ) -> ConnectionView {
         let m = &rec.meta;
         ConnectionView {
             provider: m.provider.to_string(),
-            display_name: def.map(|d| d.display_name.clone()).unwrap_or_else(|| m.provider.to_string()),
+            display_name: def
+                .map(|d| d.display_name.clone())
+                .unwrap_or_else(|| m.provider.to_string()),
             connection: m.connection.to_string(),
             profile: profile.to_string(),
             status: m.status,
@@ -391,7 +466,12 @@ impl Daemon {
         }
     }
 
-    async fn record(&self, profile: &ProfileName, provider: &str, connection: &ConnectionName) -> Result<ConnectionRecord> {
+    async fn record(
+        &self,
+        profile: &ProfileName,
+        provider: &str,
+        connection: &ConnectionName,
+    ) -> Result<ConnectionRecord> {
         let pname = ProviderName::parse(provider)?;
         let store = self.store(profile).await?;
         match store.get_connection(&pname, connection).await? {
@@ -399,7 +479,10 @@ impl Daemon {
             None => {
                 // Say "provider not found" for names nobody knows, "connection not found" otherwise.
                 self.provider(provider)?;
-                Err(Error::ConnectionNotFound { provider: provider.into(), connection: connection.to_string() })
+                Err(Error::ConnectionNotFound {
+                    provider: provider.into(),
+                    connection: connection.to_string(),
+                })
             }
         }
     }
@@ -416,7 +499,9 @@ impl Daemon {
         let def = self.provider(provider).ok().map(|(d, _)| d);
         if show_secret {
             self.audit(
-                AuditEvent::new("get").about(profile.as_str(), provider, Some(connection.as_str())).detail("secret shown"),
+                AuditEvent::new("get")
+                    .about(profile.as_str(), provider, Some(connection.as_str()))
+                    .detail("secret shown"),
             );
         }
         Ok(self.view(profile, def.as_deref(), &rec, show_secret))
@@ -444,7 +529,9 @@ impl Daemon {
         let mut vars = Vec::new();
         for (p, c) in targets {
             let rec = self.record(profile, &p, &c).await?;
-            let Ok((def, _)) = self.provider(&p) else { continue };
+            let Ok((def, _)) = self.provider(&p) else {
+                continue;
+            };
             for (env, field) in &def.export {
                 if let Some(value) = rec.secrets.get(field) {
                     vars.push(ExportVar {
@@ -459,16 +546,26 @@ impl Daemon {
         }
         if provider.is_some() && vars.is_empty() {
             let p = provider.unwrap_or_default();
-            return Err(Error::CredentialMissing { provider: p.into(), connection: connection.to_string() });
+            return Err(Error::CredentialMissing {
+                provider: p.into(),
+                connection: connection.to_string(),
+            });
         }
         Ok(ExportResponse { vars })
     }
 
     /// Starts a login. Returns the session and, when the input is to come
     /// through a prompter, where it was presented.
-    pub async fn begin_login(&self, profile: &ProfileName, req: LoginRequest) -> Result<LoginResponse> {
+    pub async fn begin_login(
+        &self,
+        profile: &ProfileName,
+        req: LoginRequest,
+    ) -> Result<LoginResponse> {
         let (def, _) = self.provider(req.provider.as_str())?;
-        let connection = req.connection.clone().unwrap_or_else(ConnectionName::default_name);
+        let connection = req
+            .connection
+            .clone()
+            .unwrap_or_else(ConnectionName::default_name);
         let flow = req.flow.unwrap_or(def.flow);
         if flow.auth_type() != def.auth_type {
             return Err(Error::FlowUnavailable {
@@ -478,8 +575,16 @@ impl Daemon {
             });
         }
         let store = self.store(profile).await?;
-        if !req.force && store.get_connection(&req.provider, &connection).await?.is_some() {
-            return Err(Error::AlreadyConnected { provider: def.name.clone(), connection: connection.to_string() });
+        if !req.force
+            && store
+                .get_connection(&req.provider, &connection)
+                .await?
+                .is_some()
+        {
+            return Err(Error::AlreadyConnected {
+                provider: def.name.clone(),
+                connection: connection.to_string(),
+            });
         }
         let fields = match flow {
             Flow::ApiKey => api_key::fields(&def),
@@ -546,21 +651,34 @@ impl Daemon {
     /// Cancels a login that is still waiting.
     pub fn cancel_login(&self, id: &str) -> Result<()> {
         let session = self.inner.logins.get(id)?;
-        session.finish(LoginState::Failed { error: "login_cancelled".into(), message: Error::LoginCancelled.to_string() });
+        session.finish(LoginState::Failed {
+            error: "login_cancelled".into(),
+            message: Error::LoginCancelled.to_string(),
+        });
         self.inner.logins.remove(id);
         Ok(())
     }
 
     /// Completes a login with the person's input. A value that fails its
     /// check leaves the session waiting, so the person can try again.
-    pub async fn submit_login_input(&self, id: &str, values: &BTreeMap<String, Secret>) -> Result<LoginState> {
+    pub async fn submit_login_input(
+        &self,
+        id: &str,
+        values: &BTreeMap<String, Secret>,
+    ) -> Result<LoginState> {
         let session = self.inner.logins.get(id)?;
         let _guard = session.completing.lock().await;
         if session.is_finished() {
             return Err(Error::LoginNotFound);
         }
         let def = session.provider.clone();
-        let audit = || AuditEvent::new("login").about(session.profile.as_str(), &def.name, Some(session.connection.as_str()));
+        let audit = || {
+            AuditEvent::new("login").about(
+                session.profile.as_str(),
+                &def.name,
+                Some(session.connection.as_str()),
+            )
+        };
         let key = match api_key::check_key(&def, values) {
             Ok(k) => k,
             Err(e) => {
@@ -573,12 +691,18 @@ impl Daemon {
             pname,
             session.connection.clone(),
             AuthType::ApiKey,
-            ConnectionSecrets { api_key: Some(key), ..Default::default() },
+            ConnectionSecrets {
+                api_key: Some(key),
+                ..Default::default()
+            },
         );
         let store = self.store(&session.profile).await?;
         if let Err(e) = store.put_connection(&record, session.force).await {
             self.audit(audit().failed(e.to_string()));
-            session.finish(LoginState::Failed { error: e.code().into(), message: e.to_string() });
+            session.finish(LoginState::Failed {
+                error: e.code().into(),
+                message: e.to_string(),
+            });
             return Err(e);
         }
         self.audit(audit().detail(format!("flow {}", session.flow.as_str())));
@@ -588,15 +712,27 @@ impl Daemon {
 
     /// Deletes a connection's credentials and the provider's client
     /// credentials, so the next login collects them again.
-    pub async fn revoke(&self, profile: &ProfileName, provider: &str, connection: &ConnectionName) -> Result<RevokeResponse> {
+    pub async fn revoke(
+        &self,
+        profile: &ProfileName,
+        provider: &str,
+        connection: &ConnectionName,
+    ) -> Result<RevokeResponse> {
         let pname = ProviderName::parse(provider)?;
         let store = self.store(profile).await?;
         let (removed_connection, removed_client) = store.revoke_local(&pname, connection).await?;
         if !removed_connection && !removed_client {
             self.provider(provider)?;
-            return Err(Error::ConnectionNotFound { provider: provider.into(), connection: connection.to_string() });
+            return Err(Error::ConnectionNotFound {
+                provider: provider.into(),
+                connection: connection.to_string(),
+            });
         }
-        self.audit(AuditEvent::new("revoke").about(profile.as_str(), provider, Some(connection.as_str())));
+        self.audit(AuditEvent::new("revoke").about(
+            profile.as_str(),
+            provider,
+            Some(connection.as_str()),
+        ));
         Ok(RevokeResponse {
             provider: provider.into(),
             connection: connection.to_string(),
@@ -619,12 +755,18 @@ impl Daemon {
                 .about(profile.as_str(), provider, None)
                 .detail(format!("{connections_removed} connection(s)")),
         );
-        Ok(RemoveResponse { provider: provider.into(), connections_removed, client_removed })
+        Ok(RemoveResponse {
+            provider: provider.into(),
+            connections_removed,
+            client_removed,
+        })
     }
 
     /// Validates and stores a custom provider definition.
     pub async fn register(&self, req: RegisterRequest) -> Result<RegisterResponse> {
-        let size = serde_json::to_vec(&req.definition).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&req.definition)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > crate::providers::MAX_DEFINITION_BYTES {
             return Err(Error::InvalidProvider(format!(
                 "definition is {size} bytes; the limit is {}",
@@ -640,7 +782,11 @@ impl Daemon {
         match result {
             Ok(warnings) => {
                 self.audit(event.detail(if replaced { "replaced" } else { "added" }));
-                Ok(RegisterResponse { name, warnings, replaced })
+                Ok(RegisterResponse {
+                    name,
+                    warnings,
+                    replaced,
+                })
             }
             Err(e) => {
                 self.audit(event.failed(e.to_string()));
@@ -655,7 +801,12 @@ impl Daemon {
         let pname = ProviderName::parse(provider)?;
         let store = self.store(profile).await?;
         let mut connections = Vec::new();
-        for m in store.list_connections().await?.into_iter().filter(|m| m.provider == pname) {
+        for m in store
+            .list_connections()
+            .await?
+            .into_iter()
+            .filter(|m| m.provider == pname)
+        {
             if let Some(rec) = store.get_connection(&pname, &m.connection).await? {
                 connections.push(self.view(profile, Some(&def), &rec, false));
             }
@@ -682,5 +833,9 @@ fn overall_status(connections: &[ConnectionSummary], configured: bool) -> Status
         .iter()
         .map(|c| c.status)
         .max_by_key(|s| rank(*s))
-        .unwrap_or(if configured { Status::Configured } else { Status::Available })
+        .unwrap_or(if configured {
+            Status::Configured
+        } else {
+            Status::Available
+        })
 }

@@ -32,7 +32,11 @@ pub struct Check {
 }
 
 fn check(name: &str, status: CheckStatus, detail: impl Into<String>) -> Check {
-    Check { name: name.into(), status, detail: detail.into() }
+    Check {
+        name: name.into(),
+        status,
+        detail: detail.into(),
+    }
 }
 
 /// Checks that need no daemon: home, permissions, key backend, stores, providers.
@@ -41,12 +45,18 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
     let root = home.root();
     match mode_of(root) {
         None => {
-            out.push(check("home", CheckStatus::Fail, format!("{} does not exist; run `authsome init`", root.display())));
+            out.push(check(
+                "home",
+                CheckStatus::Fail,
+                format!("{} does not exist; run `authsome init`", root.display()),
+            ));
             return out;
         }
-        Some(m) if m & 0o077 != 0 => {
-            out.push(check("home", CheckStatus::Warn, format!("{} is mode {m:o}; expected 700", root.display())))
-        }
+        Some(m) if m & 0o077 != 0 => out.push(check(
+            "home",
+            CheckStatus::Warn,
+            format!("{} is mode {m:o}; expected 700", root.display()),
+        )),
         Some(_) => out.push(check("home", CheckStatus::Ok, root.display().to_string())),
     }
     for (label, path) in [
@@ -57,28 +67,45 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
     ] {
         if let Some(m) = mode_of(&path) {
             if m & 0o077 != 0 {
-                out.push(check(label, CheckStatus::Fail, format!("{} is mode {m:o}; run `chmod 600 {}`", path.display(), path.display())));
+                out.push(check(
+                    label,
+                    CheckStatus::Fail,
+                    format!(
+                        "{} is mode {m:o}; run `chmod 600 {}`",
+                        path.display(),
+                        path.display()
+                    ),
+                ));
             }
         }
     }
 
     let loader = MasterKeyLoader::new(home.clone());
     let backend = loader.recorded_backend().ok().flatten();
-    let env_key = std::env::var_os(crate::vault::keys::MASTER_KEY_ENV).is_some_and(|v| !v.is_empty());
-    let probe = tokio::task::spawn_blocking(probe_keychain).await.unwrap_or_else(|e| Err(e.to_string()));
+    let env_key =
+        std::env::var_os(crate::vault::keys::MASTER_KEY_ENV).is_some_and(|v| !v.is_empty());
+    let probe = tokio::task::spawn_blocking(probe_keychain)
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
     let keychain_detail = match &probe {
         Ok(()) => "keychain available and persists (probe entry written and read back)".to_string(),
         Err(reason) => format!("keychain unavailable: {reason}"),
     };
     let key = {
         let l = loader.clone();
-        tokio::task::spawn_blocking(move || l.load()).await.map_err(|e| crate::Error::Internal(e.to_string())).and_then(|r| r)
+        tokio::task::spawn_blocking(move || l.load())
+            .await
+            .map_err(|e| crate::Error::Internal(e.to_string()))
+            .and_then(|r| r)
     };
     match (&key, backend) {
         (Ok((_, source)), _) => {
             let mut detail = format!("master key from {}", source.as_str());
             if backend == Some(KeyBackendKind::File) && !env_key {
-                detail.push_str(&format!(" ({}); {keychain_detail}", home.master_key_path().display()));
+                detail.push_str(&format!(
+                    " ({}); {keychain_detail}",
+                    home.master_key_path().display()
+                ));
                 out.push(check("key backend", CheckStatus::Warn, detail));
             } else {
                 detail.push_str(&format!("; {keychain_detail}"));
@@ -97,23 +124,41 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
                 }
                 let name = format!("store {p}");
                 if let Some(m) = mode_of(&path).filter(|m| m & 0o077 != 0) {
-                    out.push(check(&name, CheckStatus::Fail, format!("{} is mode {m:o}; expected 600", path.display())));
+                    out.push(check(
+                        &name,
+                        CheckStatus::Fail,
+                        format!("{} is mode {m:o}; expected 600", path.display()),
+                    ));
                     continue;
                 }
                 match &key {
-                    Ok((k, _)) => match Store::open(&path, std::sync::Arc::new(k.clone()), p.clone()).await {
-                        Ok(store) => {
-                            let result = store.integrity_check().await;
-                            store.close().await;
-                            match result {
-                                Ok(r) if r == "ok" => out.push(check(&name, CheckStatus::Ok, "integrity ok, master key opens it")),
-                                Ok(r) => out.push(check(&name, CheckStatus::Fail, format!("integrity check: {r}"))),
-                                Err(e) => out.push(check(&name, CheckStatus::Fail, e.to_string())),
+                    Ok((k, _)) => {
+                        match Store::open(&path, std::sync::Arc::new(k.clone()), p.clone()).await {
+                            Ok(store) => {
+                                let result = store.integrity_check().await;
+                                store.close().await;
+                                match result {
+                                    Ok(r) if r == "ok" => out.push(check(
+                                        &name,
+                                        CheckStatus::Ok,
+                                        "integrity ok, master key opens it",
+                                    )),
+                                    Ok(r) => out.push(check(
+                                        &name,
+                                        CheckStatus::Fail,
+                                        format!("integrity check: {r}"),
+                                    )),
+                                    Err(e) => {
+                                        out.push(check(&name, CheckStatus::Fail, e.to_string()))
+                                    }
+                                }
                             }
+                            Err(e) => out.push(check(&name, CheckStatus::Fail, e.to_string())),
                         }
-                        Err(e) => out.push(check(&name, CheckStatus::Fail, e.to_string())),
-                    },
-                    Err(_) => out.push(check(&name, CheckStatus::Warn, "not opened: no master key")),
+                    }
+                    Err(_) => {
+                        out.push(check(&name, CheckStatus::Warn, "not opened: no master key"))
+                    }
                 }
             }
         }
@@ -121,15 +166,27 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
     }
 
     match Catalogue::bundled() {
-        Ok(defs) => out.push(check("providers", CheckStatus::Ok, format!("{} bundled definitions valid", defs.len()))),
+        Ok(defs) => out.push(check(
+            "providers",
+            CheckStatus::Ok,
+            format!("{} bundled definitions valid", defs.len()),
+        )),
         Err(e) => out.push(check("providers", CheckStatus::Fail, e.to_string())),
     }
     let (custom, problems) = Catalogue::read_custom(home);
     if !custom.is_empty() {
-        out.push(check("custom providers", CheckStatus::Ok, format!("{} valid", custom.len())));
+        out.push(check(
+            "custom providers",
+            CheckStatus::Ok,
+            format!("{} valid", custom.len()),
+        ));
     }
     for p in problems {
-        out.push(check("custom providers", CheckStatus::Fail, format!("{}: {}", p.file, p.problem)));
+        out.push(check(
+            "custom providers",
+            CheckStatus::Fail,
+            format!("{}: {}", p.file, p.problem),
+        ));
     }
     out
 }

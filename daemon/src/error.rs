@@ -12,9 +12,15 @@ pub enum Error {
     #[error("provider not found: {name}")]
     ProviderNotFound { name: String },
     #[error("connection not found: {provider} ({connection})")]
-    ConnectionNotFound { provider: String, connection: String },
+    ConnectionNotFound {
+        provider: String,
+        connection: String,
+    },
     #[error("{provider} ({connection}) is already connected; use --force to replace it")]
-    AlreadyConnected { provider: String, connection: String },
+    AlreadyConnected {
+        provider: String,
+        connection: String,
+    },
     #[error("provider {name} already exists; use --force to replace it")]
     ProviderExists { name: String },
     #[error("profile not found: {name}")]
@@ -28,9 +34,16 @@ pub enum Error {
     #[error("that does not look like a {provider} API key: {hint}")]
     KeyPattern { provider: String, hint: String },
     #[error("no credential stored for {provider} ({connection}); run `authsome login {provider}`")]
-    CredentialMissing { provider: String, connection: String },
+    CredentialMissing {
+        provider: String,
+        connection: String,
+    },
     #[error("the {flow} flow is not available for {provider}: {reason}")]
-    FlowUnavailable { provider: String, flow: String, reason: String },
+    FlowUnavailable {
+        provider: String,
+        flow: String,
+        reason: String,
+    },
     #[error("login session not found or expired; start again with `authsome login`")]
     LoginNotFound,
     #[error("login timed out; re-run `authsome login {provider} --force`")]
@@ -72,7 +85,10 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with what was being done (usually a path).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The stable machine-readable code sent as `error` in JSON bodies.
@@ -115,9 +131,9 @@ impl Error {
             | Error::ProfileNotFound { .. }
             | Error::LoginNotFound
             | Error::NotFound => StatusCode::NOT_FOUND,
-            Error::AlreadyConnected { .. } | Error::ProviderExists { .. } | Error::ProfileExists { .. } => {
-                StatusCode::CONFLICT
-            }
+            Error::AlreadyConnected { .. }
+            | Error::ProviderExists { .. }
+            | Error::ProfileExists { .. } => StatusCode::CONFLICT,
             Error::InvalidProvider(_)
             | Error::InvalidInput(_)
             | Error::KeyPattern { .. }

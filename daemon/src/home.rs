@@ -38,7 +38,9 @@ impl std::str::FromStr for KeyBackendKind {
         match s {
             "keychain" => Ok(KeyBackendKind::Keychain),
             "file" => Ok(KeyBackendKind::File),
-            other => Err(Error::InvalidInput(format!("unknown key backend {other:?}: use keychain or file"))),
+            other => Err(Error::InvalidInput(format!(
+                "unknown key backend {other:?}: use keychain or file"
+            ))),
         }
     }
 }
@@ -90,7 +92,9 @@ impl Home {
         let root = if root.is_absolute() {
             root
         } else {
-            std::env::current_dir().map(|d| d.join(&root)).unwrap_or(root)
+            std::env::current_dir()
+                .map(|d| d.join(&root))
+                .unwrap_or(root)
         };
         Home { root }
     }
@@ -150,7 +154,12 @@ impl Home {
 
     /// Creates the home and its directories, all 0700.
     pub fn ensure_dirs(&self) -> Result<()> {
-        for dir in [self.root.clone(), self.logs_dir(), self.providers_dir(), self.profiles_dir()] {
+        for dir in [
+            self.root.clone(),
+            self.logs_dir(),
+            self.providers_dir(),
+            self.profiles_dir(),
+        ] {
             ensure_private_dir(&dir)?;
         }
         Ok(())
@@ -212,9 +221,9 @@ impl Home {
     pub fn port(&self) -> Result<u16> {
         if let Ok(v) = std::env::var("AUTHSOME_PORT") {
             if !v.is_empty() {
-                return v
-                    .parse()
-                    .map_err(|_| Error::InvalidInput(format!("AUTHSOME_PORT is not a port number: {v:?}")));
+                return v.parse().map_err(|_| {
+                    Error::InvalidInput(format!("AUTHSOME_PORT is not a port number: {v:?}"))
+                });
             }
         }
         Ok(self.load_config()?.port.unwrap_or(crate::DEFAULT_PORT))
@@ -224,13 +233,16 @@ impl Home {
 /// Creates a directory (and parents) and sets it to 0700.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir.display().to_string(), e))
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(dir.display().to_string(), e))
 }
 
 /// Writes a file atomically (temp file, fsync, rename) with mode 0600.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     let ctx = || path.display().to_string();
-    let dir = path.parent().ok_or_else(|| Error::Internal(format!("{} has no parent", ctx())))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| Error::Internal(format!("{} has no parent", ctx())))?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
@@ -244,7 +256,8 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| Error::io(tmp.display().to_string(), e))?;
-        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(ctx(), e))?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(ctx(), e))?;
         f.write_all(contents).map_err(|e| Error::io(ctx(), e))?;
         f.sync_all().map_err(|e| Error::io(ctx(), e))?;
     }
@@ -257,7 +270,9 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
 
 /// The permission bits of a path, if it exists.
 pub fn mode_of(path: &Path) -> Option<u32> {
-    fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o777)
+    fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
 }
 
 #[cfg(test)]
@@ -273,7 +288,9 @@ mod tests {
         let cfg = Config {
             profile: Some("work".into()),
             port: Some(9000),
-            vault: VaultConfig { key_backend: Some(KeyBackendKind::File) },
+            vault: VaultConfig {
+                key_backend: Some(KeyBackendKind::File),
+            },
         };
         home.save_config(&cfg).unwrap();
         assert_eq!(home.load_config().unwrap(), cfg);

@@ -29,7 +29,11 @@ struct Inner {
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 impl RotatingFile {
@@ -37,7 +41,13 @@ impl RotatingFile {
     pub fn open(path: &Path) -> io::Result<RotatingFile> {
         let file = open_append(path)?;
         let size = file.metadata()?.len();
-        Ok(RotatingFile { inner: Arc::new(Mutex::new(Inner { path: path.to_path_buf(), file, size })) })
+        Ok(RotatingFile {
+            inner: Arc::new(Mutex::new(Inner {
+                path: path.to_path_buf(),
+                file,
+                size,
+            })),
+        })
     }
 }
 
@@ -94,18 +104,32 @@ pub fn init(logs_dir: Option<&Path>, stderr: StderrLevel) {
     let file_layer = logs_dir.and_then(|dir| {
         let _ = crate::home::ensure_private_dir(dir);
         RotatingFile::open(&dir.join("authsome.log")).ok().map(|w| {
-            let filter = EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,authsome=debug,authsome_daemon=debug,authsome_tray=debug"));
-            tracing_subscriber::fmt::layer().with_writer(w).with_ansi(false).with_filter(filter)
+            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                EnvFilter::new("info,authsome=debug,authsome_daemon=debug,authsome_tray=debug")
+            });
+            tracing_subscriber::fmt::layer()
+                .with_writer(w)
+                .with_ansi(false)
+                .with_filter(filter)
         })
     });
     let stderr_layer = match stderr {
         StderrLevel::Off => None,
         StderrLevel::Info => Some(EnvFilter::new("info,sqlx=warn")),
-        StderrLevel::Debug => Some(EnvFilter::new("debug,sqlx=info,hyper=info,h2=info,reqwest=info")),
+        StderrLevel::Debug => Some(EnvFilter::new(
+            "debug,sqlx=info,hyper=info,h2=info,reqwest=info",
+        )),
     }
-    .map(|filter| tracing_subscriber::fmt::layer().with_writer(io::stderr).with_target(false).with_filter(filter));
-    let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
+    .map(|filter| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(io::stderr)
+            .with_target(false)
+            .with_filter(filter)
+    });
+    let _ = tracing_subscriber::registry()
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init();
 }
 
 #[cfg(test)]

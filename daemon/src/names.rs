@@ -23,7 +23,9 @@ fn check(kind: &str, value: &str, allow_upper: bool, allow_dot: bool) -> Result<
     }
     let mut chars = value.chars();
     let first = chars.next().ok_or_else(bad)?;
-    let ok_first = first.is_ascii_digit() || first.is_ascii_lowercase() || (allow_upper && first.is_ascii_uppercase());
+    let ok_first = first.is_ascii_digit()
+        || first.is_ascii_lowercase()
+        || (allow_upper && first.is_ascii_uppercase());
     let ok_rest = chars.all(|c| {
         c.is_ascii_digit()
             || c.is_ascii_lowercase()
@@ -120,7 +122,9 @@ mod tests {
 
     #[test]
     fn names_reject_traversal_separators_and_control_characters() {
-        for bad in ["", "..", "../x", "a/b", "a\\b", "%2e%2e", "a\0b", "a b", ".hidden", "-x", "é"] {
+        for bad in [
+            "", "..", "../x", "a/b", "a\\b", "%2e%2e", "a\0b", "a b", ".hidden", "-x", "é",
+        ] {
             assert!(ProviderName::parse(bad).is_err(), "{bad:?}");
             assert!(ConnectionName::parse(bad).is_err(), "{bad:?}");
             assert!(ProfileName::parse(bad).is_err(), "{bad:?}");
@@ -139,7 +143,9 @@ mod tests {
 
     #[test]
     fn invalid_name_error_does_not_echo_control_characters() {
-        let err = ConnectionName::parse("a\nb\u{1b}[31m").unwrap_err().to_string();
+        let err = ConnectionName::parse("a\nb\u{1b}[31m")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains('\n') && !err.contains('\u{1b}'), "{err}");
     }
 }

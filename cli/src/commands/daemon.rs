@@ -44,7 +44,9 @@ fn serve(ctx: &Ctx, ready_pipe: bool) -> CliResult {
         (false, false) => StderrLevel::Info,
     };
     logging::init(Some(&ctx.home.logs_dir()), stderr);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match Daemon::start(DaemonOptions::new(ctx.home.clone())).await {
             Ok((daemon, listener, report)) => {
@@ -96,7 +98,8 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> CliResult {
     match cmd {
         DaemonCommand::Serve { ready_pipe } => serve(ctx, ready_pipe),
         DaemonCommand::Start => {
-            let running = read_info(&ctx.home).filter(|i| pid_alive(i.pid) && i.version == authsome_daemon::VERSION);
+            let running = read_info(&ctx.home)
+                .filter(|i| pid_alive(i.pid) && i.version == authsome_daemon::VERSION);
             let port = match running {
                 Some(i) if health(i.port).is_some() => i.port,
                 _ => {
@@ -105,7 +108,9 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> CliResult {
                 }
             };
             let pid = read_info(&ctx.home).map(|i| i.pid).unwrap_or_default();
-            output::line(&format!("Authsome daemon running (pid {pid}) on http://127.0.0.1:{port}"))
+            output::line(&format!(
+                "Authsome daemon running (pid {pid}) on http://127.0.0.1:{port}"
+            ))
         }
         DaemonCommand::Stop => {
             if stop_daemon(&ctx.home)? {
@@ -119,9 +124,13 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> CliResult {
                 return Err(CliError::unavailable("the Authsome daemon is not running"));
             };
             if health(info.port).is_none() {
-                return Err(CliError::unavailable(format!("daemon pid {} does not answer on port {}", info.pid, info.port)));
+                return Err(CliError::unavailable(format!(
+                    "daemon pid {} does not answer on port {}",
+                    info.pid, info.port
+                )));
             }
-            let status: StatusResponse = Client::connect(&ctx.home, None, ctx.verbose)?.get("/v1/status")?;
+            let status: StatusResponse =
+                Client::connect(&ctx.home, None, ctx.verbose)?.get("/v1/status")?;
             if ctx.json {
                 return output::json(&status);
             }

@@ -9,24 +9,51 @@ use crate::output;
 use crate::Ctx;
 
 fn daemon_check(ctx: &Ctx) -> Check {
-    let mk = |status, detail: String| Check { name: "daemon".into(), status, detail };
+    let mk = |status, detail: String| Check {
+        name: "daemon".into(),
+        status,
+        detail,
+    };
     let Some(info) = read_info(&ctx.home).filter(|i| pid_alive(i.pid)) else {
-        return mk(CheckStatus::Warn, "not running; any command starts it (or `authsome daemon start`)".into());
+        return mk(
+            CheckStatus::Warn,
+            "not running; any command starts it (or `authsome daemon start`)".into(),
+        );
     };
     match health(info.port) {
-        None => mk(CheckStatus::Fail, format!("pid {} holds the home but port {} does not answer", info.pid, info.port)),
+        None => mk(
+            CheckStatus::Fail,
+            format!(
+                "pid {} holds the home but port {} does not answer",
+                info.pid, info.port
+            ),
+        ),
         Some(h) if h.version != authsome_daemon::VERSION => mk(
             CheckStatus::Warn,
-            format!("version {} runs; this CLI is {} (the next command restarts it)", h.version, authsome_daemon::VERSION),
+            format!(
+                "version {} runs; this CLI is {} (the next command restarts it)",
+                h.version,
+                authsome_daemon::VERSION
+            ),
         ),
         Some(h) => {
-            let status = Client::connect(&ctx.home, None, ctx.verbose).and_then(|c| c.get::<StatusResponse>("/v1/status"));
+            let status = Client::connect(&ctx.home, None, ctx.verbose)
+                .and_then(|c| c.get::<StatusResponse>("/v1/status"));
             match status {
                 Ok(s) => mk(
                     CheckStatus::Ok,
-                    format!("version {} pid {} on 127.0.0.1:{}, master key from {}", h.version, s.pid, s.port, s.key_source.as_str()),
+                    format!(
+                        "version {} pid {} on 127.0.0.1:{}, master key from {}",
+                        h.version,
+                        s.pid,
+                        s.port,
+                        s.key_source.as_str()
+                    ),
                 ),
-                Err(e) => mk(CheckStatus::Fail, format!("answers but refuses this CLI: {}", e.message)),
+                Err(e) => mk(
+                    CheckStatus::Fail,
+                    format!("answers but refuses this CLI: {}", e.message),
+                ),
             }
         }
     }
@@ -34,10 +61,15 @@ fn daemon_check(ctx: &Ctx) -> Check {
 
 /// Runs the command.
 pub fn run(ctx: &Ctx) -> CliResult {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut checks = rt.block_on(local_checks(&ctx.home));
     checks.push(daemon_check(ctx));
-    let failed = checks.iter().filter(|c| c.status == CheckStatus::Fail).count();
+    let failed = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .count();
     if ctx.json {
         output::json(&serde_json::json!({ "ok": failed == 0, "checks": checks }))?;
     } else {
@@ -53,7 +85,10 @@ pub fn run(ctx: &Ctx) -> CliResult {
         output::emit(&text)?;
     }
     if failed > 0 {
-        return Err(CliError::new("doctor_failed", format!("{failed} check(s) failed")));
+        return Err(CliError::new(
+            "doctor_failed",
+            format!("{failed} check(s) failed"),
+        ));
     }
     Ok(())
 }

@@ -37,15 +37,30 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         _ => return Err(CliError::usage("name a provider, or use --all")),
     }
     let resp: ExportResponse = ctx.client()?.get(&path)?;
-    let format = if ctx.json { "json" } else { args.format.as_str() };
+    let format = if ctx.json {
+        "json"
+    } else {
+        args.format.as_str()
+    };
     let text = match format {
         "json" => {
-            let map: serde_json::Map<String, serde_json::Value> =
-                resp.vars.iter().map(|v| (v.name.clone(), serde_json::Value::String(v.value.clone()))).collect();
+            let map: serde_json::Map<String, serde_json::Value> = resp
+                .vars
+                .iter()
+                .map(|v| (v.name.clone(), serde_json::Value::String(v.value.clone())))
+                .collect();
             format!("{}\n", serde_json::to_string_pretty(&map).expect("json"))
         }
-        "shell" => resp.vars.iter().map(|v| format!("export {}={}\n", v.name, shell_quote(&v.value))).collect(),
-        _ => resp.vars.iter().map(|v| format!("{}={}\n", v.name, v.value)).collect(),
+        "shell" => resp
+            .vars
+            .iter()
+            .map(|v| format!("export {}={}\n", v.name, shell_quote(&v.value)))
+            .collect(),
+        _ => resp
+            .vars
+            .iter()
+            .map(|v| format!("{}={}\n", v.name, v.value))
+            .collect(),
     };
     output::emit(&text)
 }

@@ -65,18 +65,33 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     let provider = provider_arg(&args.provider)?;
     let connection = connection_arg(args.connection.as_deref())?;
     // Ask for secrets only when they will be printed, so the audit log records real reveals.
-    let wants_secret = args.show_secret && args.field.as_deref().is_none_or(|f| SECRET_FIELDS.contains(&f));
-    let path = format!("/v1/connections/{}/{}?show_secret={wants_secret}", enc(&provider), enc(&connection));
+    let wants_secret = args.show_secret
+        && args
+            .field
+            .as_deref()
+            .is_none_or(|f| SECRET_FIELDS.contains(&f));
+    let path = format!(
+        "/v1/connections/{}/{}?show_secret={wants_secret}",
+        enc(&provider),
+        enc(&connection)
+    );
     let view: ConnectionView = ctx.client()?.get(&path)?;
     if let Some(field) = &args.field {
         let value = field_value(&view, field)?;
-        return if ctx.json { output::json(&serde_json::json!({ field: value })) } else { output::line(&value) };
+        return if ctx.json {
+            output::json(&serde_json::json!({ field: value }))
+        } else {
+            output::line(&value)
+        };
     }
     if ctx.json {
         return output::json(&view);
     }
     let mut rows: Vec<(String, String)> = vec![
-        ("provider".into(), format!("{} ({})", view.provider, view.display_name)),
+        (
+            "provider".into(),
+            format!("{} ({})", view.provider, view.display_name),
+        ),
         ("connection".into(), view.connection.clone()),
         ("profile".into(), view.profile.clone()),
         ("status".into(), view.status.as_str().into()),
@@ -85,7 +100,11 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     if !view.scopes.is_empty() {
         rows.push(("scopes".into(), view.scopes.join(",")));
     }
-    for (k, v) in [("base_url", &view.base_url), ("account", &view.account), ("last_error", &view.last_error)] {
+    for (k, v) in [
+        ("base_url", &view.base_url),
+        ("account", &view.account),
+        ("last_error", &view.last_error),
+    ] {
         if let Some(v) = v {
             rows.push((k.into(), v.clone()));
         }
@@ -96,6 +115,9 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         rows.push((k.clone(), v.clone()));
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    let text: String = rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect();
+    let text: String = rows
+        .iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect();
     output::emit(&text)
 }

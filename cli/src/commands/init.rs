@@ -17,7 +17,11 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(ctx: &Ctx, args: Args) -> CliResult {
-    let requested = args.key_backend.as_deref().map(str::parse::<KeyBackendKind>).transpose()?;
+    let requested = args
+        .key_backend
+        .as_deref()
+        .map(str::parse::<KeyBackendKind>)
+        .transpose()?;
     let report = MasterKeyLoader::new(ctx.home.clone()).init(requested)?;
     let root = ctx.home.root().display().to_string();
     if ctx.json {
@@ -29,13 +33,21 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         }));
     }
     if let Some(reason) = &report.fallback_reason {
-        eprintln!("Note: the OS keychain is not available ({reason}); using the file backend instead.");
+        eprintln!(
+            "Note: the OS keychain is not available ({reason}); using the file backend instead."
+        );
     }
     let where_ = match report.backend {
         Some(KeyBackendKind::Keychain) => "the OS keychain".to_string(),
-        Some(KeyBackendKind::File) => format!("{} (mode 0600)", ctx.home.master_key_path().display()),
+        Some(KeyBackendKind::File) => {
+            format!("{} (mode 0600)", ctx.home.master_key_path().display())
+        }
         None => "AUTHSOME_MASTER_KEY (nothing stored)".to_string(),
     };
-    let verb = if report.created { "Initialized" } else { "Already initialized:" };
+    let verb = if report.created {
+        "Initialized"
+    } else {
+        "Already initialized:"
+    };
     output::line(&format!("{verb} {root}; master key in {where_}"))
 }

@@ -17,7 +17,9 @@ pub struct Args {
 /// Runs the command.
 pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     let provider = provider_arg(&args.provider)?;
-    let resp: InspectResponse = ctx.client()?.get(&format!("/v1/providers/{}", enc(&provider)))?;
+    let resp: InspectResponse = ctx
+        .client()?
+        .get(&format!("/v1/providers/{}", enc(&provider)))?;
     if ctx.json {
         return output::json(&resp);
     }
@@ -56,7 +58,19 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         rows.push(("client_configured", resp.client_configured.to_string()));
     }
     if let Some(k) = &d.api_key {
-        rows.push(("header", format!("{}: {}{}", k.header_name, k.header_prefix, if k.header_prefix.is_empty() { "<key>" } else { " <key>" })));
+        rows.push((
+            "header",
+            format!(
+                "{}: {}{}",
+                k.header_name,
+                k.header_prefix,
+                if k.header_prefix.is_empty() {
+                    "<key>"
+                } else {
+                    " <key>"
+                }
+            ),
+        ));
         if let Some(env) = &k.env_var {
             rows.push(("env_var", env.clone()));
         }
@@ -65,19 +79,34 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         }
     }
     if !d.export.is_empty() {
-        rows.push(("export", d.export.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")));
+        rows.push((
+            "export",
+            d.export
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
     }
     if let Some(cb) = &resp.callback_url {
         rows.push(("callback_url", cb.clone()));
     }
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    let mut text: String = rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect();
+    let mut text: String = rows
+        .iter()
+        .map(|(k, v)| format!("{k:<width$}  {v}\n"))
+        .collect();
     if resp.connections.is_empty() {
         text.push_str("\nNo connections.\n");
     } else {
         text.push_str("\nConnections:\n");
         for c in &resp.connections {
-            text.push_str(&format!("  {}  {}  expires {}\n", c.connection, c.status.as_str(), output::when(c.expires_at)));
+            text.push_str(&format!(
+                "  {}  {}  expires {}\n",
+                c.connection,
+                c.status.as_str(),
+                output::when(c.expires_at)
+            ));
         }
     }
     output::emit(&text)

@@ -16,7 +16,13 @@ pub fn run(ctx: &Ctx) -> CliResult {
     let mut rows = Vec::new();
     for p in &list.providers {
         if p.connections.is_empty() {
-            rows.push(vec![p.name.clone(), "-".into(), p.status.as_str().into(), p.auth_type.as_str().into(), "-".into()]);
+            rows.push(vec![
+                p.name.clone(),
+                "-".into(),
+                p.status.as_str().into(),
+                p.auth_type.as_str().into(),
+                "-".into(),
+            ]);
         }
         for c in &p.connections {
             rows.push(vec![
@@ -28,8 +34,15 @@ pub fn run(ctx: &Ctx) -> CliResult {
             ]);
         }
     }
-    let connected = list.providers.iter().filter(|p| p.status == Status::Connected).count();
-    output::emit(&output::table(&["PROVIDER", "CONNECTION", "STATUS", "TYPE", "EXPIRES"], &rows))?;
+    let connected = list
+        .providers
+        .iter()
+        .filter(|p| p.status == Status::Connected)
+        .count();
+    output::emit(&output::table(
+        &["PROVIDER", "CONNECTION", "STATUS", "TYPE", "EXPIRES"],
+        &rows,
+    ))?;
     output::line(&format!(
         "\nProfile {}: {connected} connected of {} providers.",
         list.profile,

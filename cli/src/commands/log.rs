@@ -24,12 +24,26 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             text.push_str(&serde_json::to_string(e).expect("json"));
         } else {
             let s = |k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-            let target = match (e.get("provider").and_then(|v| v.as_str()), e.get("connection").and_then(|v| v.as_str())) {
+            let target = match (
+                e.get("provider").and_then(|v| v.as_str()),
+                e.get("connection").and_then(|v| v.as_str()),
+            ) {
                 (Some(p), Some(c)) => format!("{p} ({c})"),
                 (Some(p), None) => p.to_string(),
                 _ => "-".into(),
             };
-            text.push_str(&format!("{}  {:<13} {:<28} {:<8} {}", s("ts"), s("event"), target, s("status"), s("detail")).trim_end().to_string());
+            text.push_str(
+                &format!(
+                    "{}  {:<13} {:<28} {:<8} {}",
+                    s("ts"),
+                    s("event"),
+                    target,
+                    s("status"),
+                    s("detail")
+                )
+                .trim_end()
+                .to_string(),
+            );
         }
         text.push('\n');
     }

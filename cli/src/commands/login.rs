@@ -39,13 +39,17 @@ pub struct Args {
 
 fn read_stdin_secret() -> CliResult<Zeroizing<String>> {
     let mut buf = Zeroizing::new(String::new());
-    std::io::stdin().take(MAX_STDIN + 1).read_to_string(&mut buf)?;
+    std::io::stdin()
+        .take(MAX_STDIN + 1)
+        .read_to_string(&mut buf)?;
     if buf.len() as u64 > MAX_STDIN {
         return Err(CliError::usage("standard input is larger than 64 KiB"));
     }
     let trimmed = Zeroizing::new(buf.trim_end_matches(['\n', '\r']).to_string());
     if trimmed.is_empty() {
-        return Err(CliError::usage("--stdin was given but standard input is empty"));
+        return Err(CliError::usage(
+            "--stdin was given but standard input is empty",
+        ));
     }
     Ok(trimmed)
 }
@@ -63,10 +67,19 @@ fn prompt_field(field: &PromptField) -> CliResult<Zeroizing<String>> {
     }
 }
 
-fn send_input(client: &Client, id: &str, values: &[(String, Zeroizing<String>)]) -> CliResult<LoginResponse> {
-    let map: serde_json::Map<String, serde_json::Value> =
-        values.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string()))).collect();
-    client.post(&format!("/v1/logins/{}/input", enc(id)), &serde_json::json!({ "values": map }))
+fn send_input(
+    client: &Client,
+    id: &str,
+    values: &[(String, Zeroizing<String>)],
+) -> CliResult<LoginResponse> {
+    let map: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
+        .collect();
+    client.post(
+        &format!("/v1/logins/{}/input", enc(id)),
+        &serde_json::json!({ "values": map }),
+    )
 }
 
 fn wait_for_outcome(client: &Client, id: &str) -> CliResult<LoginResponse> {
@@ -87,7 +100,11 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     let provider = provider_arg(&args.provider)?;
     let connection = connection_arg(args.connection.as_deref())?;
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let mode = if args.stdin || terminal { InputMode::Terminal } else { InputMode::Prompter };
+    let mode = if args.stdin || terminal {
+        InputMode::Terminal
+    } else {
+        InputMode::Prompter
+    };
     let client = ctx.client()?;
     let begin = serde_json::json!({
         "provider": provider,
@@ -101,13 +118,14 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     if resp.state == LoginState::NeedsInput {
         if args.stdin {
             let secret = read_stdin_secret()?;
-            let field = resp
-                .fields
-                .iter()
-                .find(|f| f.secret)
-                .ok_or_else(|| CliError::usage("this login asks for no secret; drop --stdin"))?;
+            let field =
+                resp.fields.iter().find(|f| f.secret).ok_or_else(|| {
+                    CliError::usage("this login asks for no secret; drop --stdin")
+                })?;
             if resp.fields.iter().any(|f| !f.secret) {
-                return Err(CliError::usage("this login needs more than one value; run it on a terminal"));
+                return Err(CliError::usage(
+                    "this login needs more than one value; run it on a terminal",
+                ));
             }
             resp = send_input(&client, &resp.id, &[(field.name.clone(), secret)])?;
         } else if mode == InputMode::Terminal {
@@ -122,7 +140,13 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                         resp = r;
                         break;
                     }
-                    Err(e) if attempts < 2 && matches!(e.code.as_str(), "key_pattern_mismatch" | "invalid_input") => {
+                    Err(e)
+                        if attempts < 2
+                            && matches!(
+                                e.code.as_str(),
+                                "key_pattern_mismatch" | "invalid_input"
+                            ) =>
+                    {
                         eprintln!("Error: {}", e.message);
                         attempts += 1;
                     }
@@ -150,9 +174,14 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     match resp.state {
         LoginState::Completed => {
             if ctx.json {
-                output::json(&serde_json::json!({"provider": resp.provider, "connection": resp.connection, "status": "connected"}))
+                output::json(
+                    &serde_json::json!({"provider": resp.provider, "connection": resp.connection, "status": "connected"}),
+                )
             } else {
-                output::line(&format!("Successfully logged in to {} ({})", resp.provider, resp.connection))
+                output::line(&format!(
+                    "Successfully logged in to {} ({})",
+                    resp.provider, resp.connection
+                ))
             }
         }
         LoginState::Failed { error, message } => Err(CliError::new(&error, message)),

@@ -39,13 +39,18 @@ pub fn run(ctx: &Ctx, cmd: ProfileCommand) -> CliResult {
                     "profiles": profiles.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
                 }));
             }
-            let text: String =
-                profiles.iter().map(|p| format!("{} {}\n", if *p == current { "*" } else { " " }, p)).collect();
+            let text: String = profiles
+                .iter()
+                .map(|p| format!("{} {}\n", if *p == current { "*" } else { " " }, p))
+                .collect();
             output::emit(&text)
         }
         ProfileCommand::Create { name } => {
             let name = ProfileName::parse(&name)?;
-            ctx.client()?.post::<_, serde_json::Value>("/v1/profiles", &serde_json::json!({ "name": name }))?;
+            ctx.client()?.post::<_, serde_json::Value>(
+                "/v1/profiles",
+                &serde_json::json!({ "name": name }),
+            )?;
             output::line(&format!("Created profile {name}"))
         }
         ProfileCommand::Use { name } => {

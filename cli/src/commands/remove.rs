@@ -17,7 +17,10 @@ pub struct Args {
 /// Runs the command.
 pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     let provider = provider_arg(&args.provider)?;
-    let resp: RemoveResponse = ctx.client()?.post(&format!("/v1/providers/{}/remove", enc(&provider)), &serde_json::json!({}))?;
+    let resp: RemoveResponse = ctx.client()?.post(
+        &format!("/v1/providers/{}/remove", enc(&provider)),
+        &serde_json::json!({}),
+    )?;
     if ctx.json {
         return output::json(&resp);
     }
@@ -25,6 +28,10 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         "Removed {} state: {} connection(s){}. The provider definition stays.",
         resp.provider,
         resp.connections_removed,
-        if resp.client_removed { " and its client credentials" } else { "" }
+        if resp.client_removed {
+            " and its client credentials"
+        } else {
+            ""
+        }
     ))
 }

@@ -21,7 +21,11 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     let provider = provider_arg(&args.provider)?;
     let connection = connection_arg(args.connection.as_deref())?;
-    let path = format!("/v1/connections/{}/{}/revoke", enc(&provider), enc(&connection));
+    let path = format!(
+        "/v1/connections/{}/{}/revoke",
+        enc(&provider),
+        enc(&connection)
+    );
     let resp: RevokeResponse = ctx.client()?.post(&path, &serde_json::json!({}))?;
     for w in &resp.warnings {
         eprintln!("Warning: {w}");
@@ -36,5 +40,10 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     if resp.removed_client {
         what.push("client credentials forgotten");
     }
-    output::line(&format!("Revoked {} ({}): {}.", resp.provider, resp.connection, what.join(", ")))
+    output::line(&format!(
+        "Revoked {} ({}): {}.",
+        resp.provider,
+        resp.connection,
+        what.join(", ")
+    ))
 }

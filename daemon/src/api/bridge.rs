@@ -43,7 +43,10 @@ fn page_response(status: StatusCode, body: String) -> Response {
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     resp
 }
 
@@ -85,14 +88,24 @@ fn form(session: &LoginSession, daemon: &Daemon, error: Option<&str>) -> String 
     let docs = def
         .docs_url
         .as_ref()
-        .map(|u| format!("<p class=muted>Get it at <a href=\"{0}\" target=_blank rel=noopener>{0}</a></p>", escape(u)))
+        .map(|u| {
+            format!(
+                "<p class=muted>Get it at <a href=\"{0}\" target=_blank rel=noopener>{0}</a></p>",
+                escape(u)
+            )
+        })
         .unwrap_or_default();
     let callback = if def.auth_type == crate::providers::AuthType::OAuth2 {
-        format!("<p class=muted>Register this callback URL with the provider: <code>{}</code></p>", escape(&daemon.callback_url()))
+        format!(
+            "<p class=muted>Register this callback URL with the provider: <code>{}</code></p>",
+            escape(&daemon.callback_url())
+        )
     } else {
         String::new()
     };
-    let err = error.map(|e| format!("<p class=err>{}</p>", escape(e))).unwrap_or_default();
+    let err = error
+        .map(|e| format!("<p class=err>{}</p>", escape(e)))
+        .unwrap_or_default();
     format!(
         "<!doctype html><html><head><meta charset=utf-8><title>Authsome: connect {name}</title><style>{STYLE}</style></head>\
          <body><h1>Connect {name}</h1><p>Connection <code>{conn}</code>. The value goes straight to the Authsome daemon on this machine and is stored encrypted.</p>\
@@ -120,24 +133,42 @@ pub async fn submit(
     headers: HeaderMap,
     form_body: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Some(session) = daemon.logins().by_bridge(&id) else { return gone() };
+    let Some(session) = daemon.logins().by_bridge(&id) else {
+        return gone();
+    };
     // The guard already refuses foreign Origins; a form post must also come
     // from a page (browsers send Origin on POST), not from a script elsewhere.
     if headers.get(header::ORIGIN).is_none() && headers.get(header::REFERER).is_none() {
-        return message_page(StatusCode::FORBIDDEN, "Refused", "The form must be sent from the Authsome page.");
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "The form must be sent from the Authsome page.",
+        );
     }
     let Ok(Form(mut values)) = form_body else {
-        return message_page(StatusCode::BAD_REQUEST, "Refused", "The form could not be read.");
+        return message_page(
+            StatusCode::BAD_REQUEST,
+            "Refused",
+            "The form could not be read.",
+        );
     };
     let csrf = values.remove("csrf").unwrap_or_default();
     let expected = &session.bridge.as_ref().expect("bridge session").csrf;
     if !constant_time_eq(&csrf, expected) {
-        return message_page(StatusCode::FORBIDDEN, "Refused", "The form's security token does not match. Reload the page.");
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "The form's security token does not match. Reload the page.",
+        );
     }
     let inputs: BTreeMap<String, Secret> = session
         .fields
         .iter()
-        .filter_map(|f| values.remove(&f.name).map(|v| (f.name.clone(), Secret::new(v))))
+        .filter_map(|f| {
+            values
+                .remove(&f.name)
+                .map(|v| (f.name.clone(), Secret::new(v)))
+        })
         .collect();
     match daemon.submit_login_input(&session.id, &inputs).await {
         Ok(_) => message_page(
@@ -145,8 +176,13 @@ pub async fn submit(
             &format!("{} is connected", session.provider.display_name),
             "You can close this tab and return to your terminal.",
         ),
-        Err(e @ (crate::Error::KeyPattern { .. } | crate::Error::InvalidInput(_))) if !session.is_finished() => {
-            page_response(StatusCode::BAD_REQUEST, form(&session, &daemon, Some(&e.to_string())))
+        Err(e @ (crate::Error::KeyPattern { .. } | crate::Error::InvalidInput(_)))
+            if !session.is_finished() =>
+        {
+            page_response(
+                StatusCode::BAD_REQUEST,
+                form(&session, &daemon, Some(&e.to_string())),
+            )
         }
         Err(e) => message_page(e.status(), "Login failed", &e.to_string()),
     }

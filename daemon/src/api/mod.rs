@@ -34,7 +34,14 @@ impl IntoResponse for Error {
         } else {
             tracing::debug!(code = self.code(), "{self}");
         }
-        (status, Json(ErrorBody { error: self.code().into(), message: self.to_string() })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                error: self.code().into(),
+                message: self.to_string(),
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -63,7 +70,14 @@ where
                 } else {
                     rejection.body_text()
                 };
-                Err((status, Json(ErrorBody { error: code.into(), message })).into_response())
+                Err((
+                    status,
+                    Json(ErrorBody {
+                        error: code.into(),
+                        message,
+                    }),
+                )
+                    .into_response())
             }
         }
     }
@@ -78,7 +92,9 @@ impl FromRequestParts<Daemon> for Profile {
     async fn from_request_parts(parts: &mut Parts, daemon: &Daemon) -> Result<Self, Error> {
         match parts.headers.get(PROFILE_HEADER) {
             Some(v) => {
-                let s = v.to_str().map_err(|_| Error::InvalidInput("invalid profile header".into()))?;
+                let s = v
+                    .to_str()
+                    .map_err(|_| Error::InvalidInput("invalid profile header".into()))?;
                 Ok(Profile(ProfileName::parse(s)?))
             }
             None => Ok(Profile(daemon.home().default_profile()?)),
@@ -87,17 +103,28 @@ impl FromRequestParts<Daemon> for Profile {
 }
 
 fn allowed_authorities(port: u16) -> [String; 3] {
-    [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")]
+    [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ]
 }
 
 /// Checks Host, Origin and, for `/v1/`, the bearer token.
 async fn guard(State(daemon): State<Daemon>, req: Request, next: Next) -> Response {
     let port = daemon.port();
     let allowed = allowed_authorities(port);
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     if !allowed.iter().any(|a| a == host) {
-        return Error::Forbidden(format!("Host {:?} is not this daemon", host.chars().take(100).collect::<String>()))
-            .into_response();
+        return Error::Forbidden(format!(
+            "Host {:?} is not this daemon",
+            host.chars().take(100).collect::<String>()
+        ))
+        .into_response();
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let ok = origin
@@ -106,7 +133,8 @@ async fn guard(State(daemon): State<Daemon>, req: Request, next: Next) -> Respon
             .and_then(|o| o.strip_prefix("http://"))
             .is_some_and(|rest| allowed.iter().any(|a| a == rest));
         if !ok {
-            return Error::Forbidden("cross-origin requests are not allowed".into()).into_response();
+            return Error::Forbidden("cross-origin requests are not allowed".into())
+                .into_response();
         }
     }
     if req.uri().path().starts_with("/v1/") && !has_token(req.headers(), daemon.token().expose()) {
@@ -130,8 +158,14 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/shutdown", post(shutdown))
         .route("/v1/connections", get(list))
-        .route("/v1/connections/{provider}/{connection}", get(get_connection))
-        .route("/v1/connections/{provider}/{connection}/revoke", post(revoke))
+        .route(
+            "/v1/connections/{provider}/{connection}",
+            get(get_connection),
+        )
+        .route(
+            "/v1/connections/{provider}/{connection}/revoke",
+            post(revoke),
+        )
         .route("/v1/export", get(export))
         .route("/v1/providers", get(providers).post(register))
         .route("/v1/providers/{provider}", get(inspect))
@@ -148,7 +182,10 @@ pub fn router(daemon: Daemon) -> Router {
 }
 
 async fn health() -> Json<HealthResponse> {
-    Json(HealthResponse { status: "ok".into(), version: crate::VERSION.into() })
+    Json(HealthResponse {
+        status: "ok".into(),
+        version: crate::VERSION.into(),
+    })
 }
 
 async fn status(State(d): State<Daemon>) -> Result<Json<StatusResponse>, Error> {
@@ -177,7 +214,9 @@ async fn get_connection(
     Query(q): Query<GetQuery>,
 ) -> Result<Json<ConnectionView>, Error> {
     let connection = ConnectionName::parse(&connection)?;
-    d.get(&p, &provider, &connection, q.show_secret).await.map(Json)
+    d.get(&p, &provider, &connection, q.show_secret)
+        .await
+        .map(Json)
 }
 
 async fn revoke(
@@ -195,27 +234,50 @@ struct ExportQuery {
     connection: Option<String>,
 }
 
-async fn export(State(d): State<Daemon>, Profile(p): Profile, Query(q): Query<ExportQuery>) -> Result<Json<ExportResponse>, Error> {
+async fn export(
+    State(d): State<Daemon>,
+    Profile(p): Profile,
+    Query(q): Query<ExportQuery>,
+) -> Result<Json<ExportResponse>, Error> {
     let connection = match &q.connection {
         Some(c) => ConnectionName::parse(c)?,
         None => ConnectionName::default_name(),
     };
-    d.export(&p, q.provider.as_deref(), &connection).await.map(Json)
+    d.export(&p, q.provider.as_deref(), &connection)
+        .await
+        .map(Json)
 }
 
 async fn providers(State(d): State<Daemon>) -> Json<Vec<crate::providers::ProviderDef>> {
-    Json(d.catalogue().list().into_iter().map(|(def, _)| def.as_ref().clone()).collect())
+    Json(
+        d.catalogue()
+            .list()
+            .into_iter()
+            .map(|(def, _)| def.as_ref().clone())
+            .collect(),
+    )
 }
 
-async fn register(State(d): State<Daemon>, ApiJson(req): ApiJson<RegisterRequest>) -> Result<Json<RegisterResponse>, Error> {
+async fn register(
+    State(d): State<Daemon>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Json<RegisterResponse>, Error> {
     d.register(req).await.map(Json)
 }
 
-async fn inspect(State(d): State<Daemon>, Profile(p): Profile, Path(provider): Path<String>) -> Result<Json<InspectResponse>, Error> {
+async fn inspect(
+    State(d): State<Daemon>,
+    Profile(p): Profile,
+    Path(provider): Path<String>,
+) -> Result<Json<InspectResponse>, Error> {
     d.inspect(&p, &provider).await.map(Json)
 }
 
-async fn remove(State(d): State<Daemon>, Profile(p): Profile, Path(provider): Path<String>) -> Result<Json<RemoveResponse>, Error> {
+async fn remove(
+    State(d): State<Daemon>,
+    Profile(p): Profile,
+    Path(provider): Path<String>,
+) -> Result<Json<RemoveResponse>, Error> {
     d.remove(&p, &provider).await.map(Json)
 }
 
@@ -233,11 +295,20 @@ struct WaitQuery {
     wait: u64,
 }
 
-async fn login_status(State(d): State<Daemon>, Path(id): Path<String>, Query(q): Query<WaitQuery>) -> Result<Json<LoginResponse>, Error> {
-    d.login_status(&id, Duration::from_secs(q.wait.min(60))).await.map(Json)
+async fn login_status(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<LoginResponse>, Error> {
+    d.login_status(&id, Duration::from_secs(q.wait.min(60)))
+        .await
+        .map(Json)
 }
 
-async fn cancel_login(State(d): State<Daemon>, Path(id): Path<String>) -> Result<StatusCode, Error> {
+async fn cancel_login(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
     d.cancel_login(&id).map(|_| StatusCode::NO_CONTENT)
 }
 
@@ -251,9 +322,20 @@ async fn login_input(
 }
 
 async fn profiles(State(d): State<Daemon>) -> Result<Json<Vec<String>>, Error> {
-    Ok(Json(d.home().list_profiles()?.iter().map(|p| p.to_string()).collect()))
+    Ok(Json(
+        d.home()
+            .list_profiles()?
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+    ))
 }
 
-async fn create_profile(State(d): State<Daemon>, ApiJson(req): ApiJson<CreateProfile>) -> Result<StatusCode, Error> {
-    d.create_profile(&req.name).await.map(|_| StatusCode::CREATED)
+async fn create_profile(
+    State(d): State<Daemon>,
+    ApiJson(req): ApiJson<CreateProfile>,
+) -> Result<StatusCode, Error> {
+    d.create_profile(&req.name)
+        .await
+        .map(|_| StatusCode::CREATED)
 }

@@ -28,26 +28,35 @@ pub fn fields(def: &ProviderDef) -> Vec<PromptField> {
 /// split a header when the key is injected), within bounds, and matching the
 /// provider's pattern. Surrounding whitespace is dropped.
 pub fn check_key(def: &ProviderDef, values: &BTreeMap<String, Secret>) -> Result<Secret> {
-    let raw = values.get("api_key").ok_or_else(|| Error::InvalidInput("no API key was given".into()))?;
+    let raw = values
+        .get("api_key")
+        .ok_or_else(|| Error::InvalidInput("no API key was given".into()))?;
     let key = raw.expose().trim();
     if key.is_empty() {
         return Err(Error::InvalidInput("the API key is empty".into()));
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(Error::InvalidInput(format!("the API key is longer than {MAX_KEY_LEN} bytes")));
+        return Err(Error::InvalidInput(format!(
+            "the API key is longer than {MAX_KEY_LEN} bytes"
+        )));
     }
     if key.chars().any(char::is_control) {
         return Err(Error::InvalidInput(
-            "the API key contains control characters (such as a line break); paste the key alone".into(),
+            "the API key contains control characters (such as a line break); paste the key alone"
+                .into(),
         ));
     }
     if let Some(spec) = &def.api_key {
         if let Some(pattern) = &spec.key_pattern {
-            let re = Regex::new(pattern).map_err(|e| Error::InvalidProvider(format!("{}: key_pattern: {e}", def.name)))?;
+            let re = Regex::new(pattern)
+                .map_err(|e| Error::InvalidProvider(format!("{}: key_pattern: {e}", def.name)))?;
             if !re.is_match(key) {
                 return Err(Error::KeyPattern {
                     provider: def.display_name.clone(),
-                    hint: spec.key_pattern_hint.clone().unwrap_or_else(|| format!("expected a key matching {pattern}")),
+                    hint: spec
+                        .key_pattern_hint
+                        .clone()
+                        .unwrap_or_else(|| format!("expected a key matching {pattern}")),
                 });
             }
         }
@@ -74,9 +83,17 @@ mod tests {
 
     #[test]
     fn keys_are_trimmed_and_checked() {
-        assert_eq!(check_key(&def(), &values("  ak_12345678\n")).unwrap().expose(), "ak_12345678");
+        assert_eq!(
+            check_key(&def(), &values("  ak_12345678\n"))
+                .unwrap()
+                .expose(),
+            "ak_12345678"
+        );
         let err = check_key(&def(), &values("sk-nope")).unwrap_err();
-        assert!(err.to_string().contains("Acme keys start with ak_"), "{err}");
+        assert!(
+            err.to_string().contains("Acme keys start with ak_"),
+            "{err}"
+        );
         assert!(!err.to_string().contains("sk-nope"));
         assert!(check_key(&def(), &values("ak_1234\r\n5678")).is_err());
         assert!(check_key(&def(), &values("")).is_err());

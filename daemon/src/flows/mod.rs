@@ -144,12 +144,18 @@ impl LoginRegistry {
             force: new.force,
             flow: new.flow,
             fields: new.fields,
-            bridge: new.with_bridge.then(|| BridgeTicket { id: random_token(32), csrf: random_token(32) }),
+            bridge: new.with_bridge.then(|| BridgeTicket {
+                id: random_token(32),
+                csrf: random_token(32),
+            }),
             created: Instant::now(),
             state: tx,
             completing: tokio::sync::Mutex::new(()),
         });
-        self.sessions.lock().expect("logins lock").insert(session.id.clone(), session.clone());
+        self.sessions
+            .lock()
+            .expect("logins lock")
+            .insert(session.id.clone(), session.clone());
         session
     }
 
@@ -170,7 +176,11 @@ impl LoginRegistry {
         let sessions = self.sessions.lock().expect("logins lock");
         sessions
             .values()
-            .find(|s| s.bridge.as_ref().is_some_and(|b| crate::secret::constant_time_eq(&b.id, bridge_id)))
+            .find(|s| {
+                s.bridge
+                    .as_ref()
+                    .is_some_and(|b| crate::secret::constant_time_eq(&b.id, bridge_id))
+            })
             .filter(|s| !s.expired() && !s.is_finished())
             .cloned()
     }
@@ -183,7 +193,10 @@ impl LoginRegistry {
     fn expire(session: &LoginSession) {
         session.finish(LoginState::Failed {
             error: "login_timed_out".into(),
-            message: Error::LoginTimedOut { provider: session.provider.name.clone() }.to_string(),
+            message: Error::LoginTimedOut {
+                provider: session.provider.name.clone(),
+            }
+            .to_string(),
         });
     }
 

@@ -56,9 +56,13 @@ impl Catalogue {
             .map(|(file, text)| {
                 let def = parse_definition(text.as_bytes())
                     .map_err(|e| Error::InvalidProvider(format!("bundled {file}: {e}")))?;
-                validate(&def).map_err(|e| Error::InvalidProvider(format!("bundled {file}: {e}")))?;
+                validate(&def)
+                    .map_err(|e| Error::InvalidProvider(format!("bundled {file}: {e}")))?;
                 if format!("{}.json", def.name) != *file {
-                    return Err(Error::InvalidProvider(format!("bundled {file}: name {} does not match the file", def.name)));
+                    return Err(Error::InvalidProvider(format!(
+                        "bundled {file}: name {} does not match the file",
+                        def.name
+                    )));
                 }
                 Ok(def)
             })
@@ -70,23 +74,46 @@ impl Catalogue {
     pub fn load(home: &Home) -> Result<(Catalogue, Vec<FileProblem>)> {
         let mut entries = BTreeMap::new();
         for def in Self::bundled()? {
-            entries.insert(def.name.clone(), Entry { def: Arc::new(def), origin: ProviderOrigin::Bundled });
+            entries.insert(
+                def.name.clone(),
+                Entry {
+                    def: Arc::new(def),
+                    origin: ProviderOrigin::Bundled,
+                },
+            );
         }
         let (custom, problems) = Self::read_custom(home);
         for def in custom {
-            entries.insert(def.name.clone(), Entry { def: Arc::new(def), origin: ProviderOrigin::Custom });
+            entries.insert(
+                def.name.clone(),
+                Entry {
+                    def: Arc::new(def),
+                    origin: ProviderOrigin::Custom,
+                },
+            );
         }
-        Ok((Catalogue { dir: home.providers_dir(), entries: RwLock::new(entries) }, problems))
+        Ok((
+            Catalogue {
+                dir: home.providers_dir(),
+                entries: RwLock::new(entries),
+            },
+            problems,
+        ))
     }
 
     /// Reads and validates the home's custom definitions.
     pub fn read_custom(home: &Home) -> (Vec<ProviderDef>, Vec<FileProblem>) {
         let mut defs = Vec::new();
         let mut problems = Vec::new();
-        let Ok(rd) = std::fs::read_dir(home.providers_dir()) else { return (defs, problems) };
+        let Ok(rd) = std::fs::read_dir(home.providers_dir()) else {
+            return (defs, problems);
+        };
         let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         paths.sort();
-        for path in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        for path in paths
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        {
             let file = path.display().to_string();
             let result = std::fs::read(&path)
                 .map_err(|e| Error::io(&file, e))
@@ -96,12 +123,18 @@ impl Catalogue {
                     if path.file_stem().and_then(|s| s.to_str()) == Some(def.name.as_str()) {
                         Ok(def)
                     } else {
-                        Err(Error::InvalidProvider(format!("name {:?} does not match the file name", def.name)))
+                        Err(Error::InvalidProvider(format!(
+                            "name {:?} does not match the file name",
+                            def.name
+                        )))
                     }
                 });
             match result {
                 Ok(def) => defs.push(def),
-                Err(e) => problems.push(FileProblem { file, problem: e.to_string() }),
+                Err(e) => problems.push(FileProblem {
+                    file,
+                    problem: e.to_string(),
+                }),
             }
         }
         (defs, problems)
@@ -114,12 +147,19 @@ impl Catalogue {
             .expect("catalogue lock")
             .get(name)
             .map(|e| (e.def.clone(), e.origin))
-            .ok_or_else(|| Error::ProviderNotFound { name: name.chars().take(64).filter(|c| !c.is_control()).collect() })
+            .ok_or_else(|| Error::ProviderNotFound {
+                name: name.chars().take(64).filter(|c| !c.is_control()).collect(),
+            })
     }
 
     /// Every provider, sorted by name.
     pub fn list(&self) -> Vec<(Arc<ProviderDef>, ProviderOrigin)> {
-        self.entries.read().expect("catalogue lock").values().map(|e| (e.def.clone(), e.origin)).collect()
+        self.entries
+            .read()
+            .expect("catalogue lock")
+            .values()
+            .map(|e| (e.def.clone(), e.origin))
+            .collect()
     }
 
     /// Validates and stores a custom definition. An existing name (bundled
@@ -128,12 +168,24 @@ impl Catalogue {
         let warnings = validate(&def)?;
         let mut entries = self.entries.write().expect("catalogue lock");
         if entries.contains_key(&def.name) && !force {
-            return Err(Error::ProviderExists { name: def.name.clone() });
+            return Err(Error::ProviderExists {
+                name: def.name.clone(),
+            });
         }
-        let text = serde_json::to_string_pretty(&def).map_err(|e| Error::Internal(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&def).map_err(|e| Error::Internal(e.to_string()))?;
         crate::home::ensure_private_dir(&self.dir)?;
-        write_private_file(&self.dir.join(format!("{}.json", def.name)), format!("{text}\n").as_bytes())?;
-        entries.insert(def.name.clone(), Entry { def: Arc::new(def), origin: ProviderOrigin::Custom });
+        write_private_file(
+            &self.dir.join(format!("{}.json", def.name)),
+            format!("{text}\n").as_bytes(),
+        )?;
+        entries.insert(
+            def.name.clone(),
+            Entry {
+                def: Arc::new(def),
+                origin: ProviderOrigin::Custom,
+            },
+        );
         Ok(warnings)
     }
 }
@@ -163,7 +215,10 @@ mod tests {
         assert!(problems.is_empty());
         let mut def = cat.get("openai").unwrap().0.as_ref().clone();
         def.display_name = "OpenAI (proxy)".into();
-        assert!(matches!(cat.register(def.clone(), false), Err(Error::ProviderExists { .. })));
+        assert!(matches!(
+            cat.register(def.clone(), false),
+            Err(Error::ProviderExists { .. })
+        ));
         cat.register(def, true).unwrap();
         let (reloaded, _) = Catalogue::load(&home).unwrap();
         let (got, origin) = reloaded.get("openai").unwrap();

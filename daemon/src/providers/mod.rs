@@ -6,5 +6,8 @@ mod schema;
 mod validate;
 
 pub use catalogue::{Catalogue, FileProblem, ProviderOrigin};
-pub use schema::{ApiKeySpec, AuthType, ClientAuth, DeviceTokenFormat, ExportField, Flow, HostUrl, OAuthSpec, ProviderDef};
+pub use schema::{
+    ApiKeySpec, AuthType, ClientAuth, DeviceTokenFormat, ExportField, Flow, HostUrl, OAuthSpec,
+    ProviderDef,
+};
 pub use validate::{parse_definition, validate, HostPattern, Warning, MAX_DEFINITION_BYTES};

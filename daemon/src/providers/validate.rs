@@ -16,8 +16,15 @@ pub const MAX_DEFINITION_BYTES: usize = 64 * 1024;
 pub type Warning = String;
 
 /// Parameters Authsome sets itself on the authorization URL.
-const RESERVED_AUTHORIZE_PARAMS: &[&str] =
-    &["response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope"];
+const RESERVED_AUTHORIZE_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "scope",
+];
 
 /// One compiled `host_url` entry.
 #[derive(Debug, Clone)]
@@ -49,7 +56,9 @@ fn valid_host(host: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !label.starts_with('-')
         });
     name_ok && port.is_none_or(|p| p.parse::<u16>().is_ok())
@@ -73,51 +82,89 @@ impl HostPattern {
                 .map(HostPattern::Regex)
                 .map_err(|e| format!("regex {pattern:?} does not compile: {e}"));
         }
-        let rest = entry.strip_prefix("https://").or_else(|| entry.strip_prefix("http://")).unwrap_or(entry);
+        let rest = entry
+            .strip_prefix("https://")
+            .or_else(|| entry.strip_prefix("http://"))
+            .unwrap_or(entry);
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
         if !valid_host(host) {
-            return Err(format!("{entry:?} is not a host, a host with a path, or regex:<pattern>"));
+            return Err(format!(
+                "{entry:?} is not a host, a host with a path, or regex:<pattern>"
+            ));
         }
         let prefix = path.trim_end_matches('/');
         if prefix.is_empty() {
             Ok(HostPattern::Host(host.to_string()))
-        } else if prefix.chars().any(|c| c.is_control() || c.is_whitespace() || c == '?' || c == '#') {
+        } else if prefix
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '?' || c == '#')
+        {
             Err(format!("{entry:?} has an invalid path prefix"))
         } else {
-            Ok(HostPattern::HostPath { host: host.to_string(), prefix: prefix.to_string() })
+            Ok(HostPattern::HostPath {
+                host: host.to_string(),
+                prefix: prefix.to_string(),
+            })
         }
     }
 }
 
-fn check_url(def: &ProviderDef, field: &str, template: &str, warnings: &mut Vec<Warning>) -> Result<()> {
-    let base = def.oauth.as_ref().and_then(|o| o.base_url.clone()).unwrap_or_else(|| "https://base-url.invalid".into());
+fn check_url(
+    def: &ProviderDef,
+    field: &str,
+    template: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<()> {
+    let base = def
+        .oauth
+        .as_ref()
+        .and_then(|o| o.base_url.clone())
+        .unwrap_or_else(|| "https://base-url.invalid".into());
     let filled = template.replace("{base_url}", base.trim_end_matches('/'));
     if filled.contains('{') || filled.contains('}') {
-        return Err(invalid(&def.name, format!("{field}: only the {{base_url}} placeholder is supported")));
+        return Err(invalid(
+            &def.name,
+            format!("{field}: only the {{base_url}} placeholder is supported"),
+        ));
     }
-    let url = Url::parse(&filled).map_err(|e| invalid(&def.name, format!("{field}: {template:?} is not a URL ({e})")))?;
+    let url = Url::parse(&filled).map_err(|e| {
+        invalid(
+            &def.name,
+            format!("{field}: {template:?} is not a URL ({e})"),
+        )
+    })?;
     match url.scheme() {
         "https" => Ok(()),
         "http" if matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) => {
             warnings.push(format!("{field} uses plain http on a loopback address ({filled}); fine for a local server only"));
             Ok(())
         }
-        _ => Err(invalid(&def.name, format!("{field}: {filled:?} must use https (plain http only for 127.0.0.1 or localhost)"))),
+        _ => Err(invalid(
+            &def.name,
+            format!(
+                "{field}: {filled:?} must use https (plain http only for 127.0.0.1 or localhost)"
+            ),
+        )),
     }
 }
 
 fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         && s.len() <= 128
 }
 
 fn is_header_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn printable(s: &str) -> bool {
@@ -132,7 +179,8 @@ pub fn parse_definition(bytes: &[u8]) -> Result<ProviderDef> {
             bytes.len()
         )));
     }
-    serde_json::from_slice(bytes).map_err(|e| Error::InvalidProvider(format!("not a valid definition: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::InvalidProvider(format!("not a valid definition: {e}")))
 }
 
 /// Checks a definition; returns warnings that do not stop it from being used.
@@ -140,13 +188,23 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
     let mut warnings = Vec::new();
     ProviderName::parse(&def.name).map_err(|e| Error::InvalidProvider(e.to_string()))?;
     let name = def.name.as_str();
-    if def.display_name.trim().is_empty() || def.display_name.len() > 100 || !printable(&def.display_name) {
-        return Err(invalid(name, "display_name must be 1-100 printable characters"));
+    if def.display_name.trim().is_empty()
+        || def.display_name.len() > 100
+        || !printable(&def.display_name)
+    {
+        return Err(invalid(
+            name,
+            "display_name must be 1-100 printable characters",
+        ));
     }
     if def.flow.auth_type() != def.auth_type {
         return Err(invalid(
             name,
-            format!("flow {} does not fit auth_type {}", def.flow.as_str(), def.auth_type.as_str()),
+            format!(
+                "flow {} does not fit auth_type {}",
+                def.flow.as_str(),
+                def.auth_type.as_str()
+            ),
         ));
     }
     let patterns = def.host_url.patterns();
@@ -164,16 +222,31 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
             if def.oauth.is_some() {
                 return Err(invalid(name, "an api_key provider has no oauth block"));
             }
-            let spec = def.api_key.as_ref().ok_or_else(|| invalid(name, "an api_key provider needs an api_key block"))?;
+            let spec = def
+                .api_key
+                .as_ref()
+                .ok_or_else(|| invalid(name, "an api_key provider needs an api_key block"))?;
             if !is_header_name(&spec.header_name) {
-                return Err(invalid(name, format!("api_key.header_name {:?} is not an HTTP header name", spec.header_name)));
+                return Err(invalid(
+                    name,
+                    format!(
+                        "api_key.header_name {:?} is not an HTTP header name",
+                        spec.header_name
+                    ),
+                ));
             }
             if !printable(&spec.header_prefix) || spec.header_prefix.len() > 64 {
-                return Err(invalid(name, "api_key.header_prefix must be short and printable"));
+                return Err(invalid(
+                    name,
+                    "api_key.header_prefix must be short and printable",
+                ));
             }
             if let Some(env) = &spec.env_var {
                 if !is_env_name(env) {
-                    return Err(invalid(name, format!("api_key.env_var {env:?} is not an environment variable name")));
+                    return Err(invalid(
+                        name,
+                        format!("api_key.env_var {env:?} is not an environment variable name"),
+                    ));
                 }
             }
             if let Some(pattern) = &spec.key_pattern {
@@ -181,14 +254,19 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
                     .size_limit(1 << 20)
                     .nest_limit(64)
                     .build()
-                    .map_err(|e| invalid(name, format!("api_key.key_pattern does not compile: {e}")))?;
+                    .map_err(|e| {
+                        invalid(name, format!("api_key.key_pattern does not compile: {e}"))
+                    })?;
             }
         }
         AuthType::OAuth2 => {
             if def.api_key.is_some() {
                 return Err(invalid(name, "an oauth2 provider has no api_key block"));
             }
-            let o = def.oauth.as_ref().ok_or_else(|| invalid(name, "an oauth2 provider needs an oauth block"))?;
+            let o = def
+                .oauth
+                .as_ref()
+                .ok_or_else(|| invalid(name, "an oauth2 provider needs an oauth block"))?;
             if let Some(base) = &o.base_url {
                 if base.contains('{') {
                     return Err(invalid(name, "oauth.base_url cannot itself be a template"));
@@ -199,7 +277,10 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
             for (field, value) in [
                 ("oauth.authorization_url", &o.authorization_url),
                 ("oauth.revocation_url", &o.revocation_url),
-                ("oauth.device_authorization_url", &o.device_authorization_url),
+                (
+                    "oauth.device_authorization_url",
+                    &o.device_authorization_url,
+                ),
                 ("oauth.registration_endpoint", &o.registration_endpoint),
             ] {
                 if let Some(v) = value {
@@ -210,20 +291,35 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
                 check_url(def, "oauth.resource", resource, &mut warnings)?;
             }
             if matches!(def.flow, Flow::Pkce | Flow::DcrPkce) && o.authorization_url.is_none() {
-                return Err(invalid(name, format!("flow {} needs oauth.authorization_url", def.flow.as_str())));
+                return Err(invalid(
+                    name,
+                    format!("flow {} needs oauth.authorization_url", def.flow.as_str()),
+                ));
             }
             if o.supports_device_code && o.device_authorization_url.is_none() {
-                return Err(invalid(name, "supports_device_code needs oauth.device_authorization_url"));
+                return Err(invalid(
+                    name,
+                    "supports_device_code needs oauth.device_authorization_url",
+                ));
             }
             if def.flow == Flow::DeviceCode && !o.supports_device_code {
-                return Err(invalid(name, "flow device_code needs oauth.supports_device_code: true"));
+                return Err(invalid(
+                    name,
+                    "flow device_code needs oauth.supports_device_code: true",
+                ));
             }
             if def.flow == Flow::DcrPkce && !o.supports_dcr {
-                return Err(invalid(name, "flow dcr_pkce needs oauth.supports_dcr: true"));
+                return Err(invalid(
+                    name,
+                    "flow dcr_pkce needs oauth.supports_dcr: true",
+                ));
             }
             for scope in &o.scopes {
                 if scope.is_empty() || scope.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(invalid(name, format!("scope {scope:?} is empty or contains whitespace")));
+                    return Err(invalid(
+                        name,
+                        format!("scope {scope:?} is empty or contains whitespace"),
+                    ));
                 }
             }
             for (k, v) in &o.authorize_params {
@@ -231,17 +327,24 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
                     return Err(invalid(name, "oauth.authorize_params must be printable"));
                 }
                 if RESERVED_AUTHORIZE_PARAMS.contains(&k.as_str()) {
-                    return Err(invalid(name, format!("oauth.authorize_params cannot set {k:?}; Authsome sets it")));
+                    return Err(invalid(
+                        name,
+                        format!("oauth.authorize_params cannot set {k:?}; Authsome sets it"),
+                    ));
                 }
             }
         }
     }
     if def.export.is_empty() {
-        warnings.push("no export entries: `authsome export` prints nothing for this provider".into());
+        warnings
+            .push("no export entries: `authsome export` prints nothing for this provider".into());
     }
     for (env, field) in &def.export {
         if !is_env_name(env) {
-            return Err(invalid(name, format!("export: {env:?} is not an environment variable name")));
+            return Err(invalid(
+                name,
+                format!("export: {env:?} is not an environment variable name"),
+            ));
         }
         if !exportable_fields(def.auth_type).contains(&field.as_str()) {
             return Err(invalid(
@@ -330,12 +433,21 @@ mod tests {
 
     #[test]
     fn host_patterns_parse() {
-        assert!(matches!(HostPattern::parse("api.openai.com"), Ok(HostPattern::Host(h)) if h == "api.openai.com"));
-        assert!(matches!(HostPattern::parse("https://api.zoom.us/v2"), Ok(HostPattern::HostPath { prefix, .. }) if prefix == "/v2"));
-        assert!(matches!(HostPattern::parse("regex:^([a-z]+\\.)*linear\\.app$"), Ok(HostPattern::Regex(_))));
+        assert!(
+            matches!(HostPattern::parse("api.openai.com"), Ok(HostPattern::Host(h)) if h == "api.openai.com")
+        );
+        assert!(
+            matches!(HostPattern::parse("https://api.zoom.us/v2"), Ok(HostPattern::HostPath { prefix, .. }) if prefix == "/v2")
+        );
+        assert!(matches!(
+            HostPattern::parse("regex:^([a-z]+\\.)*linear\\.app$"),
+            Ok(HostPattern::Regex(_))
+        ));
         assert!(HostPattern::parse("API.OPENAI.COM").is_err());
         // A pattern that backtracks catastrophically elsewhere runs in linear time here.
-        let HostPattern::Regex(re) = HostPattern::parse("regex:^(a+)+$").unwrap() else { panic!() };
+        let HostPattern::Regex(re) = HostPattern::parse("regex:^(a+)+$").unwrap() else {
+            panic!()
+        };
         let hostile = format!("{}b", "a".repeat(50_000));
         assert!(!re.is_match(&hostile));
     }

@@ -36,10 +36,12 @@ impl MasterKey {
                 .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
                 .map_err(|_| Error::MasterKey("the master key is not valid base64".into()))?,
         );
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::MasterKey(format!("the master key must be 32 bytes, got {}", bytes.len())))?;
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            Error::MasterKey(format!(
+                "the master key must be 32 bytes, got {}",
+                bytes.len()
+            ))
+        })?;
         Ok(MasterKey(Zeroizing::new(arr)))
     }
 
@@ -59,7 +61,13 @@ impl MasterKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher()
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
             .expect("AES-GCM encryption does not fail for in-memory buffers");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
@@ -70,13 +78,21 @@ impl MasterKey {
 
     /// Opens a sealed value; fails on a wrong key, wrong associated data or tampering.
     pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let fail = || Error::Decrypt { what: aad.to_owned() };
+        let fail = || Error::Decrypt {
+            what: aad.to_owned(),
+        };
         if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
             return Err(fail());
         }
         let (nonce, ct) = sealed[1..].split_at(NONCE_LEN);
         self.cipher()
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| fail())
     }
@@ -96,14 +112,21 @@ mod tests {
     fn seal_open_round_trip() {
         let k = MasterKey::generate();
         let sealed = k.seal("connections:default/openai/default:api_key", b"sk-abc");
-        assert_eq!(&*k.open("connections:default/openai/default:api_key", &sealed).unwrap(), b"sk-abc");
+        assert_eq!(
+            &*k.open("connections:default/openai/default:api_key", &sealed)
+                .unwrap(),
+            b"sk-abc"
+        );
         assert!(!sealed.windows(6).any(|w| w == b"sk-abc"));
     }
 
     #[test]
     fn wrong_key_fails() {
         let sealed = MasterKey::generate().seal("a", b"x");
-        assert!(matches!(MasterKey::generate().open("a", &sealed), Err(Error::Decrypt { .. })));
+        assert!(matches!(
+            MasterKey::generate().open("a", &sealed),
+            Err(Error::Decrypt { .. })
+        ));
     }
 
     #[test]

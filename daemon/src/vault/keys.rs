@@ -74,7 +74,8 @@ fn describe_keyring_error(e: &keyring::Error) -> String {
             "no D-Bus session bus".to_string()
         }
         _ if text.contains("org.freedesktop.secrets") => {
-            "no Secret Service (such as gnome-keyring or KeePassXC) is running on the session bus".to_string()
+            "no Secret Service (such as gnome-keyring or KeePassXC) is running on the session bus"
+                .to_string()
         }
         _ => text,
     }
@@ -85,9 +86,15 @@ fn describe_keyring_error(e: &keyring::Error) -> String {
 pub fn probe_keychain() -> std::result::Result<(), String> {
     let mut tag = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut tag);
-    let user = format!("probe:{}", tag.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let entry = keyring::Entry::new(KEYCHAIN_SERVICE, &user).map_err(|e| describe_keyring_error(&e))?;
-    entry.set_password("authsome-probe").map_err(|e| describe_keyring_error(&e))?;
+    let user = format!(
+        "probe:{}",
+        tag.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let entry =
+        keyring::Entry::new(KEYCHAIN_SERVICE, &user).map_err(|e| describe_keyring_error(&e))?;
+    entry
+        .set_password("authsome-probe")
+        .map_err(|e| describe_keyring_error(&e))?;
     let read = entry.get_password();
     let _ = entry.delete_credential();
     match read {
@@ -138,13 +145,21 @@ impl MasterKeyLoader {
                     req.as_str()
                 )));
             }
-            return Ok(InitReport { backend: Some(existing), fallback_reason: None, created: false });
+            return Ok(InitReport {
+                backend: Some(existing),
+                fallback_reason: None,
+                created: false,
+            });
         }
         if requested.is_none() && Self::from_env()?.is_some() {
             if !self.home.is_initialized() {
                 self.home.save_config(&config)?;
             }
-            return Ok(InitReport { backend: None, fallback_reason: None, created: false });
+            return Ok(InitReport {
+                backend: None,
+                fallback_reason: None,
+                created: false,
+            });
         }
         let (backend, fallback_reason) = match requested {
             Some(KeyBackendKind::Keychain) => {
@@ -163,7 +178,11 @@ impl MasterKeyLoader {
         }
         config.vault.key_backend = Some(backend);
         self.home.save_config(&config)?;
-        Ok(InitReport { backend: Some(backend), fallback_reason, created: true })
+        Ok(InitReport {
+            backend: Some(backend),
+            fallback_reason,
+            created: true,
+        })
     }
 
     fn create_keychain_key(&self) -> Result<()> {
@@ -179,9 +198,13 @@ impl MasterKeyLoader {
         entry
             .set_password(&key.to_base64())
             .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
-        let back = entry.get_password().map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
+        let back = entry
+            .get_password()
+            .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
         if back.as_str() != key.to_base64().as_str() {
-            return Err(keychain_unavailable("the keychain did not return the key just stored".into()));
+            return Err(keychain_unavailable(
+                "the keychain did not return the key just stored".into(),
+            ));
         }
         Ok(())
     }
@@ -198,8 +221,12 @@ impl MasterKeyLoader {
     }
 
     fn read_file_key(&self, path: &Path) -> Result<MasterKey> {
-        let mode = mode_of(path)
-            .ok_or_else(|| Error::MasterKey(format!("{} is missing; this home's secrets cannot be opened", path.display())))?;
+        let mode = mode_of(path).ok_or_else(|| {
+            Error::MasterKey(format!(
+                "{} is missing; this home's secrets cannot be opened",
+                path.display()
+            ))
+        })?;
         if mode & 0o077 != 0 {
             return Err(Error::MasterKey(format!(
                 "{} is readable by other users (mode {:o}); run `chmod 600 {}` and retry",
@@ -208,8 +235,11 @@ impl MasterKeyLoader {
                 path.display()
             )));
         }
-        let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?);
-        MasterKey::from_base64(&text).map_err(|e| Error::MasterKey(format!("{}: {e}", path.display())))
+        let text = zeroize::Zeroizing::new(
+            fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?,
+        );
+        MasterKey::from_base64(&text)
+            .map_err(|e| Error::MasterKey(format!("{}: {e}", path.display())))
     }
 
     /// The master key in effect: `AUTHSOME_MASTER_KEY`, else the home's backend.
@@ -222,7 +252,10 @@ impl MasterKeyLoader {
                 "{} has no master key yet; run `authsome init`",
                 self.home.root().display()
             ))),
-            Some(KeyBackendKind::File) => Ok((self.read_file_key(&self.home.master_key_path())?, KeySource::File)),
+            Some(KeyBackendKind::File) => Ok((
+                self.read_file_key(&self.home.master_key_path())?,
+                KeySource::File,
+            )),
             Some(KeyBackendKind::Keychain) => {
                 let entry = keyring::Entry::new(KEYCHAIN_SERVICE, &keychain_user(&self.home))
                     .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
@@ -283,9 +316,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let loader = MasterKeyLoader::new(Home::at(dir.path().to_path_buf()));
         loader.init(Some(KeyBackendKind::File)).unwrap();
-        let err = loader.init(Some(KeyBackendKind::Keychain)).unwrap_err().to_string();
+        let err = loader
+            .init(Some(KeyBackendKind::Keychain))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("never changes"), "{err}");
-        assert_eq!(loader.recorded_backend().unwrap(), Some(KeyBackendKind::File));
+        assert_eq!(
+            loader.recorded_backend().unwrap(),
+            Some(KeyBackendKind::File)
+        );
     }
 
     #[test]
@@ -296,7 +335,10 @@ mod tests {
         let loader = MasterKeyLoader::new(home.clone());
         loader.init(Some(KeyBackendKind::File)).unwrap();
         fs::set_permissions(home.master_key_path(), fs::Permissions::from_mode(0o644)).unwrap();
-        let err = loader.read_file_key(&home.master_key_path()).unwrap_err().to_string();
+        let err = loader
+            .read_file_key(&home.master_key_path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("chmod 600"), "{err}");
     }
 }

@@ -63,7 +63,11 @@ impl FromStr for Status {
             "connected" => Status::Connected,
             "expired" => Status::Expired,
             "invalid" => Status::Invalid,
-            other => return Err(Error::Internal(format!("unknown status {other:?} in store"))),
+            other => {
+                return Err(Error::Internal(format!(
+                    "unknown status {other:?} in store"
+                )))
+            }
         })
     }
 }
@@ -128,7 +132,10 @@ impl ConnectionSecrets {
 
     /// A secret by field name.
     pub fn get(&self, field: &str) -> Option<&Secret> {
-        self.fields().into_iter().find(|(n, _)| *n == field).map(|(_, v)| v)
+        self.fields()
+            .into_iter()
+            .find(|(n, _)| *n == field)
+            .map(|(_, v)| v)
     }
 }
 
@@ -193,7 +200,10 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
         let store = Store { pool, key, profile };
         store.check_key().await?;
@@ -207,7 +217,9 @@ impl Store {
 
     async fn check_key(&self) -> Result<()> {
         let aad = format!("meta:{}:key_check", self.profile);
-        let row = sqlx::query("SELECT value FROM meta WHERE key = 'key_check'").fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE key = 'key_check'")
+            .fetch_optional(&self.pool)
+            .await?;
         match row {
             Some(row) => {
                 let sealed: Vec<u8> = row.get(0);
@@ -219,7 +231,9 @@ impl Store {
                     ))
                 })?;
                 if opened.as_slice() != KEY_CHECK {
-                    return Err(Error::MasterKey("the store's key check holds an unexpected value".into()));
+                    return Err(Error::MasterKey(
+                        "the store's key check holds an unexpected value".into(),
+                    ));
                 }
             }
             None => {
@@ -236,14 +250,36 @@ impl Store {
         format!("{table}:{}/{provider}/{name}:{field}", self.profile)
     }
 
-    fn seal(&self, table: &str, provider: &str, name: &str, field: &str, value: &Option<Secret>) -> Option<Vec<u8>> {
-        value.as_ref().map(|v| self.key.seal(&self.aad(table, provider, name, field), v.expose().as_bytes()))
+    fn seal(
+        &self,
+        table: &str,
+        provider: &str,
+        name: &str,
+        field: &str,
+        value: &Option<Secret>,
+    ) -> Option<Vec<u8>> {
+        value.as_ref().map(|v| {
+            self.key.seal(
+                &self.aad(table, provider, name, field),
+                v.expose().as_bytes(),
+            )
+        })
     }
 
-    fn open_field(&self, table: &str, provider: &str, name: &str, field: &str, blob: Option<Vec<u8>>) -> Result<Option<Secret>> {
+    fn open_field(
+        &self,
+        table: &str,
+        provider: &str,
+        name: &str,
+        field: &str,
+        blob: Option<Vec<u8>>,
+    ) -> Result<Option<Secret>> {
         let Some(blob) = blob else { return Ok(None) };
-        let plain = self.key.open(&self.aad(table, provider, name, field), &blob)?;
-        let text = String::from_utf8(plain.to_vec()).map_err(|_| Error::Decrypt { what: field.into() })?;
+        let plain = self
+            .key
+            .open(&self.aad(table, provider, name, field), &blob)?;
+        let text =
+            String::from_utf8(plain.to_vec()).map_err(|_| Error::Decrypt { what: field.into() })?;
         Ok(Some(Secret::new(text)))
     }
 
@@ -278,7 +314,11 @@ impl Store {
     }
 
     /// One connection with its secrets opened, if it exists.
-    pub async fn get_connection(&self, provider: &ProviderName, name: &ConnectionName) -> Result<Option<ConnectionRecord>> {
+    pub async fn get_connection(
+        &self,
+        provider: &ProviderName,
+        name: &ConnectionName,
+    ) -> Result<Option<ConnectionRecord>> {
         let row = sqlx::query("SELECT * FROM connections WHERE provider = ? AND name = ?")
             .bind(provider.as_str())
             .bind(name.as_str())
@@ -287,12 +327,27 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let (p, n) = (provider.as_str(), name.as_str());
         let secrets = ConnectionSecrets {
-            access_token: self.open_field("connections", p, n, "access_token", row.get("access_token"))?,
-            refresh_token: self.open_field("connections", p, n, "refresh_token", row.get("refresh_token"))?,
+            access_token: self.open_field(
+                "connections",
+                p,
+                n,
+                "access_token",
+                row.get("access_token"),
+            )?,
+            refresh_token: self.open_field(
+                "connections",
+                p,
+                n,
+                "refresh_token",
+                row.get("refresh_token"),
+            )?,
             id_token: self.open_field("connections", p, n, "id_token", row.get("id_token"))?,
             api_key: self.open_field("connections", p, n, "api_key", row.get("api_key"))?,
         };
-        Ok(Some(ConnectionRecord { meta: Self::meta_from_row(&row)?, secrets }))
+        Ok(Some(ConnectionRecord {
+            meta: Self::meta_from_row(&row)?,
+            secrets,
+        }))
     }
 
     /// Writes a connection. Without `replace`, an existing connection is kept
@@ -310,7 +365,10 @@ impl Store {
                 .await?
                 .is_some();
             if exists {
-                return Err(Error::AlreadyConnected { provider: p.into(), connection: n.into() });
+                return Err(Error::AlreadyConnected {
+                    provider: p.into(),
+                    connection: n.into(),
+                });
             }
         }
         let s = &record.secrets;
@@ -343,7 +401,11 @@ impl Store {
     }
 
     /// Deletes one connection; true when it existed.
-    pub async fn delete_connection(&self, provider: &ProviderName, name: &ConnectionName) -> Result<bool> {
+    pub async fn delete_connection(
+        &self,
+        provider: &ProviderName,
+        name: &ConnectionName,
+    ) -> Result<bool> {
         let done = sqlx::query("DELETE FROM connections WHERE provider = ? AND name = ?")
             .bind(provider.as_str())
             .bind(name.as_str())
@@ -354,7 +416,11 @@ impl Store {
 
     /// Deletes one connection and the provider's client credentials in one
     /// transaction (what `revoke` does locally). Returns what was removed.
-    pub async fn revoke_local(&self, provider: &ProviderName, name: &ConnectionName) -> Result<(bool, bool)> {
+    pub async fn revoke_local(
+        &self,
+        provider: &ProviderName,
+        name: &ConnectionName,
+    ) -> Result<(bool, bool)> {
         let mut tx = self.pool.begin().await?;
         let conn = sqlx::query("DELETE FROM connections WHERE provider = ? AND name = ?")
             .bind(provider.as_str())
@@ -401,7 +467,13 @@ impl Store {
         Ok(Some(ClientRecord {
             provider: provider.clone(),
             client_id: row.get("client_id"),
-            client_secret: self.open_field("clients", p, "-", "client_secret", row.get("client_secret"))?,
+            client_secret: self.open_field(
+                "clients",
+                p,
+                "-",
+                "client_secret",
+                row.get("client_secret"),
+            )?,
             base_url: row.get("base_url"),
             registered: row.get::<i64, _>("registered") != 0,
         }))
@@ -431,14 +503,22 @@ impl Store {
 
     /// Providers that have client credentials stored.
     pub async fn configured_providers(&self) -> Result<Vec<ProviderName>> {
-        let rows = sqlx::query("SELECT provider FROM clients ORDER BY provider").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT provider FROM clients ORDER BY provider")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| ProviderName::parse(r.get(0))).collect()
     }
 
     /// `PRAGMA integrity_check`: `ok` or the problems SQLite found.
     pub async fn integrity_check(&self) -> Result<String> {
-        let rows = sqlx::query("PRAGMA integrity_check").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>().join("; "))
+        let rows = sqlx::query("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 
     /// Closes the pool, checkpointing the WAL.
@@ -488,7 +568,16 @@ pub fn masked_fields(secrets: &ConnectionSecrets, show: bool) -> BTreeMap<String
     secrets
         .fields()
         .into_iter()
-        .map(|(n, v)| (n.to_string(), if show { v.expose().to_string() } else { "***".to_string() }))
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                if show {
+                    v.expose().to_string()
+                } else {
+                    "***".to_string()
+                },
+            )
+        })
         .collect()
 }
 
@@ -505,7 +594,10 @@ mod tests {
             ProviderName::parse(provider).unwrap(),
             ConnectionName::parse(conn).unwrap(),
             AuthType::ApiKey,
-            ConnectionSecrets { api_key: Some(Secret::new(key.into())), ..Default::default() },
+            ConnectionSecrets {
+                api_key: Some(Secret::new(key.into())),
+                ..Default::default()
+            },
         )
     }
 
@@ -516,44 +608,87 @@ mod tests {
         let store = open(dir.path(), key.clone()).await.unwrap();
         let rec = api_key_record("openai", "default", "sk-plaintext-marker-123456");
         store.put_connection(&rec, false).await.unwrap();
-        let got = store.get_connection(&rec.meta.provider, &rec.meta.connection).await.unwrap().unwrap();
-        assert_eq!(got.secrets.api_key.unwrap().expose(), "sk-plaintext-marker-123456");
+        let got = store
+            .get_connection(&rec.meta.provider, &rec.meta.connection)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got.secrets.api_key.unwrap().expose(),
+            "sk-plaintext-marker-123456"
+        );
         store.close().await;
         for f in ["store.db", "store.db-wal"] {
             if let Ok(bytes) = std::fs::read(dir.path().join("p").join(f)) {
-                assert!(!bytes.windows(12).any(|w| w == b"sk-plaintext"), "{f} holds plaintext");
+                assert!(
+                    !bytes.windows(12).any(|w| w == b"sk-plaintext"),
+                    "{f} holds plaintext"
+                );
             }
         }
-        assert_eq!(crate::home::mode_of(&dir.path().join("p/store.db")), Some(0o600));
+        assert_eq!(
+            crate::home::mode_of(&dir.path().join("p/store.db")),
+            Some(0o600)
+        );
     }
 
     #[tokio::test]
     async fn existing_connection_is_kept_without_replace() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path(), Arc::new(MasterKey::generate())).await.unwrap();
-        store.put_connection(&api_key_record("openai", "default", "k1"), false).await.unwrap();
-        let err = store.put_connection(&api_key_record("openai", "default", "k2"), false).await.unwrap_err();
+        let store = open(dir.path(), Arc::new(MasterKey::generate()))
+            .await
+            .unwrap();
+        store
+            .put_connection(&api_key_record("openai", "default", "k1"), false)
+            .await
+            .unwrap();
+        let err = store
+            .put_connection(&api_key_record("openai", "default", "k2"), false)
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::AlreadyConnected { .. }));
-        store.put_connection(&api_key_record("openai", "default", "k3"), true).await.unwrap();
+        store
+            .put_connection(&api_key_record("openai", "default", "k3"), true)
+            .await
+            .unwrap();
         let p = ProviderName::parse("openai").unwrap();
-        let got = store.get_connection(&p, &ConnectionName::default_name()).await.unwrap().unwrap();
+        let got = store
+            .get_connection(&p, &ConnectionName::default_name())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.secrets.api_key.unwrap().expose(), "k3");
     }
 
     #[tokio::test]
     async fn wrong_master_key_is_refused_with_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        open(dir.path(), Arc::new(MasterKey::generate())).await.unwrap().close().await;
-        let err = open(dir.path(), Arc::new(MasterKey::generate())).await.unwrap_err().to_string();
+        open(dir.path(), Arc::new(MasterKey::generate()))
+            .await
+            .unwrap()
+            .close()
+            .await;
+        let err = open(dir.path(), Arc::new(MasterKey::generate()))
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not open the store"), "{err}");
     }
 
     #[tokio::test]
     async fn ciphertext_copied_to_another_row_fails_to_open() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path(), Arc::new(MasterKey::generate())).await.unwrap();
-        store.put_connection(&api_key_record("openai", "default", "victim-key"), false).await.unwrap();
-        store.put_connection(&api_key_record("anthropic", "default", "other"), false).await.unwrap();
+        let store = open(dir.path(), Arc::new(MasterKey::generate()))
+            .await
+            .unwrap();
+        store
+            .put_connection(&api_key_record("openai", "default", "victim-key"), false)
+            .await
+            .unwrap();
+        store
+            .put_connection(&api_key_record("anthropic", "default", "other"), false)
+            .await
+            .unwrap();
         sqlx::query(
             "UPDATE connections SET api_key = (SELECT api_key FROM connections WHERE provider = 'openai') \
              WHERE provider = 'anthropic'",
@@ -562,14 +697,19 @@ mod tests {
         .await
         .unwrap();
         let p = ProviderName::parse("anthropic").unwrap();
-        let err = store.get_connection(&p, &ConnectionName::default_name()).await.unwrap_err();
+        let err = store
+            .get_connection(&p, &ConnectionName::default_name())
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Decrypt { .. }), "{err}");
     }
 
     #[tokio::test]
     async fn client_credentials_round_trip_and_revoke_removes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path(), Arc::new(MasterKey::generate())).await.unwrap();
+        let store = open(dir.path(), Arc::new(MasterKey::generate()))
+            .await
+            .unwrap();
         let p = ProviderName::parse("github").unwrap();
         store
             .put_client(&ClientRecord {
@@ -581,8 +721,24 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(store.get_client(&p).await.unwrap().unwrap().client_secret.unwrap().expose(), "shh");
-        assert_eq!(store.revoke_local(&p, &ConnectionName::default_name()).await.unwrap(), (false, true));
+        assert_eq!(
+            store
+                .get_client(&p)
+                .await
+                .unwrap()
+                .unwrap()
+                .client_secret
+                .unwrap()
+                .expose(),
+            "shh"
+        );
+        assert_eq!(
+            store
+                .revoke_local(&p, &ConnectionName::default_name())
+                .await
+                .unwrap(),
+            (false, true)
+        );
         assert!(store.get_client(&p).await.unwrap().is_none());
         assert_eq!(store.integrity_check().await.unwrap(), "ok");
     }
