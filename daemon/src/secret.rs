@@ -51,20 +51,6 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_and_display_hide_the_value() {
-        let s = Secret::new("sk-very-secret".into());
-        assert_eq!(format!("{s:?}"), "***");
-        assert_eq!(format!("{s}"), "***");
-        assert_eq!(format!("{:?}", Some(&s)), "Some(***)");
-        assert_eq!(s.expose(), "sk-very-secret");
-    }
-}
-
 /// A random URL-safe token of `bytes` random bytes (session ids, CSRF tokens, the daemon token).
 pub fn random_token(bytes: usize) -> String {
     use base64::Engine;
@@ -78,4 +64,18 @@ pub fn random_token(bytes: usize) -> String {
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_hide_the_value() {
+        let s = Secret::new("sk-very-secret".into());
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(format!("{s}"), "***");
+        assert_eq!(format!("{:?}", Some(&s)), "Some(***)");
+        assert_eq!(s.expose(), "sk-very-secret");
+    }
 }

@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                 _ => "-".into(),
             };
             text.push_str(
-                &format!(
+                format!(
                     "{}  {:<13} {:<28} {:<8} {}",
                     s("ts"),
                     s("event"),
@@ -41,8 +41,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                     s("status"),
                     s("detail")
                 )
-                .trim_end()
-                .to_string(),
+                .trim_end(),
             );
         }
         text.push('\n');

@@ -1,0 +1,31 @@
+# Two commands for a fresh Debian/Ubuntu machine:
+#   make run    installs what is missing, builds, starts Authsome
+#   make test   installs what is missing, checks formatting and lints, runs every test
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: run test deps build lint bench
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --workspace --bins
+
+run: build
+	@./scripts/run.sh
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: lint build
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  ./scripts/with-session.sh $(CARGO) nextest run --workspace --run-ignored all --no-fail-fast; \
+	else \
+	  ./scripts/with-session.sh $(CARGO) test --workspace --no-fail-fast -- --include-ignored; \
+	fi
+
+bench: build
+	$(CARGO) build --release --bins
+	python3 scripts/bench_get.py

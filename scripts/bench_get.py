@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Credential read latency of the whole CLI process.
+
+Starts a daemon in a temp home, stores an API key, then runs
+`authsome get openai --field api_key --show-secret` N times (default 200)
+and prints p50 / p99 / mean in milliseconds. Uses the release binary when
+built, else the debug one. Target on a 2-core machine: p50 <= 5 ms.
+"""
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+
+
+def binary():
+    for profile in ("release", "debug"):
+        path = os.path.join(ROOT, "target", profile, "authsome")
+        if os.path.exists(path):
+            return path, profile
+    sys.exit("build first: cargo build --release --bins")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    exe, profile = binary()
+    tmp = tempfile.mkdtemp(prefix="authsome-bench-")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": tmp,
+        "AUTHSOME_HOME": os.path.join(tmp, "home"),
+        "AUTHSOME_PORT": str(free_port()),
+        "XDG_RUNTIME_DIR": tmp,
+    }
+    key = "sk-bench-abcdefghijklmnopqrstuvwxyz012345"
+    subprocess.run([exe, "login", "openai", "--stdin"], input=key.encode(), env=env, check=True, capture_output=True)
+    cmd = [exe, "get", "openai", "--field", "api_key", "--show-secret"]
+    for _ in range(10):  # warm-up
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+    samples = []
+    for _ in range(N):
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True)
+        samples.append((time.perf_counter() - t0) * 1000)
+        assert out.stdout.decode().strip() == key
+    subprocess.run([exe, "daemon", "stop"], env=env, capture_output=True)
+    samples.sort()
+    p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
+    print(f"authsome get --show-secret ({profile} build), {N} runs: "
+          f"p50 {p(0.50):.2f} ms, p99 {p(0.99):.2f} ms, mean {statistics.mean(samples):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

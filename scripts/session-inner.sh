@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Inside the private bus of with-session.sh: start the keyring, then run the command.
+set -euo pipefail
+tmp="$AUTHSOME_SESSION_DIR"
+# The unlock password must be at least one byte, or no keyring is created.
+printf 'authsome-test-keyring' | HOME="$tmp" XDG_DATA_HOME="$tmp/data" XDG_CONFIG_HOME="$tmp/config" \
+  XDG_RUNTIME_DIR="$tmp/run" gnome-keyring-daemon --unlock --components=secrets >/dev/null
+exec "$@"
