@@ -31,7 +31,7 @@ pub enum Error {
     InvalidProvider(String),
     #[error("{0}")]
     InvalidInput(String),
-    #[error("that does not look like a {provider} API key: {hint}")]
+    #[error("that does not look like an API key for {provider}: {hint}")]
     KeyPattern { provider: String, hint: String },
     #[error("no credential stored for {provider} ({connection}); run `authsome login {provider}`")]
     CredentialMissing {

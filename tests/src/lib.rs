@@ -129,9 +129,15 @@ impl TestHome {
 
     /// A command for the `authsome` binary in this home.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(authsome_bin());
-        c.args(args)
-            .env_clear()
+        let mut c = self.program(authsome_bin());
+        c.args(args);
+        c
+    }
+
+    /// A command for any program, with this home's environment and nothing else.
+    pub fn program(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AUTHSOME_HOME", self.home())
             .env("AUTHSOME_PORT", self.port.to_string())
