@@ -16,12 +16,13 @@ use tokio::net::TcpListener;
 use crate::api::types::*;
 use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
-use crate::flows::{api_key, LoginRegistry, LoginSession, LoginState, NewLogin};
+use crate::flows::{api_key, LoginOptions, LoginRegistry, LoginSession, LoginState, NewLogin};
 use crate::home::{write_private_file, Home};
 use crate::names::{ConnectionName, ProfileName, ProviderName};
-use crate::notify::{LogNotifier, Notifier};
+use crate::notify::Notifier;
 use crate::prompt::{BridgePrompter, PromptOutcome, PromptRequest, Prompter};
 use crate::providers::{AuthType, Catalogue, Flow, ProviderDef, ProviderOrigin};
+use crate::refresh::Refresher;
 use crate::secret::{random_token, Secret};
 use crate::vault::keys::{InitReport, KeySource, MasterKeyLoader};
 use crate::vault::store::{masked_fields, new_record, ConnectionRecord, ConnectionSecrets};
@@ -88,6 +89,8 @@ struct Inner {
     notifier: Arc<dyn Notifier>,
     shutdown: tokio::sync::watch::Sender<bool>,
     started_at: DateTime<Utc>,
+    http: reqwest::Client,
+    refresher: Refresher,
     _lock: std::fs::File,
 }
 
@@ -187,9 +190,13 @@ impl Daemon {
                 audit,
                 logins: LoginRegistry::default(),
                 prompter: opts.prompter.unwrap_or_else(|| Arc::new(BridgePrompter)),
-                notifier: opts.notifier.unwrap_or_else(|| Arc::new(LogNotifier)),
+                notifier: opts
+                    .notifier
+                    .unwrap_or_else(crate::notify::default_notifier),
                 shutdown,
                 started_at: Utc::now(),
+                http: crate::flows::oauth::http_client(),
+                refresher: Refresher::default(),
                 _lock: lock,
             }),
         };
@@ -240,6 +247,7 @@ impl Daemon {
                 }
             })
         };
+        let scheduler = tokio::spawn(self.clone().run_scheduler());
         let app = crate::api::router(self.clone());
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -250,6 +258,7 @@ impl Daemon {
             })
             .await;
         sweeper.abort();
+        scheduler.abort();
         self.cleanup().await;
         result.map_err(|e| Error::io("serving the API", e))
     }
@@ -299,6 +308,14 @@ impl Daemon {
     /// The login sessions.
     pub fn logins(&self) -> &LoginRegistry {
         &self.inner.logins
+    }
+    /// The HTTP client for provider calls.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+    /// Refresh locks and backoff.
+    pub fn refresher(&self) -> &Refresher {
+        &self.inner.refresher
     }
     /// Records an audit event.
     pub fn audit(&self, event: AuditEvent) {
@@ -496,6 +513,7 @@ impl Daemon {
         show_secret: bool,
     ) -> Result<ConnectionView> {
         let rec = self.record(profile, provider, connection).await?;
+        let rec = self.fresh_record(profile, rec, show_secret).await?;
         let def = self.provider(provider).ok().map(|(d, _)| d);
         if show_secret {
             self.audit(
@@ -586,17 +604,35 @@ impl Daemon {
                 connection: connection.to_string(),
             });
         }
+        let options = LoginOptions {
+            scopes: req.scopes.clone().filter(|s| !s.is_empty()),
+            base_url: req.base_url.clone(),
+            client_id: req.client_id.clone(),
+        };
+        if let Some(scopes) = &options.scopes {
+            if scopes.iter().any(|s| {
+                s.is_empty()
+                    || s.len() > 200
+                    || s.chars().any(|c| c.is_whitespace() || c.is_control())
+            }) {
+                return Err(Error::InvalidInput(
+                    "scopes must be non-empty and contain no spaces".into(),
+                ));
+            }
+        }
         let fields = match flow {
             Flow::ApiKey => api_key::fields(&def),
-            other => {
-                return Err(Error::FlowUnavailable {
-                    provider: def.name.clone(),
-                    flow: other.as_str().into(),
-                    reason: "OAuth login is not part of this build yet".into(),
-                })
+            Flow::DcrPkce => Vec::new(),
+            Flow::Pkce | Flow::DeviceCode => {
+                let pname = ProviderName::parse(&def.name)?;
+                match (&options.client_id, store.get_client(&pname).await?) {
+                    (Some(_), _) => crate::flows::login::client_fields(&def, true),
+                    (None, Some(_)) => Vec::new(),
+                    (None, None) => crate::flows::login::client_fields(&def, false),
+                }
             }
         };
-        let with_bridge = req.mode == InputMode::Prompter;
+        let with_bridge = req.mode == InputMode::Prompter && !fields.is_empty();
         let session = self.inner.logins.create(NewLogin {
             profile: profile.clone(),
             provider: def.clone(),
@@ -605,7 +641,15 @@ impl Daemon {
             flow,
             fields,
             with_bridge,
+            options,
         });
+        if flow != Flow::ApiKey && (session.fields.is_empty() || !req.inputs.is_empty()) {
+            if let Err(e) = self.begin_oauth(&session, &req.inputs).await {
+                self.inner.logins.remove(&session.id);
+                return Err(e);
+            }
+            return Ok(self.login_response(&session, None));
+        }
         if !req.inputs.is_empty() {
             self.submit_login_input(&session.id, &req.inputs).await?;
             return Ok(self.login_response(&session, None));
@@ -638,13 +682,20 @@ impl Daemon {
             state: session.state(),
             fields: session.fields.clone(),
             open_url,
+            callback_url: (session.flow != Flow::ApiKey).then(|| self.callback_url()),
+            docs_url: session.provider.docs_url.clone(),
         }
     }
 
-    /// The state of a login, waiting up to `wait` for it to finish.
-    pub async fn login_status(&self, id: &str, wait: Duration) -> Result<LoginResponse> {
+    /// The state of a login, waiting up to `wait` for it to differ from `after`.
+    pub async fn login_status(
+        &self,
+        id: &str,
+        after: &str,
+        wait: Duration,
+    ) -> Result<LoginResponse> {
         let session = self.inner.logins.get(id)?;
-        session.wait(wait).await;
+        session.wait(after, wait).await;
         Ok(self.login_response(&session, None))
     }
 
@@ -668,8 +719,17 @@ impl Daemon {
     ) -> Result<LoginState> {
         let session = self.inner.logins.get(id)?;
         let _guard = session.completing.lock().await;
-        if session.is_finished() {
+        if session.state() != LoginState::NeedsInput {
             return Err(Error::LoginNotFound);
+        }
+        if session.flow != Flow::ApiKey {
+            if let Err(e) = self.begin_oauth(&session, values).await {
+                if !matches!(e, Error::InvalidInput(_)) {
+                    session.finish(LoginState::failed(&e));
+                }
+                return Err(e);
+            }
+            return Ok(session.state());
         }
         let def = session.provider.clone();
         let audit = || {
@@ -720,6 +780,29 @@ impl Daemon {
     ) -> Result<RevokeResponse> {
         let pname = ProviderName::parse(provider)?;
         let store = self.store(profile).await?;
+        let mut warnings = Vec::new();
+        if let (Ok((def, _)), Some(rec)) = (
+            self.provider(provider),
+            store.get_connection(&pname, connection).await?,
+        ) {
+            let client = store.get_client(&pname).await?;
+            // RFC 7009 §2: the refresh token first, which also ends its access tokens at most servers.
+            let mut tokens = Vec::new();
+            if let Some(t) = &rec.secrets.refresh_token {
+                tokens.push(("refresh_token", t));
+            }
+            if let Some(t) = &rec.secrets.access_token {
+                tokens.push(("access_token", t));
+            }
+            let base = rec
+                .meta
+                .base_url
+                .clone()
+                .or_else(|| client.as_ref().and_then(|c| c.base_url.clone()));
+            warnings = self
+                .revoke_at_provider(&def, client.as_ref(), base.as_deref(), &tokens)
+                .await;
+        }
         let (removed_connection, removed_client) = store.revoke_local(&pname, connection).await?;
         if !removed_connection && !removed_client {
             self.provider(provider)?;
@@ -738,7 +821,7 @@ impl Daemon {
             connection: connection.to_string(),
             removed_connection,
             removed_client,
-            warnings: Vec::new(),
+            warnings,
         })
     }
 

@@ -50,6 +50,25 @@ pub enum Error {
     LoginTimedOut { provider: String },
     #[error("login cancelled")]
     LoginCancelled,
+    #[error("OAuth state parameter does not match")]
+    StateMismatch,
+    #[error("this OAuth callback was already used; callbacks work once")]
+    CallbackReplayed,
+    #[error("authorization failed at the provider: {code}{}", description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    AuthorizationDenied {
+        code: String,
+        description: Option<String>,
+    },
+    #[error("token exchange failed: {code}")]
+    TokenExchange { code: String },
+    #[error("device login failed: {0}")]
+    DeviceCode(String),
+    #[error("refresh failed for {provider} ({connection}): {reason}")]
+    RefreshFailed {
+        provider: String,
+        connection: String,
+        reason: String,
+    },
     #[error("the OS keychain is unavailable: {reason}")]
     KeychainUnavailable { reason: String },
     #[error("{0}")]
@@ -108,6 +127,12 @@ impl Error {
             Error::LoginNotFound => "login_not_found",
             Error::LoginTimedOut { .. } => "login_timed_out",
             Error::LoginCancelled => "login_cancelled",
+            Error::StateMismatch => "state_mismatch",
+            Error::CallbackReplayed => "callback_replayed",
+            Error::AuthorizationDenied { .. } => "authorization_denied",
+            Error::TokenExchange { .. } => "token_exchange_failed",
+            Error::DeviceCode(_) => "device_code_failed",
+            Error::RefreshFailed { .. } => "refresh_failed",
             Error::KeychainUnavailable { .. } => "keychain_unavailable",
             Error::MasterKey(_) => "master_key",
             Error::Decrypt { .. } => "decrypt_failed",
@@ -138,7 +163,13 @@ impl Error {
             | Error::InvalidInput(_)
             | Error::KeyPattern { .. }
             | Error::FlowUnavailable { .. } => StatusCode::BAD_REQUEST,
-            Error::CredentialMissing { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::CredentialMissing { .. } | Error::RefreshFailed { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Error::StateMismatch | Error::CallbackReplayed | Error::AuthorizationDenied { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Error::TokenExchange { .. } | Error::DeviceCode(_) => StatusCode::BAD_GATEWAY,
             Error::LoginTimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::LoginCancelled => StatusCode::GONE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,

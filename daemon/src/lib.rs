@@ -11,6 +11,7 @@
 //! - [`flows`]: login sessions and the flow for each kind of credential.
 //! - [`prompt`]: how the daemon asks a person for input (bridge pages, tray windows).
 //! - [`notify`]: how the daemon tells a person that a connection needs attention.
+//! - [`refresh`]: refresh on read, single flight, and the scheduler.
 //! - [`audit`]: the append-only audit log.
 //! - [`api`]: the axum routes and their wire types.
 //! - [`daemon`]: the handle that owns all of the above, start-up and shutdown.
@@ -29,6 +30,7 @@ pub mod names;
 pub mod notify;
 pub mod prompt;
 pub mod providers;
+pub mod refresh;
 pub mod secret;
 pub mod vault;
 

@@ -43,3 +43,53 @@ impl Notifier for LogNotifier {
         tracing::warn!(provider = %n.provider, connection = %n.connection, "{}: {}", n.title, n.body);
     }
 }
+
+/// Native desktop notifications over the session bus (notify-rust). A
+/// failure is logged once and never fails the refresh that raised it.
+#[derive(Debug, Default)]
+pub struct DesktopNotifier {
+    failed_once: std::sync::atomic::AtomicBool,
+}
+
+impl Notifier for DesktopNotifier {
+    fn notify(&self, n: &Notification) {
+        LogNotifier.notify(n);
+        let (title, body) = (n.title.clone(), n.body.clone());
+        let urgency = match n.kind {
+            NotificationKind::NeedsAttention => notify_rust::Urgency::Critical,
+            NotificationKind::Recovered => notify_rust::Urgency::Normal,
+        };
+        let result = std::thread::spawn(move || {
+            notify_rust::Notification::new()
+                .appname("Authsome")
+                .summary(&title)
+                .body(&body)
+                .urgency(urgency)
+                .show()
+                .map(|_| ())
+        })
+        .join();
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                if !self
+                    .failed_once
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!("desktop notifications unavailable: {e}");
+                }
+            }
+            Err(_) => tracing::warn!("the notification thread panicked"),
+        }
+    }
+}
+
+/// The headless daemon's notifier: desktop notifications when a session
+/// bus exists, the log otherwise.
+pub fn default_notifier() -> std::sync::Arc<dyn Notifier> {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty()) {
+        std::sync::Arc::new(DesktopNotifier::default())
+    } else {
+        std::sync::Arc::new(LogNotifier)
+    }
+}

@@ -32,9 +32,18 @@ pub struct Args {
     /// Flow to use instead of the provider's default.
     #[arg(long, value_parser = ["pkce", "device_code", "dcr_pkce", "api_key"])]
     flow: Option<String>,
-    /// Read the secret (API key) from standard input, for scripts.
+    /// Read the secret (API key, or OAuth client secret) from standard input, for scripts.
     #[arg(long)]
     stdin: bool,
+    /// Scopes to request instead of the provider's defaults (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    scopes: Option<Vec<String>>,
+    /// Base URL of a self-hosted or enterprise deployment (fills {base_url}).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// OAuth client ID (not secret; the secret comes from the prompt or --stdin).
+    #[arg(long)]
+    client_id: Option<String>,
 }
 
 fn read_stdin_secret() -> CliResult<Zeroizing<String>> {
@@ -82,16 +91,65 @@ fn send_input(
     )
 }
 
-fn wait_for_outcome(client: &Client, id: &str) -> CliResult<LoginResponse> {
-    let deadline = Instant::now() + LOGIN_TTL + Duration::from_secs(5);
-    loop {
-        let resp: LoginResponse = client.get(&format!("/v1/logins/{}?wait=25", enc(id)))?;
-        if resp.state != LoginState::NeedsInput {
-            return Ok(resp);
+/// Waits until the login leaves the state named `after`, showing a spinner
+/// on a terminal.
+fn wait_for_change(
+    client: &Client,
+    id: &str,
+    after: &str,
+    spinner: bool,
+) -> CliResult<LoginResponse> {
+    let deadline = Instant::now() + LOGIN_TTL * 4;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let spin = spinner.then(|| {
+        std::thread::spawn(move || {
+            let frames = ['|', '/', '-', '\\'];
+            let mut i = 0;
+            while rx.recv_timeout(Duration::from_millis(120)).is_err() {
+                eprint!(
+                    "\r{} Waiting for the login to finish... ",
+                    frames[i % frames.len()]
+                );
+                let _ = std::io::stderr().flush();
+                i += 1;
+            }
+            eprint!("\r\x1b[K");
+        })
+    });
+    let result = loop {
+        let resp: CliResult<LoginResponse> =
+            client.get(&format!("/v1/logins/{}?wait=25&after={after}", enc(id)));
+        match resp {
+            Ok(r) if r.state.tag() != after || r.state.is_final() => break Ok(r),
+            Ok(_) if Instant::now() > deadline => {
+                break Err(CliError::new("login_timed_out", "login timed out"))
+            }
+            Ok(_) => {}
+            Err(e) => break Err(e),
         }
-        if Instant::now() > deadline {
-            return Err(CliError::new("login_timed_out", "login timed out"));
-        }
+    };
+    drop(tx);
+    if let Some(handle) = spin {
+        let _ = handle.join();
+    }
+    result
+}
+
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY", "BROWSER"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+        || cfg!(target_os = "macos")
+        || cfg!(windows)
+}
+
+fn open_in_browser(url: &str) {
+    if !has_display() {
+        eprintln!("No browser here (neither BROWSER nor a display is set). Open the URL on a machine that can reach this one, or use --flow device_code.");
+        return;
+    }
+    if let Err(e) = webbrowser::open(url) {
+        eprintln!("Could not open a browser ({e}); open the URL yourself.");
     }
 }
 
@@ -112,79 +170,133 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         "force": args.force,
         "flow": args.flow,
         "mode": mode,
+        "scopes": args.scopes,
+        "base_url": args.base_url,
+        "client_id": args.client_id,
     });
     let mut resp: LoginResponse = client.post("/v1/logins", &begin)?;
-
-    if resp.state == LoginState::NeedsInput {
-        if args.stdin {
-            let secret = read_stdin_secret()?;
-            let field =
-                resp.fields.iter().find(|f| f.secret).ok_or_else(|| {
-                    CliError::usage("this login asks for no secret; drop --stdin")
-                })?;
-            if resp.fields.iter().any(|f| !f.secret) {
-                return Err(CliError::usage(
-                    "this login needs more than one value; run it on a terminal",
-                ));
+    let spinner = std::io::stderr().is_terminal() && !ctx.verbose;
+    loop {
+        match &resp.state {
+            LoginState::NeedsInput => {
+                resp = supply_input(&client, &args, mode, resp, &provider)?;
             }
-            resp = send_input(&client, &resp.id, &[(field.name.clone(), secret)])?;
-        } else if mode == InputMode::Terminal {
-            let mut attempts = 0;
-            loop {
-                let mut values = Vec::new();
-                for field in &resp.fields {
-                    values.push((field.name.clone(), prompt_field(field)?));
-                }
-                match send_input(&client, &resp.id, &values) {
-                    Ok(r) => {
-                        resp = r;
-                        break;
-                    }
-                    Err(e)
-                        if attempts < 2
-                            && matches!(
-                                e.code.as_str(),
-                                "key_pattern_mismatch" | "invalid_input"
-                            ) =>
-                    {
-                        eprintln!("Error: {}", e.message);
-                        attempts += 1;
-                    }
-                    Err(e) => {
-                        let _ = client.delete(&format!("/v1/logins/{}", enc(&resp.id)));
-                        return Err(e);
-                    }
-                }
+            LoginState::Authorizing { url } => {
+                eprintln!("Open this URL to authorize Authsome with {provider}:\n  {url}");
+                open_in_browser(url);
+                resp = wait_for_change(&client, &resp.id, "authorizing", spinner)?;
             }
-        } else {
-            match &resp.open_url {
-                Some(url) => {
-                    eprintln!("Opening a page to enter the {provider} credential:\n  {url}");
-                    eprintln!("If no browser opens, open that URL in a browser on this machine.");
-                    if let Err(e) = webbrowser::open(url) {
-                        eprintln!("Could not open a browser ({e}).");
-                    }
+            LoginState::DeviceCode {
+                user_code,
+                verification_uri,
+                verification_uri_complete,
+                expires_in,
+            } => {
+                eprintln!("To sign in to {provider}, open {verification_uri} and enter the code: {user_code}");
+                if let Some(complete) = verification_uri_complete {
+                    eprintln!("Or open {complete}");
                 }
-                None => eprintln!("Enter the {provider} credential in the Authsome window."),
+                eprintln!("The code expires in {} minutes.", (expires_in + 59) / 60);
+                if has_display() {
+                    let _ = webbrowser::open(
+                        verification_uri_complete
+                            .as_deref()
+                            .unwrap_or(verification_uri),
+                    );
+                }
+                resp = wait_for_change(&client, &resp.id, "device_code", spinner)?;
             }
-            resp = wait_for_outcome(&client, &resp.id)?;
+            LoginState::Completed => {
+                return if ctx.json {
+                    output::json(
+                        &serde_json::json!({"provider": resp.provider, "connection": resp.connection, "status": "connected"}),
+                    )
+                } else {
+                    output::line(&format!(
+                        "Successfully logged in to {} ({})",
+                        resp.provider, resp.connection
+                    ))
+                };
+            }
+            LoginState::Failed { error, message } => {
+                let mut message = message.clone();
+                if resp.flow != authsome_daemon::providers::Flow::ApiKey {
+                    message.push_str(&format!(
+                        "\nRun `authsome login {provider} --force` to try again."
+                    ));
+                }
+                return Err(CliError::new(error, message));
+            }
         }
     }
+}
 
-    match resp.state {
-        LoginState::Completed => {
-            if ctx.json {
-                output::json(
-                    &serde_json::json!({"provider": resp.provider, "connection": resp.connection, "status": "connected"}),
-                )
-            } else {
-                output::line(&format!(
-                    "Successfully logged in to {} ({})",
-                    resp.provider, resp.connection
-                ))
+fn supply_input(
+    client: &Client,
+    args: &Args,
+    mode: InputMode,
+    resp: LoginResponse,
+    provider: &str,
+) -> CliResult<LoginResponse> {
+    if args.stdin {
+        let secret = read_stdin_secret()?;
+        let field = resp
+            .fields
+            .iter()
+            .find(|f| f.secret)
+            .ok_or_else(|| CliError::usage("this login asks for no secret; drop --stdin"))?;
+        if resp.fields.iter().any(|f| !f.secret) {
+            return Err(CliError::usage(
+                "this login needs more than one value: pass --client-id, or run it on a terminal",
+            ));
+        }
+        return send_input(client, &resp.id, &[(field.name.clone(), secret)]);
+    }
+    if mode == InputMode::Terminal {
+        if resp.fields.iter().any(|f| f.name.starts_with("client_")) {
+            if let Some(cb) = &resp.callback_url {
+                eprintln!("Register this callback URL in the {provider} OAuth app: {cb}");
             }
         }
-        LoginState::Failed { error, message } => Err(CliError::new(&error, message)),
-        LoginState::NeedsInput => Err(CliError::new("login_timed_out", "login did not complete")),
+        if let Some(docs) = &resp.docs_url {
+            eprintln!("Get it at {docs}");
+        }
+        let mut attempts = 0;
+        loop {
+            let mut values = Vec::new();
+            for field in &resp.fields {
+                if let Some(hint) = field
+                    .hint
+                    .as_deref()
+                    .filter(|_| field.name == "client_secret")
+                {
+                    eprintln!("{hint}");
+                }
+                values.push((field.name.clone(), prompt_field(field)?));
+            }
+            match send_input(client, &resp.id, &values) {
+                Ok(r) => return Ok(r),
+                Err(e)
+                    if attempts < 2
+                        && matches!(e.code.as_str(), "key_pattern_mismatch" | "invalid_input") =>
+                {
+                    eprintln!("Error: {}", e.message);
+                    attempts += 1;
+                }
+                Err(e) => {
+                    let _ = client.delete(&format!("/v1/logins/{}", enc(&resp.id)));
+                    return Err(e);
+                }
+            }
+        }
     }
+    match &resp.open_url {
+        Some(url) => {
+            eprintln!("Opening a page to enter the {provider} credentials:\n  {url}");
+            eprintln!("If no browser opens, open that URL in a browser on this machine.");
+            open_in_browser(url);
+        }
+        None => eprintln!("Enter the {provider} credentials in the Authsome window."),
+    }
+    wait_for_change(client, &resp.id, "needs_input", false)
 }

@@ -187,3 +187,21 @@ pub async fn submit(
         Err(e) => message_page(e.status(), "Login failed", &e.to_string()),
     }
 }
+
+/// `GET /auth/callback/oauth`: where the provider sends the browser back.
+pub async fn oauth_callback(
+    State(daemon): State<Daemon>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    match daemon.handle_callback(&query).await {
+        Ok(session) => message_page(
+            StatusCode::OK,
+            &format!(
+                "Logged in to {} ({})",
+                session.provider.display_name, session.connection
+            ),
+            "Authsome stored the credential. You can close this tab and return to your terminal.",
+        ),
+        Err(e) => message_page(e.status(), "Login failed", &format!("Error: {e}")),
+    }
+}

@@ -175,6 +175,7 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/v1/logins/{id}/input", post(login_input))
         .route("/v1/profiles", get(profiles).post(create_profile))
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
+        .route(crate::OAUTH_CALLBACK_PATH, get(bridge::oauth_callback))
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(daemon.clone(), guard))
@@ -293,6 +294,8 @@ async fn begin_login(
 struct WaitQuery {
     #[serde(default)]
     wait: u64,
+    #[serde(default)]
+    after: Option<String>,
 }
 
 async fn login_status(
@@ -300,7 +303,8 @@ async fn login_status(
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Json<LoginResponse>, Error> {
-    d.login_status(&id, Duration::from_secs(q.wait.min(60)))
+    let after = q.after.as_deref().unwrap_or("needs_input");
+    d.login_status(&id, after, Duration::from_secs(q.wait.min(60)))
         .await
         .map(Json)
 }
@@ -318,7 +322,7 @@ async fn login_input(
     ApiJson(input): ApiJson<LoginInput>,
 ) -> Result<Json<LoginResponse>, Error> {
     d.submit_login_input(&id, &input.values).await?;
-    d.login_status(&id, Duration::ZERO).await.map(Json)
+    d.login_status(&id, "", Duration::ZERO).await.map(Json)
 }
 
 async fn profiles(State(d): State<Daemon>) -> Result<Json<Vec<String>>, Error> {

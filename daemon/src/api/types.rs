@@ -175,6 +175,15 @@ pub struct LoginRequest {
     /// Input supplied up front (`--stdin`).
     #[serde(default, skip_serializing)]
     pub inputs: BTreeMap<String, Secret>,
+    /// Scopes instead of the provider's defaults.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Fills `{base_url}` (self-hosted and enterprise deployments).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The OAuth client ID (not secret).
+    #[serde(default)]
+    pub client_id: Option<String>,
 }
 
 /// A login session as the API reports it.
@@ -196,6 +205,12 @@ pub struct LoginResponse {
     /// A page for the caller to open in a browser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_url: Option<String>,
+    /// The redirect URI to register with the provider (OAuth client input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+    /// Where the person gets the key or creates the OAuth app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs_url: Option<String>,
 }
 
 /// `POST /v1/logins/{id}/input`.

@@ -4,6 +4,11 @@
 //! state. Sessions expire after [`LOGIN_TTL`].
 
 pub mod api_key;
+pub mod dcr;
+pub mod device_code;
+pub mod login;
+pub mod oauth;
+pub mod pkce;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +32,23 @@ pub const LOGIN_TTL: Duration = Duration::from_secs(300);
 pub enum LoginState {
     /// Waiting for the person's input.
     NeedsInput,
+    /// Waiting for the person to approve in the browser; the callback completes it.
+    Authorizing {
+        /// The authorization URL to open.
+        url: String,
+    },
+    /// Waiting for the person to enter a code at the provider (RFC 8628).
+    DeviceCode {
+        /// The code to enter.
+        user_code: String,
+        /// Where to enter it.
+        verification_uri: String,
+        /// A URL that carries the code, when the provider gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verification_uri_complete: Option<String>,
+        /// Seconds until the code expires.
+        expires_in: i64,
+    },
     /// Done; the credential is stored.
     Completed,
     /// Ended without a credential.
@@ -45,6 +67,63 @@ pub struct BridgeTicket {
     pub id: String,
     /// CSRF token the form must echo.
     pub csrf: String,
+}
+
+impl LoginState {
+    /// The state's name, as in the `state` field.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            LoginState::NeedsInput => "needs_input",
+            LoginState::Authorizing { .. } => "authorizing",
+            LoginState::DeviceCode { .. } => "device_code",
+            LoginState::Completed => "completed",
+            LoginState::Failed { .. } => "failed",
+        }
+    }
+
+    /// True for completed and failed.
+    pub fn is_final(&self) -> bool {
+        matches!(self, LoginState::Completed | LoginState::Failed { .. })
+    }
+
+    /// A failure from an error.
+    pub fn failed(e: &Error) -> LoginState {
+        LoginState::Failed {
+            error: e.code().into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The OAuth side of a login: who the client is, where the endpoints are,
+/// and the single-use values of the authorization request.
+#[derive(Debug, Clone)]
+pub struct OAuthLogin {
+    /// The client.
+    pub client: crate::vault::ClientRecord,
+    /// Endpoints with `{base_url}` filled.
+    pub endpoints: oauth::Endpoints,
+    /// Scopes requested.
+    pub scopes: Vec<String>,
+    /// The base URL used, saved on the connection.
+    pub base_url: Option<String>,
+    /// RFC 8707 resource.
+    pub resource: Option<String>,
+    /// The authorization request's `state`.
+    pub state: Option<String>,
+    /// The PKCE pair.
+    pub pkce: Option<pkce::Pkce>,
+}
+
+/// What the person asked for on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct LoginOptions {
+    /// `--scopes`.
+    pub scopes: Option<Vec<String>>,
+    /// `--base-url`.
+    pub base_url: Option<String>,
+    /// `--client-id`.
+    pub client_id: Option<String>,
 }
 
 /// One login in progress.
@@ -66,6 +145,11 @@ pub struct LoginSession {
     pub fields: Vec<PromptField>,
     /// The bridge page, when one is offered.
     pub bridge: Option<BridgeTicket>,
+    /// Command-line options.
+    pub options: LoginOptions,
+    /// The OAuth state of the login, once the client is known.
+    pub oauth: Mutex<Option<OAuthLogin>>,
+    ttl: Mutex<Duration>,
     created: Instant,
     state: watch::Sender<LoginState>,
     // Serialises completion attempts so a login completes once.
@@ -78,32 +162,56 @@ impl LoginSession {
         self.state.borrow().clone()
     }
 
-    /// Moves to a final state; the first final state wins.
-    pub fn finish(&self, state: LoginState) {
+    /// Moves to another state unless the login already ended; the first
+    /// final state wins.
+    pub fn set(&self, state: LoginState) {
         self.state.send_if_modified(|s| {
-            if *s == LoginState::NeedsInput {
+            if s.is_final() {
+                false
+            } else {
                 *s = state;
                 true
-            } else {
-                false
             }
         });
     }
 
+    /// Ends the login (same as [`LoginSession::set`] with a final state).
+    pub fn finish(&self, state: LoginState) {
+        self.set(state)
+    }
+
     /// True once completed or failed.
     pub fn is_finished(&self) -> bool {
-        self.state() != LoginState::NeedsInput
+        self.state().is_final()
+    }
+
+    /// Lets the session live `ttl` from its creation (a device code may live longer than 300 s).
+    pub fn extend_ttl(&self, ttl: Duration) {
+        let mut t = self.ttl.lock().expect("ttl lock");
+        *t = (*t).max(ttl);
     }
 
     fn expired(&self) -> bool {
-        self.created.elapsed() > LOGIN_TTL
+        self.created.elapsed() > *self.ttl.lock().expect("ttl lock")
     }
 
-    /// Waits up to `timeout` for the session to leave `NeedsInput`.
-    pub async fn wait(&self, timeout: Duration) -> LoginState {
+    /// Waits up to `timeout` for the state to differ from the one named `after`
+    /// (`needs_input` when the caller has seen nothing yet).
+    pub async fn wait(&self, after: &str, timeout: Duration) -> LoginState {
         let mut rx = self.state.subscribe();
-        let _ = tokio::time::timeout(timeout, rx.wait_for(|s| *s != LoginState::NeedsInput)).await;
+        let _ =
+            tokio::time::timeout(timeout, rx.wait_for(|s| s.tag() != after || s.is_final())).await;
         self.state()
+    }
+
+    /// The OAuth state of the login.
+    pub fn oauth(&self) -> Option<OAuthLogin> {
+        self.oauth.lock().expect("oauth lock").clone()
+    }
+
+    /// Replaces the OAuth state of the login.
+    pub fn set_oauth(&self, value: OAuthLogin) {
+        *self.oauth.lock().expect("oauth lock") = Some(value);
     }
 }
 
@@ -124,12 +232,27 @@ pub struct NewLogin {
     pub fields: Vec<PromptField>,
     /// Offer a bridge page.
     pub with_bridge: bool,
+    /// Command-line options.
+    pub options: LoginOptions,
 }
 
 /// All login sessions of the daemon.
 #[derive(Debug, Default)]
 pub struct LoginRegistry {
     sessions: Mutex<HashMap<String, Arc<LoginSession>>>,
+    // States of callbacks already handled, so a replay is told apart from a mismatch.
+    used_states: Mutex<HashMap<String, Instant>>,
+}
+
+/// What an OAuth callback's `state` refers to.
+#[derive(Debug)]
+pub enum StateMatch {
+    /// A login waiting for this callback.
+    Pending(Arc<LoginSession>),
+    /// A callback for this state was already handled.
+    Used,
+    /// No login ever issued this state.
+    Unknown,
 }
 
 impl LoginRegistry {
@@ -148,6 +271,9 @@ impl LoginRegistry {
                 id: random_token(32),
                 csrf: random_token(32),
             }),
+            options: new.options,
+            oauth: Mutex::new(None),
+            ttl: Mutex::new(LOGIN_TTL),
             created: Instant::now(),
             state: tx,
             completing: tokio::sync::Mutex::new(()),
@@ -181,8 +307,47 @@ impl LoginRegistry {
                     .as_ref()
                     .is_some_and(|b| crate::secret::constant_time_eq(&b.id, bridge_id))
             })
-            .filter(|s| !s.expired() && !s.is_finished())
+            .filter(|s| !s.expired() && s.state() == LoginState::NeedsInput)
             .cloned()
+    }
+
+    /// Finds the login an OAuth callback's `state` belongs to, comparing in
+    /// constant time, and marks the state used so it works once.
+    pub fn take_state(&self, state: &str) -> StateMatch {
+        let sessions = self.sessions.lock().expect("logins lock");
+        let mut used = self.used_states.lock().expect("used states lock");
+        if used
+            .keys()
+            .any(|u| crate::secret::constant_time_eq(u, state))
+        {
+            return StateMatch::Used;
+        }
+        let found = sessions.values().find(|s| {
+            s.oauth
+                .lock()
+                .expect("oauth lock")
+                .as_ref()
+                .and_then(|o| o.state.as_deref())
+                .is_some_and(|st| crate::secret::constant_time_eq(st, state))
+        });
+        match found {
+            Some(s) if !s.expired() && matches!(s.state(), LoginState::Authorizing { .. }) => {
+                used.insert(state.to_string(), Instant::now());
+                StateMatch::Pending(s.clone())
+            }
+            Some(_) => StateMatch::Used,
+            None => StateMatch::Unknown,
+        }
+    }
+
+    /// Logins waiting for a browser callback.
+    pub fn authorizing(&self) -> Vec<Arc<LoginSession>> {
+        let sessions = self.sessions.lock().expect("logins lock");
+        sessions
+            .values()
+            .filter(|s| matches!(s.state(), LoginState::Authorizing { .. }))
+            .cloned()
+            .collect()
     }
 
     /// Removes a session.
@@ -207,11 +372,15 @@ impl LoginRegistry {
         sessions.retain(|_, s| {
             if s.expired() {
                 Self::expire(s);
-                s.created.elapsed() < LOGIN_TTL + Duration::from_secs(60)
+                s.created.elapsed() < *s.ttl.lock().expect("ttl lock") + Duration::from_secs(60)
             } else {
                 true
             }
         });
+        self.used_states
+            .lock()
+            .expect("used states lock")
+            .retain(|_, at| at.elapsed() < LOGIN_TTL * 2);
     }
 
     /// Number of sessions held.

@@ -1,0 +1,449 @@
+//! What every OAuth flow shares: URL templates, the HTTP client (redirects
+//! off, bounded bodies), token requests with either client authentication,
+//! tolerant token-response parsing, and redaction for the debug log.
+
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::providers::{ClientAuth, OAuthSpec};
+use crate::secret::Secret;
+use crate::vault::ClientRecord;
+
+/// Largest response body read from a provider.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Error codes that mean the grant or the client is gone for good (RFC 6749 §5.2, RFC 8628 §3.5).
+pub const REJECTION_CODES: &[&str] = &[
+    "invalid_grant",
+    "invalid_client",
+    "unauthorized_client",
+    "expired_token",
+];
+
+/// Keys whose values never reach a log.
+const SECRET_KEYS: &[&str] = &[
+    "code",
+    "code_verifier",
+    "client_secret",
+    "refresh_token",
+    "access_token",
+    "id_token",
+    "device_code",
+    "token",
+    "api_key",
+];
+
+/// The HTTP client for provider calls: no redirects (a token endpoint that
+/// redirects is refusing, not moving), short timeouts, no cookies.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("authsome/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("HTTP client")
+}
+
+/// Fills `{base_url}` in a URL template.
+pub fn fill(template: &str, base_url: Option<&str>) -> Result<String> {
+    if !template.contains("{base_url}") {
+        return Ok(template.to_string());
+    }
+    let base = base_url.ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "{template} needs a base URL; pass --base-url (for example https://github.example.com)"
+        ))
+    })?;
+    Ok(template.replace("{base_url}", base.trim_end_matches('/')))
+}
+
+/// Checks a `--base-url`: an absolute https URL (plain http only on loopback).
+pub fn check_base_url(url: &str) -> Result<String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Error::InvalidInput(format!("--base-url {url:?} is not a URL: {e}")))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+        return Err(Error::InvalidInput(format!(
+            "--base-url {url:?} must use https"
+        )));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The endpoints of one login, templates filled.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    /// Authorization endpoint.
+    pub authorization_url: Option<String>,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Revocation endpoint.
+    pub revocation_url: Option<String>,
+    /// Device authorization endpoint.
+    pub device_authorization_url: Option<String>,
+    /// Registration endpoint.
+    pub registration_endpoint: Option<String>,
+}
+
+impl Endpoints {
+    /// The provider's endpoints with `{base_url}` filled.
+    pub fn from_spec(spec: &OAuthSpec, base_url: Option<&str>) -> Result<Endpoints> {
+        let opt = |v: &Option<String>| v.as_deref().map(|t| fill(t, base_url)).transpose();
+        Ok(Endpoints {
+            authorization_url: opt(&spec.authorization_url)?,
+            token_url: fill(&spec.token_url, base_url)?,
+            revocation_url: opt(&spec.revocation_url)?,
+            device_authorization_url: opt(&spec.device_authorization_url)?,
+            registration_endpoint: opt(&spec.registration_endpoint)?,
+        })
+    }
+}
+
+/// Tokens from a token endpoint.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    /// Access token.
+    pub access_token: Secret,
+    /// Refresh token, when issued.
+    pub refresh_token: Option<Secret>,
+    /// OpenID Connect ID token.
+    pub id_token: Option<Secret>,
+    /// Lifetime in seconds, clamped to [0, 10 years].
+    pub expires_in: Option<i64>,
+    /// Granted scopes, when the server says.
+    pub scope: Option<String>,
+}
+
+impl TokenSet {
+    /// Absolute expiry.
+    pub fn expires_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.expires_in.map(|s| now + chrono::Duration::seconds(s))
+    }
+}
+
+/// Why a token request failed.
+#[derive(Debug, Clone)]
+pub enum TokenError {
+    /// The server answered with an OAuth error code.
+    Oauth {
+        /// `error`.
+        code: String,
+        /// `error_description`, if any (not a secret; bounded).
+        description: Option<String>,
+        /// HTTP status.
+        status: u16,
+    },
+    /// The server could not be reached, timed out, or answered 5xx without an OAuth error.
+    Transient(String),
+    /// The server answered something that is not a token response.
+    Malformed(String),
+}
+
+impl TokenError {
+    /// The short reason shown to people: the OAuth code, or what went wrong.
+    pub fn reason(&self) -> String {
+        match self {
+            TokenError::Oauth { code, .. } => code.clone(),
+            TokenError::Transient(s) | TokenError::Malformed(s) => s.clone(),
+        }
+    }
+
+    /// True when the error means the grant or client is gone for good.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, TokenError::Oauth { code, .. } if REJECTION_CODES.contains(&code.as_str()))
+    }
+}
+
+fn short(s: &str) -> String {
+    let clean: String = s.chars().filter(|c| !c.is_control()).take(200).collect();
+    clean
+}
+
+/// Replaces secret values in a JSON value, recursively.
+pub fn redact(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    if SECRET_KEYS.contains(&k.as_str()) {
+                        (k.clone(), Value::String("***".into()))
+                    } else {
+                        (k.clone(), redact(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Form parameters with secret values replaced, for the debug log.
+pub fn redact_params(params: &[(&str, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| {
+            if SECRET_KEYS.contains(k) {
+                format!("{k}=***")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Reads a response body up to [`MAX_RESPONSE_BYTES`].
+pub async fn read_body(mut resp: reqwest::Response) -> std::result::Result<Vec<u8>, String> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n as usize > MAX_RESPONSE_BYTES)
+    {
+        return Err("response too large".into());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the response failed: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err("response too large".into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A token or device response body as JSON (form-encoded bodies, as
+/// GitHub sends without `Accept: application/json`, are accepted too).
+pub fn parse_body(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
+        return Some(map);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    if text.trim_start().starts_with('<') || !text.contains('=') {
+        return None;
+    }
+    let map: serde_json::Map<String, Value> = url::form_urlencoded::parse(text.trim().as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    (!map.is_empty()).then_some(map)
+}
+
+fn string_field(map: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    map.get(key)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `expires_in` as seconds: a number or a numeric string, clamped.
+pub fn seconds_field(map: &serde_json::Map<String, Value>, key: &str) -> Option<i64> {
+    let v = map.get(key)?;
+    let n = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !n.is_finite() {
+        return None;
+    }
+    Some((n as i64).clamp(0, 10 * 365 * 24 * 3600))
+}
+
+/// An OAuth error in a parsed body, if present.
+pub fn oauth_error(map: &serde_json::Map<String, Value>, status: u16) -> Option<TokenError> {
+    let code = string_field(map, "error")?;
+    Some(TokenError::Oauth {
+        code: short(&code),
+        description: string_field(map, "error_description").map(|d| short(&d)),
+        status,
+    })
+}
+
+/// Parses a successful token response.
+pub fn token_set(
+    map: &serde_json::Map<String, Value>,
+) -> std::result::Result<TokenSet, TokenError> {
+    let access = string_field(map, "access_token")
+        .ok_or_else(|| TokenError::Malformed("the token response has no access_token".into()))?;
+    if access.chars().any(char::is_control) || access.len() > 16 * 1024 {
+        return Err(TokenError::Malformed(
+            "the access token is malformed".into(),
+        ));
+    }
+    let refresh = string_field(map, "refresh_token").filter(|r| !r.chars().any(char::is_control));
+    Ok(TokenSet {
+        access_token: Secret::new(access),
+        refresh_token: refresh.map(Secret::new),
+        id_token: string_field(map, "id_token").map(Secret::new),
+        expires_in: seconds_field(map, "expires_in"),
+        scope: string_field(map, "scope").map(|s| short(&s)),
+    })
+}
+
+/// Adds client authentication to a form request.
+pub fn authenticate(
+    req: reqwest::RequestBuilder,
+    params: &mut Vec<(&'static str, String)>,
+    client: &ClientRecord,
+    auth: ClientAuth,
+) -> reqwest::RequestBuilder {
+    match (auth, &client.client_secret) {
+        (ClientAuth::Basic, Some(secret)) => {
+            // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let raw = format!("{}:{}", enc(&client.client_id), enc(secret.expose()));
+            let header = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            );
+            req.header(reqwest::header::AUTHORIZATION, header)
+        }
+        (_, secret) => {
+            params.push(("client_id", client.client_id.clone()));
+            if let Some(s) = secret {
+                params.push(("client_secret", s.expose().to_string()));
+            }
+            req
+        }
+    }
+}
+
+/// POSTs a token request (form-encoded, or JSON with `json`) and parses the answer.
+pub async fn token_request(
+    http: &reqwest::Client,
+    url: &str,
+    client: &ClientRecord,
+    auth: ClientAuth,
+    mut params: Vec<(&'static str, String)>,
+    json: bool,
+) -> std::result::Result<TokenSet, TokenError> {
+    let mut req = http
+        .post(url)
+        .header(reqwest::header::ACCEPT, "application/json");
+    req = authenticate(req, &mut params, client, auth);
+    tracing::debug!(url, body = %redact_params(&params), "token request");
+    req = if json {
+        let map: serde_json::Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+            .collect();
+        req.json(&map)
+    } else {
+        req.form(&params)
+    };
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| TokenError::Transient(describe_reqwest(&e)))?;
+    let status = resp.status().as_u16();
+    let body = read_body(resp).await.map_err(TokenError::Transient)?;
+    let parsed = parse_body(&body);
+    if let Some(map) = &parsed {
+        if let Some(err) = oauth_error(map, status) {
+            tracing::debug!(url, status, response = %redact(&serde_json::Value::Object(map.clone())), "token endpoint refused");
+            return Err(err);
+        }
+    }
+    if status >= 500 || status == 429 {
+        tracing::debug!(url, status, "token endpoint unavailable");
+        return Err(TokenError::Transient(format!(
+            "the token endpoint answered HTTP {status}"
+        )));
+    }
+    if !(200..300).contains(&status) {
+        tracing::debug!(url, status, body = %String::from_utf8_lossy(&body[..body.len().min(2000)]), "token endpoint refused");
+        return Err(TokenError::Malformed(format!(
+            "the token endpoint answered HTTP {status}"
+        )));
+    }
+    match parsed {
+        Some(map) => token_set(&map),
+        None => Err(TokenError::Malformed(
+            "the token endpoint did not answer with JSON".into(),
+        )),
+    }
+}
+
+/// Words for a transport error: timeouts and refused connections named plainly.
+pub fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "connection timed out".into()
+    } else if e.is_connect() {
+        "could not connect to the provider".into()
+    } else {
+        let mut s = e.to_string();
+        // reqwest puts the URL in its messages; URLs here carry no secrets, but keep it short.
+        s.truncate(200);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_responses_are_parsed_tolerantly() {
+        let m = parse_body(
+            br#"{"access_token":"a","refresh_token":"r","expires_in":"3600","scope":"x y"}"#,
+        )
+        .unwrap();
+        let t = token_set(&m).unwrap();
+        assert_eq!(t.access_token.expose(), "a");
+        assert_eq!(t.expires_in, Some(3600));
+        let m = parse_body(b"access_token=gho_x&scope=repo&token_type=bearer").unwrap();
+        assert_eq!(token_set(&m).unwrap().access_token.expose(), "gho_x");
+        assert_eq!(
+            seconds_field(&parse_body(br#"{"expires_in":-5}"#).unwrap(), "expires_in"),
+            Some(0)
+        );
+        assert_eq!(
+            seconds_field(
+                &parse_body(br#"{"expires_in":1e30}"#).unwrap(),
+                "expires_in"
+            ),
+            Some(10 * 365 * 24 * 3600)
+        );
+        assert_eq!(
+            seconds_field(
+                &parse_body(br#"{"expires_in":"soon"}"#).unwrap(),
+                "expires_in"
+            ),
+            None
+        );
+        assert!(token_set(&parse_body(br#"{"token_type":"bearer"}"#).unwrap()).is_err());
+        assert!(parse_body(b"<html>oops</html>").is_none());
+    }
+
+    #[test]
+    fn redaction_hides_secret_values() {
+        let v: Value = serde_json::json!({"access_token": "s1", "nested": {"refresh_token": "s2"}, "error": "invalid_grant"});
+        let r = redact(&v).to_string();
+        assert!(!r.contains("s1") && !r.contains("s2") && r.contains("invalid_grant"));
+        let p = redact_params(&[
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", "s3".into()),
+        ]);
+        assert_eq!(p, "grant_type=refresh_token&refresh_token=***");
+    }
+
+    #[test]
+    fn templates_need_a_base_url() {
+        assert_eq!(
+            fill("{base_url}/token", Some("https://gh.example/")).unwrap(),
+            "https://gh.example/token"
+        );
+        assert!(fill("{base_url}/token", None).is_err());
+        assert!(check_base_url("http://gh.example").is_err());
+        assert!(check_base_url("http://127.0.0.1:9000").is_ok());
+    }
+}

@@ -1,0 +1,122 @@
+//! Authorization code with PKCE (RFC 6749 §4.1, RFC 7636 S256): the
+//! authorization URL, and the code exchange when the callback arrives.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::secret::{random_token, Secret};
+
+/// A PKCE verifier and its S256 challenge.
+#[derive(Debug, Clone)]
+pub struct Pkce {
+    /// The verifier (43-128 characters; sent only to the token endpoint).
+    pub verifier: Secret,
+    /// base64url(SHA-256(verifier)).
+    pub challenge: String,
+}
+
+impl Pkce {
+    /// A fresh pair.
+    pub fn generate() -> Pkce {
+        let verifier = random_token(48); // 64 characters
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        Pkce {
+            verifier: Secret::new(verifier),
+            challenge,
+        }
+    }
+}
+
+/// What the authorization URL carries.
+#[derive(Debug)]
+pub struct AuthorizeParams<'a> {
+    /// Authorization endpoint.
+    pub endpoint: &'a str,
+    /// Client ID.
+    pub client_id: &'a str,
+    /// Redirect URI (the daemon's callback).
+    pub redirect_uri: &'a str,
+    /// Scopes.
+    pub scopes: &'a [String],
+    /// Single-use state.
+    pub state: &'a str,
+    /// S256 challenge.
+    pub challenge: &'a str,
+    /// RFC 8707 resource, when the provider declares one.
+    pub resource: Option<&'a str>,
+    /// The provider's extra parameters.
+    pub extra: &'a std::collections::BTreeMap<String, String>,
+}
+
+/// Builds the authorization URL.
+pub fn authorize_url(p: &AuthorizeParams<'_>) -> Result<String> {
+    let mut url = url::Url::parse(p.endpoint)
+        .map_err(|e| Error::InvalidProvider(format!("authorization_url {:?}: {e}", p.endpoint)))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", p.client_id)
+            .append_pair("redirect_uri", p.redirect_uri)
+            .append_pair("state", p.state)
+            .append_pair("code_challenge", p.challenge)
+            .append_pair("code_challenge_method", "S256");
+        if !p.scopes.is_empty() {
+            q.append_pair("scope", &p.scopes.join(" "));
+        }
+        if let Some(r) = p.resource {
+            q.append_pair("resource", r);
+        }
+        for (k, v) in p.extra {
+            q.append_pair(k, v);
+        }
+    }
+    Ok(url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_challenge_is_s256_of_the_verifier() {
+        // RFC 7636 appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        assert_eq!(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        let p = Pkce::generate();
+        assert_eq!(p.verifier.expose().len(), 64);
+    }
+
+    #[test]
+    fn the_authorization_url_carries_every_parameter() {
+        let extra =
+            std::collections::BTreeMap::from([("access_type".to_string(), "offline".to_string())]);
+        let url = authorize_url(&AuthorizeParams {
+            endpoint: "https://auth.example/authorize?audience=x",
+            client_id: "cid",
+            redirect_uri: "http://127.0.0.1:7998/auth/callback/oauth",
+            scopes: &["repo".into(), "read:user".into()],
+            state: "st",
+            challenge: "ch",
+            resource: Some("https://mcp.example/"),
+            extra: &extra,
+        })
+        .unwrap();
+        assert!(url.starts_with("https://auth.example/authorize?audience=x&response_type=code"));
+        for part in [
+            "client_id=cid",
+            "state=st",
+            "code_challenge=ch",
+            "code_challenge_method=S256",
+            "scope=repo+read%3Auser",
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A7998%2Fauth%2Fcallback%2Foauth",
+            "resource=https%3A%2F%2Fmcp.example%2F",
+            "access_type=offline",
+        ] {
+            assert!(url.contains(part), "{part} missing in {url}");
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! Keeping OAuth tokens fresh. Every read refreshes a token inside its
+//! refresh window first; a scheduler refreshes ahead of expiry so agents
+//! rarely wait. One refresh per connection at a time: readers that arrive
+//! meanwhile wait for it, and the holder re-checks after taking the lock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::AuditEvent;
+use crate::daemon::Daemon;
+use crate::error::{Error, Result};
+use crate::flows::oauth::{token_request, Endpoints, TokenError};
+use crate::names::{ConnectionName, ProfileName, ProviderName};
+use crate::notify::{Notification, NotificationKind};
+use crate::providers::AuthType;
+use crate::vault::{ConnectionMeta, ConnectionRecord, Status};
+
+/// Refresh this long before expiry (the seeds' default).
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
+
+/// How often the scheduler looks for connections to refresh.
+pub const SCHEDULER_TICK: Duration = Duration::from_secs(1);
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
+type Key = (ProfileName, ProviderName, ConnectionName);
+
+/// Per-connection locks and retry backoff.
+#[derive(Debug, Default)]
+pub struct Refresher {
+    locks: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    backoff: Mutex<HashMap<Key, (Instant, Duration)>>,
+}
+
+impl Refresher {
+    fn lock_for(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("refresh locks")
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    fn backing_off(&self, key: &Key) -> bool {
+        self.backoff
+            .lock()
+            .expect("backoff")
+            .get(key)
+            .is_some_and(|(next, _)| Instant::now() < *next)
+    }
+
+    fn failed(&self, key: &Key) {
+        let mut b = self.backoff.lock().expect("backoff");
+        let delay = b
+            .get(key)
+            .map(|(_, d)| (*d * 2).min(MAX_BACKOFF))
+            .unwrap_or(FIRST_BACKOFF);
+        b.insert(key.clone(), (Instant::now() + delay, delay));
+    }
+
+    fn succeeded(&self, key: &Key) {
+        self.backoff.lock().expect("backoff").remove(key);
+    }
+}
+
+/// The refresh window for a token: 300 s, or half its lifetime when it
+/// lives under 10 minutes, so a short-lived token is not refreshed on every read.
+pub fn window(meta: &ConnectionMeta) -> Duration {
+    let issued = meta.last_refresh_at.or(meta.obtained_at);
+    let lifetime = match (issued, meta.expires_at) {
+        (Some(i), Some(e)) => (e - i).to_std().ok(),
+        _ => None,
+    };
+    match lifetime {
+        Some(l) if l < Duration::from_secs(600) => l / 2,
+        _ => DEFAULT_WINDOW,
+    }
+}
+
+/// True when the token is inside its refresh window (or past expiry).
+pub fn due(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
+    match meta.expires_at {
+        Some(exp) => match chrono::Duration::from_std(window(meta)) {
+            Ok(w) => now >= exp - w,
+            Err(_) => true,
+        },
+        None => false,
+    }
+}
+
+fn still_valid(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
+    meta.expires_at.is_none_or(|e| now < e)
+}
+
+impl Daemon {
+    /// A connection ready to be used: refreshed first when inside its window.
+    /// With `strict`, a connection that cannot give a valid credential
+    /// (`invalid`, or expired and not refreshable) is an error; without it
+    /// the record comes back with its state, for display.
+    pub async fn fresh_record(
+        &self,
+        profile: &ProfileName,
+        rec: ConnectionRecord,
+        strict: bool,
+    ) -> Result<ConnectionRecord> {
+        if rec.meta.auth_type != AuthType::OAuth2 {
+            return Ok(rec);
+        }
+        let now = Utc::now();
+        let refresh_failed = |m: &ConnectionMeta| Error::RefreshFailed {
+            provider: m.provider.to_string(),
+            connection: m.connection.to_string(),
+            reason: m
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "the token has expired".into()),
+        };
+        if rec.meta.status == Status::Invalid {
+            return if strict {
+                Err(refresh_failed(&rec.meta))
+            } else {
+                Ok(rec)
+            };
+        }
+        if rec.meta.status != Status::Expired && !due(&rec.meta, now) {
+            return Ok(rec);
+        }
+        match self
+            .refresh_connection(profile, &rec.meta.provider, &rec.meta.connection, false)
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(e) if strict => Err(e),
+            Err(_) => Ok(self
+                .store(profile)
+                .await?
+                .get_connection(&rec.meta.provider, &rec.meta.connection)
+                .await?
+                .unwrap_or(rec)),
+        }
+    }
+
+    /// Refreshes one connection (single flight). Returns the record in
+    /// effect afterwards; an error when no valid token remains.
+    pub async fn refresh_connection(
+        &self,
+        profile: &ProfileName,
+        provider: &ProviderName,
+        connection: &ConnectionName,
+        force: bool,
+    ) -> Result<ConnectionRecord> {
+        let key = (profile.clone(), provider.clone(), connection.clone());
+        let lock = self.refresher().lock_for(&key);
+        let _guard = lock.lock().await;
+        let store = self.store(profile).await?;
+        let missing = || Error::ConnectionNotFound {
+            provider: provider.to_string(),
+            connection: connection.to_string(),
+        };
+        // Re-read under the lock: another reader may have refreshed already.
+        let rec = store
+            .get_connection(provider, connection)
+            .await?
+            .ok_or_else(missing)?;
+        let now = Utc::now();
+        let failed = |reason: String| Error::RefreshFailed {
+            provider: provider.to_string(),
+            connection: connection.to_string(),
+            reason,
+        };
+        if rec.meta.status == Status::Invalid {
+            return Err(failed(
+                rec.meta
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "invalid".into()),
+            ));
+        }
+        if !force
+            && rec.meta.status == Status::Connected
+            && (!due(&rec.meta, now)
+                || (self.refresher().backing_off(&key) && still_valid(&rec.meta, now)))
+        {
+            // Fresh enough, or a recent attempt failed and the old token still works.
+            return Ok(rec);
+        }
+        let Some(refresh_token) = rec.secrets.refresh_token.clone() else {
+            if still_valid(&rec.meta, now) {
+                return Ok(rec);
+            }
+            return Err(failed(
+                "the access token expired and no refresh token was issued; log in again".into(),
+            ));
+        };
+        let (def, _) = self.catalogue().get(provider.as_str())?;
+        let spec = crate::flows::login::spec(&def)?;
+        let client = store
+            .get_client(provider)
+            .await?
+            .ok_or_else(|| failed("no client credentials stored; log in again".into()))?;
+        let endpoints = Endpoints::from_spec(
+            spec,
+            rec.meta.base_url.as_deref().or(client.base_url.as_deref()),
+        )?;
+        let mut params = vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", refresh_token.expose().to_string()),
+        ];
+        if let Some(r) = &spec.resource {
+            params.push(("resource", r.clone()));
+        }
+        let result = token_request(
+            self.http(),
+            &endpoints.token_url,
+            &client,
+            spec.client_auth,
+            params,
+            false,
+        )
+        .await;
+        let old_status = rec.meta.status;
+        let event = || {
+            AuditEvent::new("refresh").about(
+                profile.as_str(),
+                provider.as_str(),
+                Some(connection.as_str()),
+            )
+        };
+        match result {
+            Ok(tokens) => {
+                let mut updated = rec.clone();
+                updated.secrets.access_token = Some(tokens.access_token.clone());
+                // RFC 6749 §6: a new refresh token replaces the old one; without one, keep the old.
+                if let Some(rt) = tokens.refresh_token.clone() {
+                    updated.secrets.refresh_token = Some(rt);
+                }
+                if let Some(id) = tokens.id_token.clone() {
+                    updated.secrets.id_token = Some(id);
+                }
+                if let Some(scope) = &tokens.scope {
+                    updated.meta.scopes = scope
+                        .split([' ', ','])
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                }
+                updated.meta.expires_at = tokens.expires_at(now);
+                updated.meta.last_refresh_at = Some(now);
+                updated.meta.status = Status::Connected;
+                updated.meta.last_error = None;
+                updated.meta.updated_at = now;
+                // The rotated refresh token and the new access token land in one
+                // transaction before anyone is handed the new access token.
+                store.put_connection(&updated, true).await?;
+                self.refresher().succeeded(&key);
+                self.audit(event());
+                if old_status != Status::Connected {
+                    self.notify_transition(&updated.meta, Status::Connected, None);
+                }
+                Ok(updated)
+            }
+            Err(e) => {
+                self.refresher().failed(&key);
+                let reason = e.reason();
+                self.audit(
+                    AuditEvent {
+                        event: "refresh_failed".into(),
+                        ..event()
+                    }
+                    .failed(reason.clone()),
+                );
+                tracing::warn!(%provider, %connection, "refresh failed: {reason}");
+                let new_status = match &e {
+                    _ if e.is_rejection() => Status::Invalid,
+                    TokenError::Oauth { .. }
+                    | TokenError::Malformed(_)
+                    | TokenError::Transient(_) => {
+                        if still_valid(&rec.meta, now) {
+                            Status::Connected
+                        } else {
+                            Status::Expired
+                        }
+                    }
+                };
+                let mut updated = rec.clone();
+                updated.meta.status = new_status;
+                updated.meta.last_error = Some(reason.clone());
+                updated.meta.updated_at = now;
+                store.put_connection(&updated, true).await?;
+                if new_status != old_status {
+                    self.notify_transition(&updated.meta, new_status, Some(&reason));
+                }
+                if new_status == Status::Connected {
+                    // A transient failure while the old token is valid: keep serving it.
+                    Ok(updated)
+                } else {
+                    Err(failed(reason))
+                }
+            }
+        }
+    }
+
+    fn notify_transition(&self, meta: &ConnectionMeta, to: Status, reason: Option<&str>) {
+        let display = self
+            .catalogue()
+            .get(meta.provider.as_str())
+            .map(|(d, _)| d.display_name.clone())
+            .unwrap_or_else(|_| meta.provider.to_string());
+        let (kind, title, body) = match to {
+            Status::Connected => (
+                NotificationKind::Recovered,
+                format!("{display} ({}) is connected again", meta.connection),
+                "The token was refreshed.".to_string(),
+            ),
+            Status::Invalid => (
+                NotificationKind::NeedsAttention,
+                format!("{display} ({}) needs a new login", meta.connection),
+                format!(
+                    "The provider rejected the refresh ({}). Run `authsome login {} --force`.",
+                    reason.unwrap_or("rejected"),
+                    meta.provider
+                ),
+            ),
+            _ => (
+                NotificationKind::NeedsAttention,
+                format!("{display} ({}) could not be refreshed", meta.connection),
+                format!(
+                    "{}. Authsome keeps retrying; check the network.",
+                    reason.unwrap_or("refresh failed")
+                ),
+            ),
+        };
+        self.notifier().notify(&Notification {
+            kind,
+            provider: meta.provider.to_string(),
+            connection: meta.connection.to_string(),
+            title,
+            body,
+        });
+    }
+
+    /// One pass of the scheduler: refresh every OAuth connection that is due,
+    /// or expired and out of backoff, in every profile of the home.
+    pub async fn refresh_due(&self) {
+        let Ok(profiles) = self.home().list_profiles() else {
+            return;
+        };
+        let now = Utc::now();
+        for profile in profiles {
+            if !self.home().store_path(&profile).exists() {
+                continue;
+            }
+            let Ok(store) = self.store(&profile).await else {
+                continue;
+            };
+            let Ok(conns) = store.list_connections().await else {
+                continue;
+            };
+            for m in conns {
+                if m.auth_type != AuthType::OAuth2 || m.status == Status::Invalid {
+                    continue;
+                }
+                let key = (profile.clone(), m.provider.clone(), m.connection.clone());
+                if !(due(&m, now) || m.status == Status::Expired)
+                    || self.refresher().backing_off(&key)
+                {
+                    continue;
+                }
+                let daemon = self.clone();
+                let profile = profile.clone();
+                tokio::spawn(async move {
+                    let _ = daemon
+                        .refresh_connection(&profile, &m.provider, &m.connection, false)
+                        .await;
+                });
+            }
+        }
+    }
+
+    /// Runs the scheduler until the task is aborted.
+    pub async fn run_scheduler(self) {
+        let mut tick = tokio::time::interval(SCHEDULER_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.refresh_due().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::store::{new_record, ConnectionSecrets};
+
+    fn meta(lifetime_s: i64, elapsed_s: i64) -> ConnectionMeta {
+        let mut r = new_record(
+            ProviderName::parse("p").unwrap(),
+            ConnectionName::default_name(),
+            AuthType::OAuth2,
+            ConnectionSecrets::default(),
+        );
+        let issued = Utc::now() - chrono::Duration::seconds(elapsed_s);
+        r.meta.obtained_at = Some(issued);
+        r.meta.expires_at = Some(issued + chrono::Duration::seconds(lifetime_s));
+        r.meta
+    }
+
+    #[test]
+    fn long_lived_tokens_refresh_300_seconds_before_expiry() {
+        assert_eq!(window(&meta(3600, 0)), DEFAULT_WINDOW);
+        assert!(!due(&meta(3600, 3000), Utc::now()));
+        assert!(due(&meta(3600, 3310), Utc::now()));
+    }
+
+    #[test]
+    fn short_lived_tokens_refresh_at_half_their_lifetime() {
+        assert_eq!(window(&meta(120, 0)), Duration::from_secs(60));
+        assert!(!due(&meta(120, 30), Utc::now()));
+        assert!(due(&meta(120, 61), Utc::now()));
+    }
+}
