@@ -547,6 +547,7 @@ impl Daemon {
         let mut vars = Vec::new();
         for (p, c) in targets {
             let rec = self.record(profile, &p, &c).await?;
+            let rec = self.fresh_record(profile, rec, true).await?;
             let Ok((def, _)) = self.provider(&p) else {
                 continue;
             };

@@ -40,7 +40,7 @@ pub struct LogNotifier;
 
 impl Notifier for LogNotifier {
     fn notify(&self, n: &Notification) {
-        tracing::warn!(provider = %n.provider, connection = %n.connection, "{}: {}", n.title, n.body);
+        tracing::warn!(provider = %n.provider, connection = %n.connection, "notification: {}: {}", n.title, n.body);
     }
 }
 

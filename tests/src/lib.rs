@@ -2,6 +2,8 @@
 //! `XDG_*`), a free port, and runs the real `authsome` binary against a real
 //! daemon. Nothing touches the user's files or keychain.
 
+pub mod fake_oauth;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,634 @@
+//! OAuth logins, refresh and revoke through the real CLI and daemon against
+//! the fake authorization server. The browser is a small program set as
+//! `BROWSER` that follows the authorization redirect to the daemon's callback.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use authsome_tests::fake_oauth::{DeviceOutcome, FakeOAuth};
+use authsome_tests::{all_files, contains_bytes, eventually, TestHome};
+
+const SECRET: &str = "fake-client-secret";
+
+/// Writes a browser program. Modes: `follow` (authorize, then load the
+/// callback), `tamper` (change `state` first), `replay` (load the callback
+/// twice), `record` (only note the URL).
+fn browser(t: &TestHome, mode: &str) -> PathBuf {
+    let path = t.dir().join(format!("browser-{mode}.py"));
+    let log = t.dir().join("browser.log");
+    std::fs::write(
+        &path,
+        format!(
+            r#"#!/usr/bin/env python3
+import re, sys, urllib.request, urllib.error
+MODE, url = {mode:?}, sys.argv[1]
+log = open({log:?}, "a")
+log.write("URL " + url + "\n"); log.flush()
+if MODE == "record":
+    sys.exit(0)
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+def fetch(u):
+    try:
+        r = urllib.request.urlopen(u)
+        return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+try:
+    urllib.request.build_opener(NoRedirect).open(url)
+    sys.exit("no redirect")
+except urllib.error.HTTPError as e:
+    loc = e.headers["Location"]
+if MODE == "tamper":
+    loc = re.sub(r"state=[^&]+", "state=forged-state", loc)
+status, body = fetch(loc)
+log.write("CALLBACK %d %s\n" % (status, body)); log.flush()
+if MODE == "replay":
+    status, body = fetch(loc)
+    log.write("REPLAY %d %s\n" % (status, body)); log.flush()
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn browser_log(t: &TestHome) -> String {
+    std::fs::read_to_string(t.dir().join("browser.log")).unwrap_or_default()
+}
+
+/// A home with the fake server registered as provider `fake` and `mode` as its browser.
+fn setup(flow: &str, mode: &str) -> (TestHome, FakeOAuth) {
+    let fake = FakeOAuth::start();
+    let t = TestHome::new();
+    let b = browser(&t, mode);
+    let t = t.env("BROWSER", b.to_str().unwrap());
+    register(&t, &fake.provider("fake", flow));
+    (t, fake)
+}
+
+fn register(t: &TestHome, def: &serde_json::Value) {
+    let file = t.dir().join("provider.json");
+    std::fs::write(&file, def.to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap(), "--force"], None)
+        .ok();
+}
+
+fn login(t: &TestHome, extra: &[&str]) -> authsome_tests::Run {
+    let mut args = vec!["login", "fake", "--client-id", "test-client", "--stdin"];
+    args.extend_from_slice(extra);
+    t.run(&args, Some(SECRET))
+}
+
+fn secret(t: &TestHome, field: &str) -> String {
+    t.run(&["get", "fake", "--field", field, "--show-secret"], None)
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn pkce_login_stores_tokens_and_reuses_the_client() {
+    let (t, fake) = setup("pkce", "follow");
+    let out = login(&t, &[]).ok();
+    assert!(
+        out.stdout
+            .contains("Successfully logged in to fake (default)"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("/authorize?"),
+        "the URL is printed: {}",
+        out.stderr
+    );
+    assert!(
+        browser_log(&t).contains("CALLBACK 200"),
+        "{}",
+        browser_log(&t)
+    );
+    {
+        let st = fake.state();
+        let q = &st.authorize_requests[0];
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(
+            q["redirect_uri"],
+            format!("http://127.0.0.1:{}/auth/callback/oauth", t.port)
+        );
+        assert_eq!(q["scope"], "read write");
+        assert_eq!(secret(&t, "access_token"), st.issued[0]);
+        assert_eq!(st.client_auth_seen, vec!["body"]);
+    }
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "status"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "connected"
+    );
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "scopes"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "read,write"
+    );
+    assert!(!t
+        .run(&["get", "fake", "--field", "expires_at"], None)
+        .ok()
+        .stdout
+        .trim()
+        .is_empty());
+    assert_eq!(
+        t.run(&["export", "fake"], None).ok().stdout.trim(),
+        format!("FAKE_TOKEN={}", fake.state().issued[0])
+    );
+
+    // A later login needs no client input: the stored client is reused.
+    t.run(&["login", "fake"], None).code(6);
+    let again = t.run(&["login", "fake", "--force"], None).ok();
+    assert!(again.stdout.contains("Successfully logged in"), "{again:?}");
+    assert_eq!(fake.state().authorize_requests.len(), 2);
+
+    // The client secret and tokens appear in no file of the home.
+    t.run(&["daemon", "stop"], None).ok();
+    let st = fake.state();
+    for f in all_files(&t.home()) {
+        let bytes = std::fs::read(&f).unwrap();
+        for needle in [SECRET, &st.issued[0], &st.issued[1]] {
+            assert!(
+                !contains_bytes(&bytes, needle.as_bytes()),
+                "{} holds a secret",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn basic_client_authentication_is_used_when_the_provider_asks() {
+    let fake = FakeOAuth::start();
+    let t = TestHome::new();
+    let b = browser(&t, "follow");
+    let t = t.env("BROWSER", b.to_str().unwrap());
+    let mut def = fake.provider("fake", "pkce");
+    def["oauth"]["client_auth"] = "basic".into();
+    register(&t, &def);
+    login(&t, &[]).ok();
+    assert_eq!(fake.state().client_auth_seen, vec!["basic"]);
+}
+
+#[test]
+fn a_forged_state_fails_the_login_with_the_state_error() {
+    let (t, _fake) = setup("pkce", "tamper");
+    let out = login(&t, &[]).code(1);
+    assert!(
+        out.stderr
+            .contains("Error: OAuth state parameter does not match"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("authsome login fake --force"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        browser_log(&t).contains("CALLBACK 400"),
+        "{}",
+        browser_log(&t)
+    );
+    t.run(&["get", "fake"], None).code(3);
+}
+
+#[test]
+fn a_replayed_callback_is_refused() {
+    let (t, fake) = setup("pkce", "replay");
+    login(&t, &[]).ok();
+    assert!(eventually(10, || browser_log(&t).contains("REPLAY")));
+    let log = browser_log(&t);
+    assert!(
+        log.contains("CALLBACK 200") && log.contains("REPLAY 400") && log.contains("already used"),
+        "{log}"
+    );
+    assert_eq!(fake.state().issued.len(), 1, "the code was exchanged once");
+}
+
+#[test]
+fn denied_consent_and_rejected_exchange_are_reported_as_such() {
+    let (t, fake) = setup("pkce", "follow");
+    fake.state().switches.deny = true;
+    let out = login(&t, &[]).code(1);
+    assert!(out.stderr.contains("access_denied"), "{}", out.stderr);
+    fake.state().switches.deny = false;
+    fake.state().switches.exchange_error = Some("invalid_client".into());
+    let out = login(&t, &[]).code(1);
+    assert!(
+        out.stderr
+            .contains("Error: token exchange failed: invalid_client"),
+        "{}",
+        out.stderr
+    );
+    let log = t.run(&["log", "-n", "20", "--json"], None).ok().stdout;
+    assert!(log.contains("login_failed"), "{log}");
+}
+
+#[test]
+fn device_code_login_polls_and_slows_down() {
+    let (t, fake) = setup("pkce", "record");
+    {
+        let mut st = fake.state();
+        st.switches.device_slow_down_once = true;
+        st.switches.device_pending_polls = 2;
+    }
+    let started = Instant::now();
+    let out = login(&t, &["--flow", "device_code"]).ok();
+    let took = started.elapsed();
+    assert!(
+        out.stderr.contains("WDJB-MJHT") && out.stderr.contains("https://fake.example/device"),
+        "{}",
+        out.stderr
+    );
+    assert!(out
+        .stdout
+        .contains("Successfully logged in to fake (default)"));
+    // 1 s interval, slow_down adds 5 s: polls at 1, 7, 13 s.
+    assert!(
+        took >= Duration::from_secs(12),
+        "slow_down was not obeyed: {took:?}"
+    );
+    assert_eq!(fake.state().device_polls_total, 3);
+    assert_eq!(secret(&t, "access_token"), fake.state().issued[0]);
+}
+
+#[test]
+fn device_code_denial_and_expiry_stop_with_a_clear_message() {
+    let (t, fake) = setup("pkce", "record");
+    fake.state().switches.device_pending_polls = 0;
+    fake.state().switches.device_outcome = DeviceOutcome::Deny;
+    let out = login(&t, &["--flow", "device_code"]).code(1);
+    assert!(out.stderr.contains("access_denied"), "{}", out.stderr);
+    fake.state().switches.device_outcome = DeviceOutcome::Expire;
+    let out = login(&t, &["--flow", "device_code"]).code(1);
+    assert!(out.stderr.contains("expired"), "{}", out.stderr);
+}
+
+#[test]
+fn dcr_registers_a_client_once_and_reuses_it() {
+    let (t, fake) = setup("dcr_pkce", "follow");
+    fake.state().switches.client_secret = None;
+    let out = t.run(&["login", "fake"], None).ok();
+    assert!(out.stdout.contains("Successfully logged in"), "{out:?}");
+    {
+        let st = fake.state();
+        assert_eq!(st.registrations.len(), 1);
+        assert_eq!(
+            st.registrations[0]["redirect_uris"][0],
+            format!("http://127.0.0.1:{}/auth/callback/oauth", t.port)
+        );
+        assert!(st.authorize_requests[0]["client_id"].starts_with("dcr-client"));
+    }
+    t.run(&["login", "fake", "--force"], None).ok();
+    assert_eq!(
+        fake.state().registrations.len(),
+        1,
+        "the registered client is reused"
+    );
+    let inspect = t.run(&["inspect", "fake"], None).ok().stdout;
+    assert!(
+        inspect.contains("supports_dcr              true"),
+        "{inspect}"
+    );
+}
+
+#[test]
+fn refresh_rotates_the_refresh_token_before_handing_out_the_new_access_token() {
+    let (t, fake) = setup("pkce", "follow");
+    fake.state().switches.expires_in = Some(2);
+    login(&t, &[]).ok();
+    let (first_at, first_rt) = (secret(&t, "access_token"), secret(&t, "refresh_token"));
+    fake.state().switches.expires_in = Some(3600);
+    std::thread::sleep(Duration::from_millis(1100));
+    let new_at = secret(&t, "access_token");
+    assert_ne!(
+        new_at, first_at,
+        "a token inside its window is refreshed on read"
+    );
+    let new_rt = secret(&t, "refresh_token");
+    assert_ne!(new_rt, first_rt, "the rotated refresh token was stored");
+    assert_eq!(fake.state().refresh_tokens.get(&first_rt), Some(&false));
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "status"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "connected"
+    );
+    let log = t.run(&["log", "-n", "50", "--json"], None).ok().stdout;
+    assert!(log.contains("\"event\":\"refresh\""), "{log}");
+}
+
+#[test]
+fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
+    let (t, fake) = setup("pkce", "follow");
+    fake.state().switches.expires_in = Some(2);
+    login(&t, &[]).ok();
+    let rt = secret(&t, "refresh_token");
+    {
+        let mut st = fake.state();
+        st.switches.expires_in = Some(3600);
+        st.switches.rotate = false;
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    secret(&t, "access_token");
+    assert_eq!(secret(&t, "refresh_token"), rt);
+}
+
+fn notifications(t: &TestHome) -> usize {
+    let log = std::fs::read_to_string(t.home().join("logs/authsome.log")).unwrap_or_default();
+    log.lines().filter(|l| l.contains("notification:")).count()
+}
+
+#[test]
+fn a_rejected_refresh_marks_the_connection_invalid_and_notifies_once() {
+    let (t, fake) = setup("pkce", "follow");
+    fake.state().switches.expires_in = Some(2);
+    login(&t, &[]).ok();
+    fake.state().switches.refresh_error = Some("invalid_grant".into());
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = t
+        .run(
+            &["get", "fake", "--field", "access_token", "--show-secret"],
+            None,
+        )
+        .code(5);
+    assert!(
+        out.stderr
+            .contains("Error: refresh failed for fake (default): invalid_grant"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "status"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "invalid"
+    );
+    let calls = fake.state().refresh_calls;
+    // Reads keep failing, even before the old token's expiry, without calling the provider again.
+    t.run(&["export", "fake"], None).code(5);
+    t.run(&["get", "fake", "--show-secret"], None).code(5);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        fake.state().refresh_calls,
+        calls,
+        "an invalid connection is not refreshed again"
+    );
+    assert_eq!(notifications(&t), 1, "exactly one notification");
+    let log = t.run(&["log", "-n", "50", "--json"], None).ok().stdout;
+    assert!(log.contains("refresh_failed"), "{log}");
+}
+
+#[test]
+fn a_provider_outage_serves_the_old_token_then_expires_then_recovers() {
+    let (t, fake) = setup("pkce", "follow");
+    fake.state().switches.expires_in = Some(4);
+    login(&t, &[]).ok();
+    let first = secret(&t, "access_token");
+    {
+        let mut st = fake.state();
+        st.switches.refresh_status = Some(503);
+        st.switches.expires_in = Some(3600);
+    }
+    std::thread::sleep(Duration::from_millis(2300));
+    assert_eq!(
+        secret(&t, "access_token"),
+        first,
+        "the old token is served while valid"
+    );
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "status"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "connected"
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    let out = t
+        .run(
+            &["get", "fake", "--field", "access_token", "--show-secret"],
+            None,
+        )
+        .code(5);
+    assert!(
+        out.stderr.contains("refresh failed for fake (default)"),
+        "{}",
+        out.stderr
+    );
+    assert!(eventually(5, || t
+        .run(&["get", "fake", "--field", "status"], None)
+        .stdout
+        .trim()
+        == "expired"));
+    assert_eq!(notifications(&t), 1);
+    fake.state().switches.refresh_status = None;
+    let recovered = t
+        .run(
+            &["get", "fake", "--field", "access_token", "--show-secret"],
+            None,
+        )
+        .ok()
+        .stdout;
+    assert_ne!(recovered.trim(), first);
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "status"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "connected"
+    );
+    assert_eq!(notifications(&t), 2, "one notification for the recovery");
+}
+
+#[test]
+fn revoke_calls_the_revocation_endpoint_and_forgets_the_client() {
+    let (t, fake) = setup("pkce", "follow");
+    login(&t, &[]).ok();
+    let (at, rt) = (secret(&t, "access_token"), secret(&t, "refresh_token"));
+    let out = t.run(&["revoke", "fake"], None).ok();
+    assert!(
+        out.stdout.contains("client credentials forgotten"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        fake.state().revoked,
+        vec![
+            ("refresh_token".to_string(), rt),
+            ("access_token".to_string(), at)
+        ],
+        "refresh token first, then the access token"
+    );
+    t.run(&["get", "fake"], None).code(3);
+    assert!(t
+        .run(&["inspect", "fake"], None)
+        .ok()
+        .stdout
+        .contains("client_configured         false"));
+}
+
+#[test]
+fn revoke_still_succeeds_locally_when_the_provider_is_unreachable() {
+    let (t, fake) = setup("pkce", "follow");
+    login(&t, &[]).ok();
+    let mut def = fake.provider("fake", "pkce");
+    def["oauth"]["revocation_url"] =
+        format!("http://127.0.0.1:{}/revoke", authsome_tests::free_port()).into();
+    register(&t, &def);
+    let out = t.run(&["revoke", "fake"], None).ok();
+    assert!(
+        out.stderr.contains("Warning:") && out.stderr.contains("could not reach"),
+        "{}",
+        out.stderr
+    );
+    t.run(&["get", "fake"], None).code(3);
+}
+
+#[test]
+fn base_url_fills_the_templates_and_is_kept_for_refresh() {
+    let fake = FakeOAuth::start();
+    let t = TestHome::new();
+    let b = browser(&t, "follow");
+    let t = t.env("BROWSER", b.to_str().unwrap());
+    let mut def = fake.provider("fake", "pkce");
+    for (k, path) in [
+        ("authorization_url", "/authorize"),
+        ("token_url", "/token"),
+        ("revocation_url", "/revoke"),
+        ("device_authorization_url", "/device/code"),
+    ] {
+        def["oauth"][k] = format!("{{base_url}}{path}").into();
+    }
+    register(&t, &def);
+    let out = t
+        .run(
+            &["login", "fake", "--client-id", "c", "--stdin"],
+            Some(SECRET),
+        )
+        .code(2);
+    assert!(out.stderr.contains("--base-url"), "{}", out.stderr);
+    fake.state().switches.expires_in = Some(2);
+    login(&t, &["--base-url", &fake.base]).ok();
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "base_url"], None)
+            .ok()
+            .stdout
+            .trim(),
+        fake.base
+    );
+    fake.state().switches.expires_in = Some(3600);
+    std::thread::sleep(Duration::from_millis(1100));
+    secret(&t, "access_token");
+    assert_eq!(
+        fake.state().refresh_calls,
+        1,
+        "the refresh went to the stored base URL"
+    );
+}
+
+#[test]
+fn requested_scopes_are_sent_and_stored() {
+    let (t, fake) = setup("pkce", "follow");
+    login(&t, &["--scopes", "repo,read:user"]).ok();
+    assert_eq!(
+        fake.state().authorize_requests[0]["scope"],
+        "repo read:user"
+    );
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "scopes"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "repo,read:user"
+    );
+}
+
+#[test]
+fn the_client_secret_never_reaches_argv_logs_or_the_audit_log() {
+    let (t, _fake) = setup("pkce", "follow");
+    let out = t
+        .run(
+            &[
+                "--verbose",
+                "login",
+                "fake",
+                "--client-id",
+                "test-client",
+                "--stdin",
+            ],
+            Some(SECRET),
+        )
+        .ok();
+    assert!(!out.stderr.contains(SECRET) && !out.stdout.contains(SECRET));
+    // The secret is refused as an argument: there is no flag for it.
+    t.run(&["login", "fake", "--client-secret", SECRET], None)
+        .code(2);
+    for f in ["audit.log", "logs/authsome.log"] {
+        let text = std::fs::read_to_string(t.home().join(f)).unwrap();
+        assert!(!text.contains(SECRET), "{f} holds the client secret");
+    }
+}
+
+#[test]
+fn a_refresh_storm_makes_exactly_one_token_call() {
+    let (t, fake) = setup("pkce", "follow");
+    fake.state().switches.expires_in = Some(2);
+    login(&t, &[]).ok();
+    {
+        let mut st = fake.state();
+        st.switches.expires_in = Some(3600);
+        st.switches.refresh_delay_ms = 500;
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let token = t.token();
+    let url = t.url("/v1/connections/fake/default?show_secret=true");
+    let started = Instant::now();
+    let handles: Vec<_> = (0..1000)
+        .map(|_| {
+            let (url, token) = (url.clone(), token.clone());
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(60))
+                    .build();
+                let v: serde_json::Value = agent
+                    .get(&url)
+                    .set("Authorization", &format!("Bearer {token}"))
+                    .call()
+                    .unwrap()
+                    .into_json()
+                    .unwrap();
+                v["secrets"]["access_token"].as_str().unwrap().to_string()
+            })
+        })
+        .collect();
+    let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let took = started.elapsed();
+    let st = fake.state();
+    assert_eq!(
+        st.refresh_calls, 1,
+        "one token-endpoint call for 1000 readers"
+    );
+    let newest = st.issued.last().unwrap();
+    assert!(
+        tokens.iter().all(|t| t == newest),
+        "every reader got the new token"
+    );
+    eprintln!(
+        "refresh storm: 1000 concurrent reads, {} token call(s), {took:?}",
+        st.refresh_calls
+    );
+}
