@@ -16,6 +16,9 @@ pub struct PromptField {
     pub label: String,
     /// Masked input; never shown back.
     pub secret: bool,
+    /// May be left empty.
+    #[serde(default)]
+    pub optional: bool,
     /// Regular expression the value must match, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,

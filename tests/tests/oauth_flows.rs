@@ -27,6 +27,16 @@ log = open({log:?}, "a")
 log.write("URL " + url + "\n"); log.flush()
 if MODE == "record":
     sys.exit(0)
+if "/bridge/" in url:
+    import urllib.parse
+    page = urllib.request.urlopen(url).read().decode()
+    log.write("PAGE " + page + "\n")
+    csrf = re.search(r'name=csrf value="([^"]+)"', page).group(1)
+    origin = "/".join(url.split("/")[:3])
+    body = urllib.parse.urlencode({{"csrf": csrf, "client_id": "bridge-client", "client_secret": "fake-client-secret"}}).encode()
+    req = urllib.request.Request(url, data=body, headers={{"Origin": origin}})
+    log.write("FORM %d\n" % urllib.request.urlopen(req).status); log.flush()
+    sys.exit(0)
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *a, **k):
         return None
@@ -630,5 +640,33 @@ fn a_refresh_storm_makes_exactly_one_token_call() {
     eprintln!(
         "refresh storm: 1000 concurrent reads, {} token call(s), {took:?}",
         st.refresh_calls
+    );
+}
+
+#[test]
+fn without_a_terminal_the_client_credentials_come_from_the_bridge_page() {
+    let (t, fake) = setup("pkce", "follow");
+    let out = t.run(&["login", "fake"], None).ok();
+    assert!(
+        out.stdout
+            .contains("Successfully logged in to fake (default)"),
+        "{out:?}"
+    );
+    let log = browser_log(&t);
+    assert!(
+        log.contains("FORM 200") && log.contains("CALLBACK 200"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("http://127.0.0.1:{}/auth/callback/oauth", t.port)),
+        "the page shows the callback URL: {log}"
+    );
+    assert!(
+        log.contains(&format!("{}/docs", fake.base)),
+        "the page links the provider's docs"
+    );
+    assert_eq!(
+        fake.state().authorize_requests[0]["client_id"],
+        "bridge-client"
     );
 }

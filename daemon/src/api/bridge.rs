@@ -77,9 +77,10 @@ fn form(session: &LoginSession, daemon: &Daemon, error: Option<&str>) -> String 
     for f in &session.fields {
         let kind = if f.secret { "password" } else { "text" };
         fields.push_str(&format!(
-            "<label for=\"{n}\">{l}</label><input id=\"{n}\" name=\"{n}\" type=\"{kind}\" autocomplete=\"off\" required>",
+            "<label for=\"{n}\">{l}</label><input id=\"{n}\" name=\"{n}\" type=\"{kind}\" autocomplete=\"off\"{req}>",
             n = escape(&f.name),
-            l = escape(&f.label)
+            l = escape(&f.label),
+            req = if f.optional { "" } else { " required" }
         ));
         if let Some(hint) = &f.hint {
             fields.push_str(&format!("<p class=muted>{}</p>", escape(hint)));

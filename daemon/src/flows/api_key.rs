@@ -19,6 +19,7 @@ pub fn fields(def: &ProviderDef) -> Vec<PromptField> {
         name: "api_key".into(),
         label: format!("{} API key", def.display_name),
         secret: true,
+        optional: false,
         pattern: spec.and_then(|s| s.key_pattern.clone()),
         hint: spec.and_then(|s| s.key_pattern_hint.clone()),
     }]

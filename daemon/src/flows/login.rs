@@ -38,6 +38,7 @@ pub fn client_fields(def: &ProviderDef, have_client_id: bool) -> Vec<PromptField
             name: "client_id".into(),
             label: format!("{} OAuth client ID", def.display_name),
             secret: false,
+            optional: false,
             pattern: None,
             hint: None,
         });
@@ -46,6 +47,7 @@ pub fn client_fields(def: &ProviderDef, have_client_id: bool) -> Vec<PromptField
         name: "client_secret".into(),
         label: format!("{} OAuth client secret", def.display_name),
         secret: true,
+        optional: true,
         pattern: None,
         hint: Some("Leave empty for a public client.".into()),
     });
@@ -340,6 +342,12 @@ impl Daemon {
         let session = match self.logins().take_state(state) {
             StateMatch::Pending(s) => s,
             StateMatch::Used => return Err(Error::CallbackReplayed),
+            StateMatch::Expired(s) => {
+                let e = Error::LoginTimedOut {
+                    provider: s.provider.name.clone(),
+                };
+                return Err(e);
+            }
             StateMatch::Unknown => {
                 // A stale tab or a forged redirect: whoever waits for a
                 // callback learns of it, as the troubleshooting guide describes.

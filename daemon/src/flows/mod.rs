@@ -237,11 +237,18 @@ pub struct NewLogin {
 }
 
 /// All login sessions of the daemon.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginRegistry {
+    ttl: Duration,
     sessions: Mutex<HashMap<String, Arc<LoginSession>>>,
     // States of callbacks already handled, so a replay is told apart from a mismatch.
     used_states: Mutex<HashMap<String, Instant>>,
+}
+
+impl Default for LoginRegistry {
+    fn default() -> Self {
+        Self::with_ttl(LOGIN_TTL)
+    }
 }
 
 /// What an OAuth callback's `state` refers to.
@@ -251,11 +258,22 @@ pub enum StateMatch {
     Pending(Arc<LoginSession>),
     /// A callback for this state was already handled.
     Used,
+    /// The login that issued this state has expired.
+    Expired(Arc<LoginSession>),
     /// No login ever issued this state.
     Unknown,
 }
 
 impl LoginRegistry {
+    /// A registry whose sessions live `ttl`.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        LoginRegistry {
+            ttl,
+            sessions: Mutex::default(),
+            used_states: Mutex::default(),
+        }
+    }
+
     /// Creates a session.
     pub fn create(&self, new: NewLogin) -> Arc<LoginSession> {
         let (tx, _) = watch::channel(LoginState::NeedsInput);
@@ -273,7 +291,7 @@ impl LoginRegistry {
             }),
             options: new.options,
             oauth: Mutex::new(None),
-            ttl: Mutex::new(LOGIN_TTL),
+            ttl: Mutex::new(self.ttl),
             created: Instant::now(),
             state: tx,
             completing: tokio::sync::Mutex::new(()),
@@ -331,7 +349,11 @@ impl LoginRegistry {
                 .is_some_and(|st| crate::secret::constant_time_eq(st, state))
         });
         match found {
-            Some(s) if !s.expired() && matches!(s.state(), LoginState::Authorizing { .. }) => {
+            Some(s) if s.expired() => {
+                Self::expire(s);
+                StateMatch::Expired(s.clone())
+            }
+            Some(s) if matches!(s.state(), LoginState::Authorizing { .. }) => {
                 used.insert(state.to_string(), Instant::now());
                 StateMatch::Pending(s.clone())
             }
@@ -391,5 +413,98 @@ impl LoginRegistry {
     /// True when no session is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> Arc<ProviderDef> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "name": "p", "display_name": "P", "auth_type": "oauth2", "flow": "pkce", "host_url": "p.test",
+                "oauth": {"authorization_url": "https://p.test/a", "token_url": "https://p.test/t"}
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn authorizing(reg: &LoginRegistry, state: &str) -> Arc<LoginSession> {
+        let s = reg.create(NewLogin {
+            profile: ProfileName::default_name(),
+            provider: provider(),
+            connection: ConnectionName::default_name(),
+            force: false,
+            flow: Flow::Pkce,
+            fields: vec![],
+            with_bridge: false,
+            options: LoginOptions::default(),
+        });
+        s.set_oauth(OAuthLogin {
+            client: crate::vault::ClientRecord {
+                provider: crate::names::ProviderName::parse("p").unwrap(),
+                client_id: "c".into(),
+                client_secret: None,
+                base_url: None,
+                registered: false,
+            },
+            endpoints: oauth::Endpoints::default(),
+            scopes: vec![],
+            base_url: None,
+            resource: None,
+            state: Some(state.into()),
+            pkce: None,
+        });
+        s.set(LoginState::Authorizing {
+            url: "https://p.test/a".into(),
+        });
+        s
+    }
+
+    #[test]
+    fn a_state_works_once() {
+        let reg = LoginRegistry::default();
+        authorizing(&reg, "s1");
+        assert!(matches!(reg.take_state("s1"), StateMatch::Pending(_)));
+        assert!(matches!(reg.take_state("s1"), StateMatch::Used));
+        assert!(matches!(reg.take_state("other"), StateMatch::Unknown));
+        assert!(matches!(reg.take_state(""), StateMatch::Unknown));
+    }
+
+    #[test]
+    fn an_expired_login_fails_and_refuses_its_callback() {
+        let reg = LoginRegistry::with_ttl(Duration::from_millis(50));
+        let s = authorizing(&reg, "s2");
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(matches!(reg.take_state("s2"), StateMatch::Expired(_)));
+        assert!(
+            matches!(s.state(), LoginState::Failed { ref error, .. } if error == "login_timed_out")
+        );
+        let t = authorizing(&reg, "s3");
+        std::thread::sleep(Duration::from_millis(80));
+        reg.sweep();
+        assert!(t.is_finished());
+    }
+
+    #[tokio::test]
+    async fn waiters_see_the_state_change() {
+        let reg = LoginRegistry::default();
+        let s = authorizing(&reg, "s4");
+        let waiter = {
+            let s = s.clone();
+            tokio::spawn(async move { s.wait("authorizing", Duration::from_secs(5)).await })
+        };
+        s.finish(LoginState::Completed);
+        assert_eq!(waiter.await.unwrap(), LoginState::Completed);
+        s.finish(LoginState::Failed {
+            error: "x".into(),
+            message: "y".into(),
+        });
+        assert_eq!(
+            s.state(),
+            LoginState::Completed,
+            "the first final state wins"
+        );
     }
 }
