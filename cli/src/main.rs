@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Create the home and choose where the master key lives.
     Init(commands::init::Args),
-    /// Connect a provider (API key, or OAuth in later releases).
+    /// Connect a provider: API key, or OAuth (pkce, device_code, dcr_pkce).
     Login(commands::login::Args),
     /// Every provider and connection with its state.
     List,
