@@ -41,6 +41,8 @@ enum Command {
     Get(commands::get::Args),
     /// Print a connection's credentials as environment variables.
     Export(commands::export::Args),
+    /// Run a command behind the proxy that adds credentials to its requests.
+    Run(commands::run::Args),
     /// Show a provider's definition and its connections.
     Inspect(commands::inspect::Args),
     /// Delete a connection's credentials and the provider's client credentials.
@@ -98,6 +100,7 @@ fn run(cli: Cli) -> CliResult {
         Command::List => commands::list::run(&ctx),
         Command::Get(a) => commands::get::run(&ctx, a),
         Command::Export(a) => commands::export::run(&ctx, a),
+        Command::Run(a) => commands::run::run(&ctx, a),
         Command::Inspect(a) => commands::inspect::run(&ctx, a),
         Command::Revoke(a) => commands::revoke::run(&ctx, a),
         Command::Remove(a) => commands::remove::run(&ctx, a),

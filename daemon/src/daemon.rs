@@ -91,6 +91,8 @@ struct Inner {
     started_at: DateTime<Utc>,
     http: reqwest::Client,
     refresher: Refresher,
+    proxy: crate::proxy::ProxyState,
+    proxy_listener: std::sync::Mutex<Option<std::net::TcpListener>>,
     _lock: std::fs::File,
 }
 
@@ -167,6 +169,24 @@ impl Daemon {
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
         let key = Arc::new(key);
+        let config = home.load_config()?;
+        let proxy_listener = bind(config.proxy.port.unwrap_or(0))?;
+        let proxy_port = proxy_listener
+            .local_addr()
+            .map_err(|e| Error::io("proxy listener", e))?
+            .port();
+        let proxy = {
+            let (home, key, extra) = (
+                home.clone(),
+                key.clone(),
+                config.proxy.extra_ca_file.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                crate::proxy::ProxyState::new(&home, &key, extra.as_deref(), proxy_port)
+            })
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??
+        };
 
         let (catalogue, problems) = Catalogue::load(&home)?;
         let provider_problems: Vec<String> = problems
@@ -197,6 +217,8 @@ impl Daemon {
                 started_at: Utc::now(),
                 http: crate::flows::oauth::http_client(),
                 refresher: Refresher::default(),
+                proxy,
+                proxy_listener: std::sync::Mutex::new(Some(proxy_listener)),
                 _lock: lock,
             }),
         };
@@ -248,6 +270,17 @@ impl Daemon {
             })
         };
         let scheduler = tokio::spawn(self.clone().run_scheduler());
+        let proxy_listener = self
+            .inner
+            .proxy_listener
+            .lock()
+            .expect("proxy listener")
+            .take();
+        let proxy = match proxy_listener.map(TcpListener::from_std) {
+            Some(Ok(l)) => Some(tokio::spawn(crate::proxy::serve(self.clone(), l))),
+            Some(Err(e)) => return Err(Error::io("proxy listener", e)),
+            None => None,
+        };
         let app = crate::api::router(self.clone());
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -259,6 +292,9 @@ impl Daemon {
             .await;
         sweeper.abort();
         scheduler.abort();
+        if let Some(p) = proxy {
+            p.abort();
+        }
         self.cleanup().await;
         result.map_err(|e| Error::io("serving the API", e))
     }
@@ -316,6 +352,83 @@ impl Daemon {
     /// Refresh locks and backoff.
     pub fn refresher(&self) -> &Refresher {
         &self.inner.refresher
+    }
+    pub(crate) fn proxy_state(&self) -> &crate::proxy::ProxyState {
+        &self.inner.proxy
+    }
+
+    /// Starts an `authsome run` session: proxy credentials, the CA bundle,
+    /// and placeholder variables for the connected API-key providers.
+    pub async fn begin_run(&self, profile: &ProfileName, req: RunRequest) -> Result<RunResponse> {
+        let store = self.store(profile).await?;
+        let mut selections = HashMap::new();
+        for (provider, connection) in &req.connections {
+            let pname = ProviderName::parse(provider)?;
+            let cname = ConnectionName::parse(connection)?;
+            self.provider(provider)?;
+            if store.get_connection(&pname, &cname).await?.is_none() {
+                return Err(Error::ConnectionNotFound {
+                    provider: provider.clone(),
+                    connection: connection.clone(),
+                });
+            }
+            selections.insert(provider.clone(), cname);
+        }
+        let command: String = req
+            .command
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        let run = self
+            .inner
+            .proxy
+            .runs
+            .create(profile.clone(), selections, command);
+        let mut env = BTreeMap::new();
+        for m in store.list_connections().await? {
+            if m.status != Status::Connected
+                || m.connection != run.connection_for(m.provider.as_str())
+            {
+                continue;
+            }
+            if let Ok((def, _)) = self.provider(m.provider.as_str()) {
+                if let Some(var) = def.api_key.as_ref().and_then(|k| k.env_var.clone()) {
+                    env.insert(var, crate::proxy::PLACEHOLDER.to_string());
+                }
+            }
+        }
+        Ok(RunResponse {
+            id: run.id.clone(),
+            proxy_url: run.proxy_url(self.inner.proxy.port()),
+            ca_bundle: self.inner.proxy.bundle_path.display().to_string(),
+            env,
+        })
+    }
+
+    /// Ends a run: its credentials stop working, and one `run` audit event
+    /// records the command, its exit code and what was injected.
+    pub fn end_run(&self, id: &str, exit_code: i32) -> Result<RunSummary> {
+        let run = self.inner.proxy.runs.end(id).ok_or(Error::NotFound)?;
+        let injected = run.injected();
+        let counts: Vec<String> = injected.iter().map(|(p, n)| format!("{p}={n}")).collect();
+        let mut event = AuditEvent::new("run").detail(format!(
+            "command {}, exit {exit_code}, {:.1} s, injected {}",
+            if run.command.is_empty() {
+                "-"
+            } else {
+                &run.command
+            },
+            run.started.elapsed().as_secs_f64(),
+            if counts.is_empty() {
+                "nothing".to_string()
+            } else {
+                counts.join(" ")
+            }
+        ));
+        event.profile = Some(run.profile.to_string());
+        self.audit(event);
+        Ok(RunSummary { injected })
     }
     /// Records an audit event.
     pub fn audit(&self, event: AuditEvent) {
@@ -385,6 +498,9 @@ impl Daemon {
                 .iter()
                 .map(|p| p.to_string())
                 .collect(),
+            proxy_port: self.inner.proxy.port(),
+            ca_fingerprint: self.inner.proxy.ca.fingerprint(),
+            runs: self.inner.proxy.runs.len(),
         })
     }
 

@@ -58,6 +58,27 @@ pub struct Config {
     /// Vault settings.
     #[serde(default)]
     pub vault: VaultConfig,
+    /// Proxy settings.
+    #[serde(default, skip_serializing_if = "ProxyConfig::is_empty")]
+    pub proxy: ProxyConfig,
+}
+
+/// `[proxy]` in `config.toml`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Extra CA certificates (PEM) trusted for upstream TLS, for corporate TLS inspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_ca_file: Option<PathBuf>,
+    /// Fixed proxy port; a free one when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl ProxyConfig {
+    fn is_empty(&self) -> bool {
+        self == &ProxyConfig::default()
+    }
 }
 
 /// `[vault]` in `config.toml`.

@@ -12,6 +12,7 @@
 //! - [`prompt`]: how the daemon asks a person for input (bridge pages, tray windows).
 //! - [`notify`]: how the daemon tells a person that a connection needs attention.
 //! - [`refresh`]: refresh on read, single flight, and the scheduler.
+//! - [`proxy`]: the credential-injecting proxy behind `authsome run`.
 //! - [`audit`]: the append-only audit log.
 //! - [`api`]: the axum routes and their wire types.
 //! - [`daemon`]: the handle that owns all of the above, start-up and shutdown.
@@ -30,6 +31,7 @@ pub mod names;
 pub mod notify;
 pub mod prompt;
 pub mod providers;
+pub mod proxy;
 pub mod refresh;
 pub mod secret;
 pub mod vault;

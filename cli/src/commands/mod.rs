@@ -13,3 +13,4 @@ pub mod profile;
 pub mod register;
 pub mod remove;
 pub mod revoke;
+pub mod run;

@@ -174,6 +174,8 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/v1/logins/{id}", get(login_status).delete(cancel_login))
         .route("/v1/logins/{id}/input", post(login_input))
         .route("/v1/profiles", get(profiles).post(create_profile))
+        .route("/v1/runs", post(begin_run))
+        .route("/v1/runs/{id}/end", post(end_run))
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
         .route(crate::OAUTH_CALLBACK_PATH, get(bridge::oauth_callback))
         .fallback(|| async { Error::NotFound })
@@ -342,4 +344,20 @@ async fn create_profile(
     d.create_profile(&req.name)
         .await
         .map(|_| StatusCode::CREATED)
+}
+
+async fn begin_run(
+    State(d): State<Daemon>,
+    Profile(p): Profile,
+    ApiJson(req): ApiJson<RunRequest>,
+) -> Result<Json<RunResponse>, Error> {
+    d.begin_run(&p, req).await.map(Json)
+}
+
+async fn end_run(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RunEnd>,
+) -> Result<Json<RunSummary>, Error> {
+    d.end_run(&id, req.exit_code).map(Json)
 }

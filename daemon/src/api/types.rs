@@ -46,6 +46,50 @@ pub struct StatusResponse {
     pub providers: usize,
     /// Profiles in the home.
     pub profiles: Vec<String>,
+    /// The proxy's port.
+    pub proxy_port: u16,
+    /// SHA-256 fingerprint of the proxy CA.
+    pub ca_fingerprint: String,
+    /// Live `authsome run` sessions.
+    pub runs: usize,
+}
+
+/// `POST /v1/runs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// Provider → connection, for `--connection PROVIDER=NAME`.
+    #[serde(default)]
+    pub connections: BTreeMap<String, String>,
+    /// The command's name (for the audit log).
+    #[serde(default)]
+    pub command: String,
+}
+
+/// Answer to `POST /v1/runs`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResponse {
+    /// Run id.
+    pub id: String,
+    /// Proxy URL carrying this run's credentials.
+    pub proxy_url: String,
+    /// CA bundle: system roots plus Authsome's CA.
+    pub ca_bundle: String,
+    /// Placeholder variables for SDKs (`OPENAI_API_KEY=authsome-proxy-managed`).
+    pub env: BTreeMap<String, String>,
+}
+
+/// `POST /v1/runs/{id}/end`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunEnd {
+    /// The command's exit code.
+    pub exit_code: i32,
+}
+
+/// Answer to ending a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Requests injected per provider.
+    pub injected: BTreeMap<String, u64>,
 }
 
 /// A connection in a listing.

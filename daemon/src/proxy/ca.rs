@@ -1,0 +1,202 @@
+//! The proxy's certificate authority: created once per home, its
+//! certificate in `ca/ca.pem`, its private key sealed with the vault's
+//! master key in `ca/ca.key.sealed`. Leaf certificates are minted per host
+//! and cached.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    SanType,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::home::{write_private_file, Home};
+use crate::vault::MasterKey;
+
+const CA_NAME: &str = "Authsome local proxy CA";
+const KEY_AAD: &str = "ca:key";
+
+/// The certificate authority and its leaf cache.
+pub struct CertificateAuthority {
+    cert_pem: String,
+    cert_der: Vec<u8>,
+    issuer: rcgen::Certificate,
+    key: KeyPair,
+    leaves: Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("fingerprint", &self.fingerprint())
+            .finish_non_exhaustive()
+    }
+}
+
+fn ca_params() -> Result<CertificateParams> {
+    let mut params =
+        CertificateParams::new(Vec::<String>::new()).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, CA_NAME);
+    dn.push(DnType::OrganizationName, "Authsome");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2044, 1, 1);
+    Ok(params)
+}
+
+fn pem_to_der(pem: &str) -> Result<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map(|c| c.to_vec())
+        .map_err(|e| Error::Internal(format!("ca.pem: {e:?}")))
+}
+
+impl CertificateAuthority {
+    /// Loads the home's CA, creating it on first use.
+    pub fn load_or_create(home: &Home, key: &MasterKey) -> Result<CertificateAuthority> {
+        let dir = home.ca_dir();
+        crate::home::ensure_private_dir(&dir)?;
+        let (cert_path, key_path) = (dir.join("ca.pem"), dir.join("ca.key.sealed"));
+        let (key_pair, cert_pem) = if cert_path.exists() && key_path.exists() {
+            let sealed = std::fs::read(&key_path)
+                .map_err(|e| Error::io(key_path.display().to_string(), e))?;
+            let key_pem = key.open(KEY_AAD, &sealed)?;
+            let key_pem = std::str::from_utf8(&key_pem).map_err(|_| Error::Decrypt {
+                what: "the CA key".into(),
+            })?;
+            let kp =
+                KeyPair::from_pem(key_pem).map_err(|e| Error::Internal(format!("CA key: {e}")))?;
+            let pem = std::fs::read_to_string(&cert_path)
+                .map_err(|e| Error::io(cert_path.display().to_string(), e))?;
+            (kp, pem)
+        } else {
+            let kp = KeyPair::generate().map_err(|e| Error::Internal(e.to_string()))?;
+            let cert = ca_params()?
+                .self_signed(&kp)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let key_pem = zeroize::Zeroizing::new(kp.serialize_pem());
+            write_private_file(&key_path, &key.seal(KEY_AAD, key_pem.as_bytes()))?;
+            write_private_file(&cert_path, cert.pem().as_bytes())?;
+            tracing::info!("created the proxy CA in {}", dir.display());
+            (kp, cert.pem())
+        };
+        // The issuer object only carries the name and key used to sign leaves;
+        // its own signature is never shown to anyone.
+        let issuer = ca_params()?
+            .self_signed(&key_pair)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(CertificateAuthority {
+            cert_der: pem_to_der(&cert_pem)?,
+            cert_pem,
+            issuer,
+            key: key_pair,
+            leaves: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The CA certificate in PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// SHA-256 fingerprint of the CA certificate, as colon-separated hex.
+    pub fn fingerprint(&self) -> String {
+        fingerprint_der(&self.cert_der)
+    }
+
+    /// A TLS server configuration presenting a leaf certificate for `host`,
+    /// minted on first use and cached.
+    pub fn server_config(&self, host: &str) -> Result<Arc<rustls::ServerConfig>> {
+        if let Some(c) = self.leaves.lock().expect("leaf cache").get(host) {
+            return Ok(c.clone());
+        }
+        let mut params = CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        params.subject_alt_names = vec![match host.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(
+                host.try_into()
+                    .map_err(|e| Error::Internal(format!("{host}: {e}")))?,
+            ),
+        }];
+        params.distinguished_name.push(DnType::CommonName, host);
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2044, 1, 1);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let leaf_key = KeyPair::generate().map_err(|e| Error::Internal(e.to_string()))?;
+        let leaf = params
+            .signed_by(&leaf_key, &self.issuer, &self.key)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let chain = vec![
+            CertificateDer::from(leaf.der().to_vec()),
+            CertificateDer::from(self.cert_der.clone()),
+        ];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = Arc::new(config);
+        self.leaves
+            .lock()
+            .expect("leaf cache")
+            .insert(host.to_string(), config.clone());
+        Ok(config)
+    }
+}
+
+/// SHA-256 of DER bytes as colon-separated uppercase hex.
+pub fn fingerprint_der(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The fingerprint of `ca/ca.pem` without loading the key (for `doctor`).
+pub fn fingerprint_file(path: &Path) -> Option<String> {
+    let pem = std::fs::read_to_string(path).ok()?;
+    pem_to_der(&pem).ok().map(|d| fingerprint_der(&d))
+}
+
+/// The system's trusted roots in PEM, from the usual bundle locations.
+pub fn system_roots_pem() -> String {
+    let candidates = [
+        std::env::var("SSL_CERT_FILE").unwrap_or_default(),
+        "/etc/ssl/certs/ca-certificates.crt".into(),
+        "/etc/pki/tls/certs/ca-bundle.crt".into(),
+        "/etc/ssl/cert.pem".into(),
+        "/etc/ssl/ca-bundle.pem".into(),
+    ];
+    for c in candidates.iter().filter(|c| !c.is_empty()) {
+        if let Ok(text) = std::fs::read_to_string(c) {
+            if text.contains("BEGIN CERTIFICATE") {
+                return text;
+            }
+        }
+    }
+    String::new()
+}

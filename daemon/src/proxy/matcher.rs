@@ -1,0 +1,207 @@
+//! Which provider's credential a request gets: the `host_url` patterns of
+//! the connected providers, most specific first (host with the longest path
+//! prefix, then exact host, then `regex:`). A tie injects nothing; a
+//! provider's own OAuth endpoints never get a credential.
+
+use crate::names::ConnectionName;
+use crate::providers::HostPattern;
+
+/// One provider connection the proxy may inject.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Provider name.
+    pub provider: String,
+    /// Its connection for this run.
+    pub connection: ConnectionName,
+    /// Its compiled `host_url` patterns.
+    pub patterns: Vec<HostPattern>,
+    /// URLs (host and path) of its OAuth endpoints, never injected.
+    pub excluded: Vec<(String, String)>,
+}
+
+/// The proxy's decision for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Inject this provider's credential.
+    Inject {
+        /// Provider.
+        provider: String,
+        /// Connection.
+        connection: ConnectionName,
+    },
+    /// Several providers match equally well: inject nothing.
+    Ambiguous(Vec<String>),
+    /// No provider matches.
+    Miss,
+}
+
+fn host_only(pattern_host: &str) -> (&str, Option<&str>) {
+    match pattern_host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, Some(p)),
+        _ => (pattern_host, None),
+    }
+}
+
+fn host_eq(pattern_host: &str, host: &str, port: u16) -> bool {
+    let (h, p) = host_only(pattern_host);
+    h.eq_ignore_ascii_case(host) && p.is_none_or(|p| p == port.to_string())
+}
+
+fn path_has_prefix(path: &str, prefix: &str) -> bool {
+    path == prefix
+        || (path.starts_with(prefix)
+            && (prefix.ends_with('/') || path[prefix.len()..].starts_with(['/', '?'])))
+}
+
+/// How specifically a pattern matches a request, if at all.
+fn specificity(
+    pattern: &HostPattern,
+    host: &str,
+    port: u16,
+    path: Option<&str>,
+) -> Option<(u8, usize)> {
+    match pattern {
+        HostPattern::HostPath { host: h, prefix } if host_eq(h, host, port) => match path {
+            None => Some((3, prefix.len())),
+            Some(p) if path_has_prefix(p, prefix) => Some((3, prefix.len())),
+            Some(_) => None,
+        },
+        HostPattern::Host(h) if host_eq(h, host, port) => Some((2, 0)),
+        HostPattern::Regex(re) if re.is_match(&host.to_ascii_lowercase()) => Some((1, 0)),
+        _ => None,
+    }
+}
+
+/// True when some candidate's pattern names this host: its TLS is intercepted.
+pub fn intercepts(candidates: &[Candidate], host: &str, port: u16) -> bool {
+    candidates.iter().any(|c| {
+        c.patterns
+            .iter()
+            .any(|p| specificity(p, host, port, None).is_some())
+    })
+}
+
+/// Decides which credential a request to `host:port` + `path` gets.
+pub fn decide(candidates: &[Candidate], host: &str, port: u16, path: &str) -> Decision {
+    let mut best: Option<(u8, usize)> = None;
+    let mut winners: Vec<&Candidate> = Vec::new();
+    for c in candidates {
+        if c.excluded
+            .iter()
+            .any(|(h, p)| host_eq(h, host, port) && path_has_prefix(path, p))
+        {
+            continue;
+        }
+        let Some(score) = c
+            .patterns
+            .iter()
+            .filter_map(|p| specificity(p, host, port, Some(path)))
+            .max()
+        else {
+            continue;
+        };
+        match best {
+            Some(b) if score < b => {}
+            Some(b) if score == b => winners.push(c),
+            _ => {
+                best = Some(score);
+                winners = vec![c];
+            }
+        }
+    }
+    match winners.as_slice() {
+        [] => Decision::Miss,
+        [one] => Decision::Inject {
+            provider: one.provider.clone(),
+            connection: one.connection.clone(),
+        },
+        many => Decision::Ambiguous(many.iter().map(|c| c.provider.clone()).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(name: &str, patterns: &[&str]) -> Candidate {
+        Candidate {
+            provider: name.into(),
+            connection: ConnectionName::default_name(),
+            patterns: patterns
+                .iter()
+                .map(|p| HostPattern::parse(p).unwrap())
+                .collect(),
+            excluded: vec![("auth.example.com".into(), "/oauth/token".into())],
+        }
+    }
+
+    #[test]
+    fn the_most_specific_pattern_wins() {
+        let cs = vec![
+            cand("graph", &["graph.microsoft.com"]),
+            cand("outlook", &["graph.microsoft.com/v1.0/me/messages"]),
+            cand("google", &["regex:^([a-z0-9-]+\\.)*googleapis\\.com$"]),
+            cand("drive", &["www.googleapis.com/drive/v3"]),
+        ];
+        let inject = |p: &str| Decision::Inject {
+            provider: p.into(),
+            connection: ConnectionName::default_name(),
+        };
+        assert_eq!(
+            decide(&cs, "graph.microsoft.com", 443, "/v1.0/me/messages/1"),
+            inject("outlook")
+        );
+        assert_eq!(
+            decide(&cs, "graph.microsoft.com", 443, "/v1.0/me/messagesX"),
+            inject("graph")
+        );
+        assert_eq!(
+            decide(&cs, "graph.microsoft.com", 443, "/v1.0/users"),
+            inject("graph")
+        );
+        assert_eq!(
+            decide(&cs, "www.googleapis.com", 443, "/drive/v3/files"),
+            inject("drive")
+        );
+        assert_eq!(
+            decide(&cs, "sheets.googleapis.com", 443, "/v4"),
+            inject("google")
+        );
+        assert_eq!(decide(&cs, "example.com", 443, "/"), Decision::Miss);
+        assert!(intercepts(&cs, "sheets.googleapis.com", 443));
+        assert!(!intercepts(&cs, "example.com", 443));
+    }
+
+    #[test]
+    fn a_tie_injects_nothing() {
+        let cs = vec![
+            cand("a", &["api.example.com"]),
+            cand("b", &["api.example.com"]),
+        ];
+        assert_eq!(
+            decide(&cs, "api.example.com", 443, "/x"),
+            Decision::Ambiguous(vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn oauth_endpoints_are_never_injected_and_ports_are_respected() {
+        let cs = vec![
+            cand("a", &["auth.example.com"]),
+            cand("local", &["127.0.0.2:8443"]),
+        ];
+        assert_eq!(
+            decide(&cs, "auth.example.com", 443, "/oauth/token"),
+            Decision::Miss
+        );
+        assert!(matches!(
+            decide(&cs, "auth.example.com", 443, "/api"),
+            Decision::Inject { .. }
+        ));
+        assert!(matches!(
+            decide(&cs, "127.0.0.2", 8443, "/"),
+            Decision::Inject { .. }
+        ));
+        assert_eq!(decide(&cs, "127.0.0.2", 9443, "/"), Decision::Miss);
+    }
+}

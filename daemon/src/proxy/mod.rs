@@ -1,0 +1,603 @@
+//! The credential-injecting proxy behind `authsome run`. It listens on its
+//! own loopback port. CONNECT to a host some connected provider's
+//! `host_url` names is intercepted (TLS terminated with a leaf certificate
+//! from the home's CA, the credential header added, the request sent on
+//! over verified TLS); every other CONNECT is tunnelled byte for byte. Plain
+//! HTTP gets credentials only when the target is a loopback address.
+
+pub mod ca;
+pub mod matcher;
+pub mod runs;
+
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use crate::daemon::Daemon;
+use crate::error::{Error, Result};
+use crate::names::{ProfileName, ProviderName};
+use crate::providers::{AuthType, HostPattern};
+use crate::vault::Status;
+use ca::CertificateAuthority;
+use matcher::{Candidate, Decision};
+use runs::{Run, Runs};
+
+/// The value SDKs see in their API-key variables during a run.
+pub const PLACEHOLDER: &str = "authsome-proxy-managed";
+
+type Body = BoxBody<Bytes, hyper::Error>;
+type Client = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// The proxy's state, owned by the daemon.
+pub struct ProxyState {
+    /// The CA.
+    pub ca: CertificateAuthority,
+    /// Live runs.
+    pub runs: Runs,
+    /// The bundle handed to children: system roots plus the CA.
+    pub bundle_path: std::path::PathBuf,
+    client: Client,
+    port: u16,
+}
+
+impl std::fmt::Debug for ProxyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyState")
+            .field("port", &self.port)
+            .field("ca", &self.ca)
+            .finish_non_exhaustive()
+    }
+}
+
+fn empty() -> Body {
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn text(status: StatusCode, msg: impl Into<String>) -> Response<Body> {
+    let mut resp = Response::new(
+        Full::new(Bytes::from(format!("{}\n", msg.into())))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn proxy_auth_required() -> Response<Body> {
+    let mut resp = text(
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        "Authsome proxy: this proxy only serves commands started with `authsome run`",
+    );
+    resp.headers_mut().insert(
+        "proxy-authenticate",
+        HeaderValue::from_static("Basic realm=\"authsome\""),
+    );
+    resp
+}
+
+/// The upstream client: pooled, TCP_NODELAY, TLS verified against the
+/// system roots plus an optional extra CA file.
+fn upstream_client(extra_ca_file: Option<&std::path::Path>) -> Result<Client> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = extra_ca_file {
+        use rustls::pki_types::pem::PemObject;
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(|e| {
+            Error::InvalidInput(format!("proxy.extra_ca_file {}: {e:?}", path.display()))
+        })?;
+        for cert in certs {
+            let cert = cert.map_err(|e| {
+                Error::InvalidInput(format!("proxy.extra_ca_file {}: {e:?}", path.display()))
+            })?;
+            roots.add(cert).map_err(|e| {
+                Error::InvalidInput(format!("proxy.extra_ca_file {}: {e}", path.display()))
+            })?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    // Without TCP_NODELAY, TLS 1.3 session tickets can stall a fresh tunnel's first response.
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(https),
+    )
+}
+
+impl ProxyState {
+    /// Loads the CA, writes the bundle, builds the upstream client.
+    pub fn new(
+        home: &crate::home::Home,
+        key: &crate::vault::MasterKey,
+        extra_ca_file: Option<&std::path::Path>,
+        port: u16,
+    ) -> Result<ProxyState> {
+        let ca = CertificateAuthority::load_or_create(home, key)?;
+        let bundle_path = home.ca_dir().join("bundle.pem");
+        let mut bundle = ca::system_roots_pem();
+        if !bundle.ends_with('\n') && !bundle.is_empty() {
+            bundle.push('\n');
+        }
+        bundle.push_str(ca.cert_pem());
+        crate::home::write_private_file(&bundle_path, bundle.as_bytes())?;
+        Ok(ProxyState {
+            ca,
+            runs: Runs::default(),
+            bundle_path,
+            client: upstream_client(extra_ca_file)?,
+            port,
+        })
+    }
+
+    /// The proxy port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// Accepts proxy connections until the task is aborted.
+pub async fn serve(daemon: Daemon, listener: TcpListener) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("proxy accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let d = daemon.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let d = d.clone();
+                async move { Ok::<_, Infallible>(handle(d, req).await) }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades()
+                .await
+            {
+                tracing::debug!("proxy connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn handle(d: Daemon, req: Request<Incoming>) -> Response<Body> {
+    let auth = req
+        .headers()
+        .get("proxy-authorization")
+        .and_then(|v| v.to_str().ok());
+    let Some(run) = d.proxy().runs.authenticate(auth) else {
+        return proxy_auth_required();
+    };
+    if req.method() == Method::CONNECT {
+        connect(d, run, req).await
+    } else {
+        plain(d, run, req).await
+    }
+}
+
+fn split_authority(authority: &hyper::http::uri::Authority, default_port: u16) -> (String, u16) {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    (host, authority.port_u16().unwrap_or(default_port))
+}
+
+async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<Body> {
+    let Some(authority) = req.uri().authority().cloned() else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Authsome proxy: CONNECT needs host:port",
+        );
+    };
+    let (host, port) = split_authority(&authority, 443);
+    let candidates = d.run_candidates(&run).await;
+    if matcher::intercepts(&candidates, &host, port) {
+        let config = match d.proxy().ca.server_config(&host) {
+            Ok(c) => c,
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("Authsome proxy: no certificate for {host}: {e}"),
+                )
+            }
+        };
+        tokio::spawn(async move {
+            let upgraded = match hyper::upgrade::on(req).await {
+                Ok(u) => u,
+                Err(e) => return tracing::debug!("CONNECT upgrade failed: {e}"),
+            };
+            let tls = match tokio_rustls::TlsAcceptor::from(config)
+                .accept(TokioIo::new(upgraded))
+                .await
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    return tracing::debug!(%host, "client TLS handshake failed (does it trust the Authsome CA?): {e}")
+                }
+            };
+            let svc = service_fn(move |inner: Request<Incoming>| {
+                let (d, run, host) = (d.clone(), run.clone(), host.clone());
+                async move {
+                    Ok::<_, Infallible>(forward(&d, &run, "https", &host, port, inner, true).await)
+                }
+            });
+            if let Err(e) = http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), svc)
+                .await
+            {
+                tracing::debug!("intercepted connection ended: {e}");
+            }
+        });
+        return Response::new(empty());
+    }
+    tracing::debug!(%host, port, "tunnelled without interception");
+    let upstream = match tokio::net::TcpStream::connect((host.as_str(), port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_GATEWAY,
+                format!("Authsome proxy: cannot connect to {host}:{port}: {e}"),
+            )
+        }
+    };
+    let _ = upstream.set_nodelay(true);
+    tokio::spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => {
+                let mut client = TokioIo::new(upgraded);
+                let mut upstream = upstream;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            }
+            Err(e) => tracing::debug!("CONNECT upgrade failed: {e}"),
+        }
+    });
+    Response::new(empty())
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn plain(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<Body> {
+    let Some(authority) = req.uri().authority().cloned() else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Authsome proxy: expected an absolute URL (proxy request)",
+        );
+    };
+    if req.uri().scheme_str() != Some("http") {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Authsome proxy: only http:// URLs can be sent without CONNECT",
+        );
+    }
+    let (host, port) = split_authority(&authority, 80);
+    // Credentials never travel in clear text except to this machine.
+    let inject = is_loopback(&host);
+    forward(&d, &run, "http", &host, port, req, inject).await
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for h in HOP_BY_HOP.iter().map(|s| s.to_string()).chain(named) {
+        if h != "transfer-encoding" {
+            headers.remove(h.as_str());
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.dedup();
+    parts.join(": ")
+}
+
+async fn forward(
+    d: &Daemon,
+    run: &Run,
+    scheme: &str,
+    host: &str,
+    port: u16,
+    mut req: Request<Incoming>,
+    inject: bool,
+) -> Response<Body> {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let path = req.uri().path().to_string();
+    let host_in_uri = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let uri = match format!("{scheme}://{host_in_uri}:{port}{path_and_query}").parse() {
+        Ok(u) => u,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("Authsome proxy: bad request target: {e}"),
+            )
+        }
+    };
+    strip_hop_by_hop(req.headers_mut());
+    if inject {
+        if let Err(resp) = d.inject(run, host, port, &path, req.headers_mut()).await {
+            return resp;
+        }
+    } else {
+        tracing::debug!(%host, "plain http to a non-loopback host: no credential added");
+    }
+    *req.uri_mut() = uri;
+    if !req.headers().contains_key("host") {
+        if let Ok(v) = HeaderValue::from_str(&format!("{host_in_uri}:{port}")) {
+            req.headers_mut().insert("host", v);
+        }
+    }
+    let req = req.map(|b| b.boxed());
+    match d.proxy().client.request(req).await {
+        Ok(resp) => resp.map(|b| b.boxed()),
+        Err(e) => {
+            let chain = error_chain(&e);
+            let why = if chain.contains("certificate")
+                || chain.contains("UnknownIssuer")
+                || chain.contains("invalid peer")
+            {
+                format!(
+                    "Authsome proxy: the TLS certificate of {host} could not be verified ({chain}). \
+                     If a corporate proxy inspects TLS, set proxy.extra_ca_file in config.toml."
+                )
+            } else {
+                format!("Authsome proxy: the request to {host}:{port} failed: {chain}")
+            };
+            tracing::debug!("{why}");
+            text(StatusCode::BAD_GATEWAY, why)
+        }
+    }
+}
+
+fn is_placeholder(v: &HeaderValue) -> bool {
+    let s = v.to_str().unwrap_or("");
+    s.trim().is_empty() || s.contains(PLACEHOLDER) || s.trim().eq_ignore_ascii_case("bearer")
+}
+
+impl Daemon {
+    /// The proxy state.
+    pub fn proxy(&self) -> &ProxyState {
+        self.proxy_state()
+    }
+
+    /// The connections a run may inject, cached for a second.
+    pub(crate) async fn run_candidates(&self, run: &Run) -> Arc<Vec<Candidate>> {
+        if let Some((at, c)) = run.candidates.lock().expect("candidates").as_ref() {
+            if at.elapsed() < Duration::from_secs(1) {
+                return c.clone();
+            }
+        }
+        let built = Arc::new(self.build_candidates(run).await.unwrap_or_else(|e| {
+            tracing::warn!("proxy: cannot list connections: {e}");
+            Vec::new()
+        }));
+        *run.candidates.lock().expect("candidates") = Some((Instant::now(), built.clone()));
+        built
+    }
+
+    async fn build_candidates(&self, run: &Run) -> Result<Vec<Candidate>> {
+        let store = self.store(&run.profile).await?;
+        let mut out = Vec::new();
+        for m in store.list_connections().await? {
+            if m.status == Status::Invalid
+                || m.connection != run.connection_for(m.provider.as_str())
+            {
+                continue;
+            }
+            let Ok((def, _)) = self.catalogue().get(m.provider.as_str()) else {
+                continue;
+            };
+            let patterns = def
+                .host_url
+                .patterns()
+                .into_iter()
+                .filter_map(|p| HostPattern::parse(p).ok())
+                .collect();
+            let mut excluded = Vec::new();
+            if let Some(spec) = &def.oauth {
+                let base = m.base_url.as_deref().or(spec.base_url.as_deref());
+                for t in [
+                    &spec.authorization_url,
+                    &Some(spec.token_url.clone()),
+                    &spec.revocation_url,
+                    &spec.device_authorization_url,
+                    &spec.registration_endpoint,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if let Some(u) = crate::flows::oauth::fill(t, base)
+                        .ok()
+                        .and_then(|u| url::Url::parse(&u).ok())
+                    {
+                        let host = match u.port() {
+                            Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
+                            None => u.host_str().unwrap_or("").to_string(),
+                        };
+                        excluded.push((host, u.path().to_string()));
+                    }
+                }
+            }
+            out.push(Candidate {
+                provider: m.provider.to_string(),
+                connection: m.connection.clone(),
+                patterns,
+                excluded,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Adds the matching provider's credential to a request, or nothing on
+    /// a miss or a tie. A credential that cannot be had is an error response.
+    async fn inject(
+        &self,
+        run: &Run,
+        host: &str,
+        port: u16,
+        path: &str,
+        headers: &mut HeaderMap,
+    ) -> std::result::Result<(), Response<Body>> {
+        let candidates = self.run_candidates(run).await;
+        match matcher::decide(&candidates, host, port, path) {
+            Decision::Miss => {
+                tracing::debug!(run = %run.id, %host, path, "proxy miss: no provider matches");
+                Ok(())
+            }
+            Decision::Ambiguous(providers) => {
+                tracing::debug!(run = %run.id, %host, path, ?providers, "ambiguous: several providers match equally; nothing injected");
+                Ok(())
+            }
+            Decision::Inject {
+                provider,
+                connection,
+            } => {
+                let (name, value) = self
+                    .credential_header(&run.profile, &provider, &connection)
+                    .await
+                    .map_err(|e| {
+                        text(
+                            StatusCode::BAD_GATEWAY,
+                            format!(
+                                "Authsome proxy: no credential for {provider} ({connection}): {e}"
+                            ),
+                        )
+                    })?;
+                match headers.get(&name) {
+                    Some(existing) if !is_placeholder(existing) => {
+                        tracing::debug!(%provider, "the request carries its own {name} header; left as is");
+                    }
+                    _ => {
+                        headers.insert(name, value);
+                        run.count(&provider);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The header a provider's credential goes in, refreshed first when due.
+    pub async fn credential_header(
+        &self,
+        profile: &ProfileName,
+        provider: &str,
+        connection: &crate::names::ConnectionName,
+    ) -> Result<(HeaderName, HeaderValue)> {
+        let pname = ProviderName::parse(provider)?;
+        let store = self.store(profile).await?;
+        let rec = store
+            .get_connection(&pname, connection)
+            .await?
+            .ok_or_else(|| Error::ConnectionNotFound {
+                provider: provider.into(),
+                connection: connection.to_string(),
+            })?;
+        let rec = self.fresh_record(profile, rec, true).await?;
+        let (def, _) = self.catalogue().get(provider)?;
+        let missing = || Error::CredentialMissing {
+            provider: provider.into(),
+            connection: connection.to_string(),
+        };
+        let (name, value) = match def.auth_type {
+            AuthType::ApiKey => {
+                let spec = def.api_key.as_ref().ok_or_else(missing)?;
+                let key = rec.secrets.api_key.as_ref().ok_or_else(missing)?;
+                let value = if spec.header_prefix.is_empty() {
+                    key.expose().to_string()
+                } else {
+                    format!("{} {}", spec.header_prefix, key.expose())
+                };
+                (spec.header_name.clone(), value)
+            }
+            AuthType::OAuth2 => {
+                let token = rec.secrets.access_token.as_ref().ok_or_else(missing)?;
+                (
+                    "Authorization".to_string(),
+                    format!("Bearer {}", token.expose()),
+                )
+            }
+        };
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::InvalidProvider(format!("{provider}: bad header name")))?;
+        // HeaderValue refuses CR, LF and NUL, so a stored value can never split the request.
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            Error::InvalidInput(format!(
+                "the {provider} credential contains characters a header cannot carry"
+            ))
+        })?;
+        value.set_sensitive(true);
+        Ok((name, value))
+    }
+}

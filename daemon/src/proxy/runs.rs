@@ -1,0 +1,170 @@
+//! Run sessions: each `authsome run` gets its own proxy credentials, valid
+//! until the command ends. Requests without a live run's credentials get 407.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use base64::Engine;
+
+use crate::names::{ConnectionName, ProfileName};
+use crate::proxy::matcher::Candidate;
+use crate::secret::{constant_time_eq, random_token, Secret};
+
+/// One `authsome run`.
+#[derive(Debug)]
+pub struct Run {
+    /// Run id (the proxy user name).
+    pub id: String,
+    secret: Secret,
+    /// Profile whose connections are used.
+    pub profile: ProfileName,
+    /// `--connection PROVIDER=NAME` choices; other providers use `default`.
+    pub selections: HashMap<String, ConnectionName>,
+    /// The command's name, for the audit log.
+    pub command: String,
+    /// When the run started.
+    pub started: Instant,
+    injected: Mutex<BTreeMap<String, u64>>,
+    pub(crate) candidates: Mutex<Option<(Instant, Arc<Vec<Candidate>>)>>,
+}
+
+impl Run {
+    /// The proxy URL with this run's credentials.
+    pub fn proxy_url(&self, port: u16) -> String {
+        format!(
+            "http://{}:{}@127.0.0.1:{port}",
+            self.id,
+            self.secret.expose()
+        )
+    }
+
+    /// Counts one injected request for a provider.
+    pub fn count(&self, provider: &str) {
+        *self
+            .injected
+            .lock()
+            .expect("run counters")
+            .entry(provider.to_string())
+            .or_default() += 1;
+    }
+
+    /// Injected requests per provider.
+    pub fn injected(&self) -> BTreeMap<String, u64> {
+        self.injected.lock().expect("run counters").clone()
+    }
+
+    /// The connection this run uses for a provider.
+    pub fn connection_for(&self, provider: &str) -> ConnectionName {
+        self.selections
+            .get(provider)
+            .cloned()
+            .unwrap_or_else(ConnectionName::default_name)
+    }
+}
+
+/// Every live run.
+#[derive(Debug, Default)]
+pub struct Runs {
+    map: Mutex<HashMap<String, Arc<Run>>>,
+}
+
+impl Runs {
+    /// Starts a run.
+    pub fn create(
+        &self,
+        profile: ProfileName,
+        selections: HashMap<String, ConnectionName>,
+        command: String,
+    ) -> Arc<Run> {
+        let run = Arc::new(Run {
+            id: format!("run-{}", random_token(12)),
+            secret: Secret::new(random_token(32)),
+            profile,
+            selections,
+            command,
+            started: Instant::now(),
+            injected: Mutex::default(),
+            candidates: Mutex::default(),
+        });
+        self.map
+            .lock()
+            .expect("runs")
+            .insert(run.id.clone(), run.clone());
+        run
+    }
+
+    /// Ends a run; its credentials stop working at once.
+    pub fn end(&self, id: &str) -> Option<Arc<Run>> {
+        self.map.lock().expect("runs").remove(id)
+    }
+
+    /// The live run whose credentials a `Proxy-Authorization: Basic` header carries.
+    pub fn authenticate(&self, header: Option<&str>) -> Option<Arc<Run>> {
+        let b64 = header?
+            .strip_prefix("Basic ")
+            .or_else(|| header?.strip_prefix("basic "))?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (id, secret) = text.split_once(':')?;
+        let secret = percent_decode(secret);
+        let run = self.map.lock().expect("runs").get(id).cloned()?;
+        constant_time_eq(&secret, run.secret.expose()).then_some(run)
+    }
+
+    /// Number of live runs.
+    pub fn len(&self) -> usize {
+        self.map.lock().expect("runs").len()
+    }
+
+    /// True when no run is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+// Clients percent-decode userinfo before sending it; our tokens are URL-safe,
+// but decode anyway so an encoded form is accepted too.
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_live_runs_credentials_authenticate() {
+        let runs = Runs::default();
+        let run = runs.create(ProfileName::default_name(), HashMap::new(), "curl".into());
+        let url = run.proxy_url(1);
+        let creds = url
+            .trim_start_matches("http://")
+            .split('@')
+            .next()
+            .unwrap()
+            .to_string();
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(&creds)
+        );
+        assert!(runs.authenticate(Some(&header)).is_some());
+        let wrong = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:nope", run.id))
+        );
+        assert!(runs.authenticate(Some(&wrong)).is_none());
+        assert!(runs.authenticate(None).is_none());
+        assert!(runs.authenticate(Some("Bearer x")).is_none());
+        runs.end(&run.id);
+        assert!(
+            runs.authenticate(Some(&header)).is_none(),
+            "a finished run's credentials are refused"
+        );
+    }
+}
