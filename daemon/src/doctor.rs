@@ -165,6 +165,19 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
         Err(e) => out.push(check("profiles", CheckStatus::Fail, e.to_string())),
     }
 
+    let ca = home.ca_dir().join("ca.pem");
+    match crate::proxy::ca::fingerprint_file(&ca) {
+        Some(fp) => out.push(check(
+            "proxy CA",
+            CheckStatus::Ok,
+            format!("{} SHA-256 {fp}", ca.display()),
+        )),
+        None => out.push(check(
+            "proxy CA",
+            CheckStatus::Ok,
+            "not created yet (the daemon creates it on start)",
+        )),
+    }
     match Catalogue::bundled() {
         Ok(defs) => out.push(check(
             "providers",

@@ -1,0 +1,449 @@
+//! `authsome run`: real clients (curl, Python's urllib, Node's https) behind
+//! the daemon's proxy, against local HTTPS and HTTP echo servers.
+
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use authsome_tests::echo::{self, Echo};
+use authsome_tests::fake_oauth::FakeOAuth;
+use authsome_tests::{eventually, TestHome};
+
+const KEY: &str = "echo-secret-key-5Jq8Lm2Vx7Nc";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn register(t: &TestHome, def: serde_json::Value) {
+    let file = t
+        .dir()
+        .join(format!("{}.json", def["name"].as_str().unwrap()));
+    std::fs::write(&file, def.to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap(), "--force"], None)
+        .ok();
+}
+
+fn api_key_provider(name: &str, host_url: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name, "display_name": name, "auth_type": "api_key", "flow": "api_key",
+        "host_url": host_url,
+        "api_key": {"header_name": "X-Api-Key", "header_prefix": "", "env_var": format!("{}_API_KEY", name.to_uppercase())},
+        "export": {format!("{}_API_KEY", name.to_uppercase()): "api_key"}
+    })
+}
+
+/// A home trusting the echo server's CA, with provider `echo` connected.
+fn setup() -> (TestHome, Echo) {
+    let t = TestHome::new();
+    let echo = echo::https(t.dir(), ip("127.0.0.2"), "echo");
+    t.run(&["init", "--key-backend", "file"], None).ok();
+    let config = t.home().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[proxy]\nextra_ca_file = {:?}\n",
+        echo.ca_file.as_ref().unwrap().display().to_string()
+    ));
+    std::fs::write(&config, text).unwrap();
+    register(&t, api_key_provider("echo", &echo.host_port()));
+    t.login_key("echo", KEY);
+    (t, echo)
+}
+
+fn headers_of(out: &str) -> serde_json::Value {
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in {out:?}"));
+    serde_json::from_str::<serde_json::Value>(line).unwrap()["headers"].clone()
+}
+
+#[test]
+fn curl_gets_the_header_and_the_child_sees_only_a_placeholder() {
+    let (t, echo) = setup();
+    let out = t
+        .run(
+            &[
+                "run",
+                "--",
+                "curl",
+                "-sS",
+                "--fail",
+                &echo.url("/v1/models"),
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(headers_of(&out.stdout)["x-api-key"], KEY);
+    let env = t.run(&["run", "--", "env"], None).ok().stdout;
+    assert!(
+        !env.contains(KEY),
+        "the secret is in the child's environment"
+    );
+    assert!(env.contains("ECHO_API_KEY=authsome-proxy-managed"), "{env}");
+    for var in [
+        "HTTPS_PROXY=",
+        "https_proxy=",
+        "HTTP_PROXY=",
+        "ALL_PROXY=",
+        "all_proxy=",
+        "NO_PROXY=localhost,127.0.0.1,::1",
+        "SSL_CERT_FILE=",
+        "REQUESTS_CA_BUNDLE=",
+        "CURL_CA_BUNDLE=",
+        "NODE_EXTRA_CA_CERTS=",
+        "GIT_SSL_CAINFO=",
+    ] {
+        assert!(env.contains(var), "{var} missing");
+    }
+    let ps = t.run(&["run", "--", "ps", "-eo", "args"], None).ok().stdout;
+    assert!(!ps.contains(KEY), "the secret is on a command line");
+    // The placeholder the SDK sends is replaced.
+    let out = t
+        .run(
+            &[
+                "run",
+                "--",
+                "curl",
+                "-sS",
+                "-H",
+                "X-Api-Key: authsome-proxy-managed",
+                &echo.url("/"),
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(headers_of(&out.stdout)["x-api-key"], KEY);
+    let log = t.run(&["log", "-n", "5", "--json"], None).ok().stdout;
+    assert!(
+        log.contains("\"event\":\"run\"")
+            && log.contains("command curl, exit 0")
+            && log.contains("injected echo=1"),
+        "{log}"
+    );
+}
+
+#[test]
+fn python_and_node_clients_work_through_the_proxy() {
+    let (t, echo) = setup();
+    let py = t.dir().join("client.py");
+    std::fs::write(
+        &py,
+        "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1]).read().decode())\n",
+    )
+    .unwrap();
+    let out = t
+        .run(
+            &[
+                "run",
+                "--",
+                "python3",
+                py.to_str().unwrap(),
+                &echo.url("/py"),
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(headers_of(&out.stdout)["x-api-key"], KEY);
+
+    let js = t.dir().join("client.js");
+    std::fs::write(
+        &js,
+        r#"const http = require('http'), https = require('https'), tls = require('tls');
+const proxy = new URL(process.env.HTTPS_PROXY), target = new URL(process.argv[2]);
+const auth = 'Basic ' + Buffer.from(decodeURIComponent(proxy.username) + ':' + decodeURIComponent(proxy.password)).toString('base64');
+class TunnelAgent extends https.Agent {
+  createConnection(options, cb) {
+    const c = http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: `${options.host}:${options.port}`, headers: {'Proxy-Authorization': auth}});
+    c.on('connect', (res, socket) => {
+      if (res.statusCode !== 200) return cb(new Error('proxy answered ' + res.statusCode));
+      cb(null, super.createConnection({...options, socket}));
+    });
+    c.on('error', cb);
+    c.end();
+  }
+}
+https.get(target, {agent: new TunnelAgent()}, (resp) => {
+  let body = ''; resp.on('data', (d) => body += d); resp.on('end', () => console.log(body));
+}).on('error', (e) => { console.error(e.message); process.exit(1); });
+"#,
+    )
+    .unwrap();
+    let out = t
+        .run(
+            &[
+                "run",
+                "--",
+                "node",
+                js.to_str().unwrap(),
+                &echo.url("/node"),
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(headers_of(&out.stdout)["x-api-key"], KEY, "{out:?}");
+}
+
+#[test]
+fn an_unmatched_host_is_tunnelled_untouched() {
+    let (t, _echo) = setup();
+    let other = echo::https(t.dir(), ip("127.0.0.3"), "other");
+    // The client trusts only the other server's own CA: it would refuse Authsome's certificate.
+    let ca = other
+        .ca_file
+        .as_ref()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let out = t
+        .run(
+            &[
+                "run",
+                "--",
+                "curl",
+                "-sS",
+                "--fail",
+                "--cacert",
+                &ca,
+                &other.url("/x"),
+            ],
+            None,
+        )
+        .ok();
+    let headers = headers_of(&out.stdout);
+    assert!(headers.get("x-api-key").is_none(), "{headers}");
+    assert!(headers.get("authorization").is_none());
+}
+
+#[test]
+fn the_proxy_answers_407_without_a_live_runs_credentials() {
+    let (t, echo) = setup();
+    let status = t.run(&["daemon", "status", "--json"], None).ok().stdout;
+    let port = serde_json::from_str::<serde_json::Value>(&status).unwrap()["proxy_port"]
+        .as_u64()
+        .unwrap();
+    let bare = format!("http://127.0.0.1:{port}");
+    let out = t
+        .program("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-x",
+            &bare,
+            &echo.url("/").replace("https", "http"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "407");
+    let out = t
+        .program("curl")
+        .args(["-sS", "-x", &bare, "--proxy-insecure", &echo.url("/")])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "CONNECT without credentials must fail"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("407"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A finished run's credentials stop working.
+    let proxy = t
+        .run(
+            &["run", "--", "sh", "-c", "printf %s \"$HTTPS_PROXY\""],
+            None,
+        )
+        .ok()
+        .stdout;
+    assert!(proxy.starts_with("http://run-"), "{proxy}");
+    let out = t
+        .program("curl")
+        .args([
+            "-sS",
+            "-x",
+            &proxy,
+            "--cacert",
+            &t.home().join("ca/bundle.pem").display().to_string(),
+            &echo.url("/"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("407"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_ambiguous_match_injects_nothing_and_is_logged() {
+    let (t, echo) = setup();
+    register(&t, api_key_provider("echotwin", &echo.host_port()));
+    t.login_key("echotwin", "twin-key");
+    let out = t
+        .run(&["run", "--", "curl", "-sS", &echo.url("/amb")], None)
+        .ok();
+    assert!(headers_of(&out.stdout).get("x-api-key").is_none());
+    let log = std::fs::read_to_string(t.home().join("logs/authsome.log")).unwrap();
+    assert!(log.contains("ambiguous"), "the tie is logged");
+    // Choosing connections does not break the tie between providers, but a
+    // more specific pattern does.
+    register(
+        &t,
+        api_key_provider("echopath", &format!("{}/amb", echo.host_port())),
+    );
+    t.login_key("echopath", "path-key");
+    let out = t
+        .run(&["run", "--", "curl", "-sS", &echo.url("/amb/x")], None)
+        .ok();
+    assert_eq!(headers_of(&out.stdout)["x-api-key"], "path-key");
+}
+
+#[test]
+fn exit_codes_and_signals_pass_through() {
+    let (t, _echo) = setup();
+    t.run(&["run", "--", "true"], None).code(0);
+    t.run(&["run", "--", "sh", "-c", "exit 3"], None).code(3);
+    t.run(&["run", "--", "sh", "-c", "kill -TERM $$"], None)
+        .code(143);
+    t.run(&["run", "--", "no-such-program-here"], None)
+        .code(127);
+    t.run(&["run"], None).code(2);
+    // SIGTERM to authsome reaches the command.
+    let mut child = t.cmd(&["run", "--", "sleep", "30"]).spawn().unwrap();
+    assert!(eventually(10, || {
+        let s = t.run(&["daemon", "status", "--json"], None);
+        serde_json::from_str::<serde_json::Value>(&s.stdout)
+            .map(|v| v["runs"] == 1)
+            .unwrap_or(false)
+    }));
+    std::thread::sleep(Duration::from_millis(200));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+}
+
+#[test]
+fn plain_http_gets_credentials_only_on_loopback() {
+    let (t, _echo) = setup();
+    let plain = echo::http(ip("127.0.0.2"));
+    register(&t, api_key_provider("plain", &plain.host_port()));
+    t.login_key("plain", "plain-key");
+    // NO_PROXY covers 127.0.0.1 only; 127.0.0.2 goes through the proxy.
+    let out = t
+        .run(&["run", "--", "curl", "-sS", &plain.url("/p")], None)
+        .ok();
+    assert_eq!(headers_of(&out.stdout)["x-api-key"], "plain-key");
+}
+
+#[test]
+fn an_unverifiable_upstream_gives_the_child_a_502_with_the_reason() {
+    let (t, _echo) = setup();
+    let rogue = echo::https(t.dir(), ip("127.0.0.4"), "rogue");
+    register(&t, api_key_provider("rogue", &rogue.host_port()));
+    t.login_key("rogue", "rogue-key");
+    let out = t
+        .run(
+            &[
+                "run",
+                "--",
+                "curl",
+                "-sS",
+                "-w",
+                "\n%{http_code}",
+                &rogue.url("/"),
+            ],
+            None,
+        )
+        .ok();
+    assert!(out.stdout.trim_end().ends_with("502"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("could not be verified") && out.stdout.contains("extra_ca_file"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_token_refreshed_during_a_run_is_the_one_injected() {
+    let (t, echo) = setup();
+    let fake = FakeOAuth::start();
+    let mut def = fake.provider("fakeapi", "pkce");
+    def["host_url"] = format!("{}/oauth-api", echo.host_port()).into();
+    register(&t, def);
+    {
+        let mut st = fake.state();
+        st.switches.expires_in = Some(2);
+        st.switches.device_pending_polls = 0;
+    }
+    t.run(
+        &[
+            "login",
+            "fakeapi",
+            "--flow",
+            "device_code",
+            "--client-id",
+            "c",
+            "--stdin",
+        ],
+        Some("fake-client-secret"),
+    )
+    .ok();
+    fake.state().switches.expires_in = Some(3600);
+    let script = t.dir().join("twice.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncurl -sS {0}\necho\nsleep 1.5\ncurl -sS {0}\n",
+            echo.url("/oauth-api/me")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = t.run(&["run", "--", script.to_str().unwrap()], None).ok();
+    let tokens: Vec<String> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["headers"]["authorization"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let issued = fake.state().issued.clone();
+    assert_eq!(
+        tokens,
+        vec![
+            format!("Bearer {}", issued[0]),
+            format!("Bearer {}", issued[1])
+        ],
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn doctor_shows_the_ca_fingerprint() {
+    let (t, _echo) = setup();
+    let doctor = t.run(&["doctor"], None).ok().stdout;
+    let line = doctor
+        .lines()
+        .find(|l| l.contains("proxy CA"))
+        .unwrap_or_else(|| panic!("{doctor}"));
+    assert!(
+        line.contains("SHA-256") && line.matches(':').count() >= 31,
+        "{line}"
+    );
+}
