@@ -312,6 +312,10 @@ mod tests {
             vault: VaultConfig {
                 key_backend: Some(KeyBackendKind::File),
             },
+            proxy: ProxyConfig {
+                extra_ca_file: Some(PathBuf::from("/etc/corp-ca.pem")),
+                port: None,
+            },
         };
         home.save_config(&cfg).unwrap();
         assert_eq!(home.load_config().unwrap(), cfg);
