@@ -29,3 +29,4 @@ test: lint build
 bench: build
 	$(CARGO) build --release --bins
 	python3 scripts/bench_get.py
+	python3 scripts/bench_proxy.py

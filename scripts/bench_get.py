@@ -19,11 +19,12 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 
 
 def binary():
-    for profile in ("release", "debug"):
-        path = os.path.join(ROOT, "target", profile, "authsome")
-        if os.path.exists(path):
-            return path, profile
-    sys.exit("build first: cargo build --release --bins")
+    """The newest build of authsome, release or debug."""
+    paths = [(os.path.join(ROOT, "target", p, "authsome"), p) for p in ("release", "debug")]
+    paths = [x for x in paths if os.path.exists(x[0])]
+    if not paths:
+        sys.exit("build first: cargo build --release --bins")
+    return max(paths, key=lambda x: os.path.getmtime(x[0]))
 
 
 def free_port():

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential pkg-config curl file ca-certificates
+  build-essential pkg-config curl file ca-certificates procps
   libdbus-1-dev dbus gnome-keyring libsecret-tools
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev libsoup-3.0-dev libgtk-3-dev
   xvfb xauth dunst libnotify-bin imagemagick xdotool

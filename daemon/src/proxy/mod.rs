@@ -39,12 +39,28 @@ use runs::{Run, Runs};
 pub const PLACEHOLDER: &str = "authsome-proxy-managed";
 
 type Body = BoxBody<Bytes, hyper::Error>;
+type CredKey = (ProfileName, String, crate::names::ConnectionName);
+
+/// A credential header kept briefly so each proxied request does not read
+/// and decrypt the store; stale as soon as the store changes or the token
+/// enters its refresh window.
+#[derive(Clone)]
+struct CachedCred {
+    name: HeaderName,
+    value: HeaderValue,
+    generation: u64,
+    valid_until: Instant,
+}
+
+/// Longest a credential header is reused without reading the store.
+const CRED_CACHE_TTL: Duration = Duration::from_secs(5);
 type Client = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
 /// The proxy's state, owned by the daemon.
 pub struct ProxyState {
     /// The CA.
     pub ca: CertificateAuthority,
+    creds: std::sync::Mutex<std::collections::HashMap<CredKey, CachedCred>>,
     /// Live runs.
     pub runs: Runs,
     /// The bundle handed to children: system roots plus the CA.
@@ -158,6 +174,7 @@ impl ProxyState {
         crate::home::write_private_file(&bundle_path, bundle.as_bytes())?;
         Ok(ProxyState {
             ca,
+            creds: std::sync::Mutex::default(),
             runs: Runs::default(),
             bundle_path,
             client: upstream_client(extra_ca_file)?,
@@ -433,8 +450,12 @@ impl Daemon {
 
     /// The connections a run may inject, cached for a second.
     pub(crate) async fn run_candidates(&self, run: &Run) -> Arc<Vec<Candidate>> {
-        if let Some((at, c)) = run.candidates.lock().expect("candidates").as_ref() {
-            if at.elapsed() < Duration::from_secs(1) {
+        let generation = match self.store(&run.profile).await {
+            Ok(s) => s.generation(),
+            Err(_) => u64::MAX,
+        };
+        if let Some((at, g, c)) = run.candidates.lock().expect("candidates").as_ref() {
+            if *g == generation && at.elapsed() < Duration::from_secs(1) {
                 return c.clone();
             }
         }
@@ -442,7 +463,8 @@ impl Daemon {
             tracing::warn!("proxy: cannot list connections: {e}");
             Vec::new()
         }));
-        *run.candidates.lock().expect("candidates") = Some((Instant::now(), built.clone()));
+        *run.candidates.lock().expect("candidates") =
+            Some((Instant::now(), generation, built.clone()));
         built
     }
 
@@ -557,6 +579,19 @@ impl Daemon {
     ) -> Result<(HeaderName, HeaderValue)> {
         let pname = ProviderName::parse(provider)?;
         let store = self.store(profile).await?;
+        let generation = store.generation();
+        let key: CredKey = (profile.clone(), provider.to_string(), connection.clone());
+        if let Some(c) = self
+            .proxy()
+            .creds
+            .lock()
+            .expect("credential cache")
+            .get(&key)
+        {
+            if c.generation == generation && Instant::now() < c.valid_until {
+                return Ok((c.name.clone(), c.value.clone()));
+            }
+        }
         let rec = store
             .get_connection(&pname, connection)
             .await?
@@ -598,6 +633,26 @@ impl Daemon {
             ))
         })?;
         value.set_sensitive(true);
+        // Reuse until the store changes, for a few seconds at most, and never
+        // into the token's refresh window (the next read refreshes it).
+        let now = chrono::Utc::now();
+        let mut ttl = CRED_CACHE_TTL;
+        if let Some(exp) = rec.meta.expires_at {
+            let due = exp
+                - chrono::Duration::from_std(crate::refresh::window(&rec.meta)).unwrap_or_default();
+            ttl = ttl.min((due - now).to_std().unwrap_or(Duration::ZERO));
+        }
+        if !ttl.is_zero() {
+            self.proxy().creds.lock().expect("credential cache").insert(
+                key,
+                CachedCred {
+                    name: name.clone(),
+                    value: value.clone(),
+                    generation: store.generation(),
+                    valid_until: Instant::now() + ttl,
+                },
+            );
+        }
         Ok((name, value))
     }
 }

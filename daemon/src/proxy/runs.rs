@@ -26,7 +26,7 @@ pub struct Run {
     /// When the run started.
     pub started: Instant,
     injected: Mutex<BTreeMap<String, u64>>,
-    pub(crate) candidates: Mutex<Option<(Instant, Arc<Vec<Candidate>>)>>,
+    pub(crate) candidates: Mutex<Option<(Instant, u64, Arc<Vec<Candidate>>)>>,
 }
 
 impl Run {

@@ -169,6 +169,8 @@ pub struct Store {
     pool: SqlitePool,
     key: Arc<MasterKey>,
     profile: ProfileName,
+    // Bumped by every write, so caches of what was read can tell they are stale.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -205,9 +207,24 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let store = Store { pool, key, profile };
+        let store = Store {
+            pool,
+            key,
+            profile,
+            generation: Arc::default(),
+        };
         store.check_key().await?;
         Ok(store)
+    }
+
+    /// A counter that changes whenever this store is written.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The profile this store belongs to.
@@ -397,6 +414,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.bump();
         Ok(())
     }
 
@@ -411,6 +429,7 @@ impl Store {
             .bind(name.as_str())
             .execute(&self.pool)
             .await?;
+        self.bump();
         Ok(done.rows_affected() > 0)
     }
 
@@ -434,6 +453,7 @@ impl Store {
             .await?
             .rows_affected();
         tx.commit().await?;
+        self.bump();
         Ok((conn > 0, client > 0))
     }
 
@@ -453,6 +473,7 @@ impl Store {
             .await?
             .rows_affected();
         tx.commit().await?;
+        self.bump();
         Ok((conns, client > 0))
     }
 
@@ -498,6 +519,7 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        self.bump();
         Ok(())
     }
 
