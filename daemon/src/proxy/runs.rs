@@ -11,6 +11,9 @@ use crate::names::{ConnectionName, ProfileName};
 use crate::proxy::matcher::Candidate;
 use crate::secret::{constant_time_eq, random_token, Secret};
 
+/// Candidates built at a time, for a store generation.
+pub(crate) type CachedCandidates = (Instant, u64, Arc<Vec<Candidate>>);
+
 /// One `authsome run`.
 #[derive(Debug)]
 pub struct Run {
@@ -26,7 +29,7 @@ pub struct Run {
     /// When the run started.
     pub started: Instant,
     injected: Mutex<BTreeMap<String, u64>>,
-    pub(crate) candidates: Mutex<Option<(Instant, u64, Arc<Vec<Candidate>>)>>,
+    pub(crate) candidates: Mutex<Option<CachedCandidates>>,
 }
 
 impl Run {
