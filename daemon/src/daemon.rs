@@ -170,6 +170,15 @@ impl Daemon {
         .map_err(|e| Error::Internal(e.to_string()))??;
         let key = Arc::new(key);
         let config = home.load_config()?;
+        // Open the default profile first, so a wrong key fails start-up with
+        // the store's clear error, not the first request.
+        let default_profile = home.default_profile()?;
+        let default_store = Store::open(
+            &home.store_path(&default_profile),
+            key.clone(),
+            default_profile.clone(),
+        )
+        .await?;
         let proxy_listener = bind(config.proxy.port.unwrap_or(0))?;
         let proxy_port = proxy_listener
             .local_addr()
@@ -206,7 +215,7 @@ impl Daemon {
                 key,
                 key_source,
                 catalogue,
-                stores: tokio::sync::Mutex::new(HashMap::new()),
+                stores: tokio::sync::Mutex::new(HashMap::from([(default_profile, default_store)])),
                 audit,
                 logins: LoginRegistry::default(),
                 prompter: opts.prompter.unwrap_or_else(|| Arc::new(BridgePrompter)),
@@ -222,8 +231,6 @@ impl Daemon {
                 _lock: lock,
             }),
         };
-        // Open the default profile now, so a wrong key fails start-up, not the first request.
-        daemon.store(&home.default_profile()?).await?;
         write_private_file(&home.token_path(), daemon.inner.token.expose().as_bytes())?;
         let info = DaemonInfo {
             pid: std::process::id(),

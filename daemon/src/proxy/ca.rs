@@ -73,7 +73,12 @@ impl CertificateAuthority {
         let (key_pair, cert_pem) = if cert_path.exists() && key_path.exists() {
             let sealed = std::fs::read(&key_path)
                 .map_err(|e| Error::io(key_path.display().to_string(), e))?;
-            let key_pem = key.open(KEY_AAD, &sealed)?;
+            let key_pem = key.open(KEY_AAD, &sealed).map_err(|_| {
+                Error::MasterKey(format!(
+                    "the master key in effect does not open the proxy CA key ({}); check AUTHSOME_MASTER_KEY and the key backend",
+                    key_path.display()
+                ))
+            })?;
             let key_pem = std::str::from_utf8(&key_pem).map_err(|_| Error::Decrypt {
                 what: "the CA key".into(),
             })?;
