@@ -96,6 +96,16 @@ fn curl_gets_the_header_and_the_child_sees_only_a_placeholder() {
     ] {
         assert!(env.contains(var), "{var} missing");
     }
+    let mut with_key = t.cmd(&["run", "--", "env"]);
+    with_key.env(
+        "AUTHSOME_MASTER_KEY",
+        "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+    );
+    let env = String::from_utf8(with_key.output().unwrap().stdout).unwrap();
+    assert!(
+        env.contains("HTTPS_PROXY=") && !env.contains("AUTHSOME_MASTER_KEY"),
+        "the master key reached the child"
+    );
     let ps = t.run(&["run", "--", "ps", "-eo", "args"], None).ok().stdout;
     assert!(!ps.contains(KEY), "the secret is on a command line");
     // The placeholder the SDK sends is replaced.

@@ -110,6 +110,8 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         let child = tokio::process::Command::new(&program)
             .args(&args.command[1..])
             .envs(child_env(&run))
+            // The CLI may hold the master key (CI); the command never does.
+            .env_remove(authsome_daemon::vault::keys::MASTER_KEY_ENV)
             .kill_on_drop(false)
             .spawn();
         match child {

@@ -1,0 +1,28 @@
+// Shows a device code (RFC 8628) with a copy button, until the login ends.
+const invoke = window.__TAURI__.core.invoke;
+const loginId = new URLSearchParams(location.search).get('login');
+
+async function poll() {
+  const r = await invoke('login_state', { loginId });
+  document.getElementById('title').textContent = `Sign in to ${r.provider}`;
+  if (r.state === 'device_code') {
+    const target = r.verification_uri_complete || r.verification_uri;
+    const uri = document.getElementById('uri');
+    uri.textContent = r.verification_uri;
+    uri.onclick = (e) => { e.preventDefault(); invoke('open_external', { url: target }); };
+    document.getElementById('code').textContent = r.user_code;
+  } else if (r.state === 'completed') {
+    document.getElementById('status').textContent = 'Connected. You can close this window.';
+    return;
+  } else if (r.state === 'failed') {
+    document.getElementById('status').textContent = r.message;
+    return;
+  }
+  setTimeout(poll, 1000);
+}
+
+document.getElementById('copy').addEventListener('click', async () => {
+  await navigator.clipboard.writeText(document.getElementById('code').textContent);
+  document.getElementById('copy').textContent = 'Copied';
+});
+poll();
