@@ -1,9 +1,8 @@
 // Shows a device code (RFC 8628) with a copy button, until the login ends.
 const invoke = window.__TAURI__.core.invoke;
-const loginId = new URLSearchParams(location.search).get('login');
 
 async function poll() {
-  const r = await invoke('login_state', { loginId });
+  const r = await invoke('login_state');
   document.getElementById('title').textContent = `Sign in to ${r.provider}`;
   if (r.state === 'device_code') {
     const target = r.verification_uri_complete || r.verification_uri;

@@ -1,7 +1,6 @@
 // A form for what the daemon asks for (API key, client credentials). The
 // values go to the daemon through a Tauri command, never through a URL.
 const invoke = window.__TAURI__.core.invoke;
-const loginId = new URLSearchParams(location.search).get('login');
 let request = null;
 
 function show(el, html) { document.getElementById(el).replaceChildren(...html); }
@@ -15,7 +14,7 @@ function link(url) {
 }
 
 async function load() {
-  request = await invoke('prompt_request', { loginId });
+  request = await invoke('prompt_request');
   document.getElementById('title').textContent = `Connect ${request.display_name}`;
   show('intro', [document.createTextNode(`Connection ${request.connection}. The values go straight to the Authsome daemon on this machine and are stored encrypted.`)]);
   if (request.docs_url) show('docs', [document.createTextNode('Get it at '), link(request.docs_url)]);
@@ -62,11 +61,11 @@ document.getElementById('form').addEventListener('submit', async (e) => {
   }
   document.getElementById('save').disabled = true;
   try {
-    await invoke('submit_prompt', { loginId, values });
+    await invoke('submit_prompt', { values });
   } catch (err) {
     document.getElementById('error').textContent = err.message || String(err);
     document.getElementById('save').disabled = false;
   }
 });
-document.getElementById('cancel').addEventListener('click', () => invoke('cancel_prompt', { loginId }));
+document.getElementById('cancel').addEventListener('click', () => invoke('cancel_prompt'));
 load().catch((e) => { document.getElementById('error').textContent = e.message || String(e); });

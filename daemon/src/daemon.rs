@@ -111,6 +111,57 @@ impl std::fmt::Debug for Daemon {
     }
 }
 
+/// Turns off core dumps for this process: a daemon holds every secret in memory.
+pub fn disable_core_dumps() {
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+}
+
+/// Asks the daemon that serves `home` (if any) to stop, and waits until its
+/// process is gone. True when one was stopped. The tray app uses this to
+/// take over from a headless daemon.
+pub async fn stop_running(home: &Home) -> Result<bool> {
+    let Some(info) = std::fs::read(home.daemon_json())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<DaemonInfo>(&b).ok())
+    else {
+        return Ok(false);
+    };
+    let alive = |pid: u32| {
+        let exists = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false);
+        exists && !zombie
+    };
+    if info.pid == std::process::id() || !alive(info.pid) {
+        return Ok(false);
+    }
+    let token = std::fs::read_to_string(home.token_path()).unwrap_or_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let _ = client
+        .post(format!("http://127.0.0.1:{}/v1/shutdown", info.port))
+        .bearer_auth(token.trim())
+        .send()
+        .await;
+    for _ in 0..200 {
+        if !alive(info.pid) {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(Error::DaemonRunning {
+        home: home.root().display().to_string(),
+    })
+}
+
 fn bind(port: u16) -> Result<std::net::TcpListener> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = std::net::TcpListener::bind(addr).map_err(|e| {

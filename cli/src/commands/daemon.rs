@@ -36,8 +36,7 @@ async fn shutdown_signal() {
 }
 
 fn serve(ctx: &Ctx, ready_pipe: bool) -> CliResult {
-    // A daemon holds every secret in memory: no core dumps.
-    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    authsome_daemon::daemon::disable_core_dumps();
     let stderr = match (ready_pipe, ctx.verbose) {
         (true, _) => StderrLevel::Off,
         (false, true) => StderrLevel::Debug,

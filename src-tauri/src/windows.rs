@@ -1,0 +1,69 @@
+//! Authsome's own windows: the main window, prompt forms and device codes.
+//! A prompt or device window's label carries its login id, so a window can
+//! only read and answer its own login.
+
+use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
+
+/// Label prefix of prompt windows.
+pub const PROMPT_PREFIX: &str = "prompt-";
+/// Label prefix of device-code windows.
+pub const DEVICE_PREFIX: &str = "device-";
+
+/// The login id in a window label with `prefix`.
+pub fn login_id_of<'a>(label: &'a str, prefix: &str) -> Option<&'a str> {
+    label.strip_prefix(prefix).filter(|id| !id.is_empty())
+}
+
+/// Shows the main window, creating it if needed.
+pub fn open_main<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+        return;
+    }
+    if let Err(e) = WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
+        .title("Authsome")
+        .inner_size(880.0, 640.0)
+        .build()
+    {
+        tracing::error!("cannot open the main window: {e}");
+    }
+}
+
+/// Opens the form window of a login.
+pub fn open_prompt<R: Runtime>(
+    app: &AppHandle<R>,
+    login_id: &str,
+    display_name: &str,
+) -> tauri::Result<()> {
+    WebviewWindowBuilder::new(
+        app,
+        format!("{PROMPT_PREFIX}{login_id}"),
+        WebviewUrl::App("prompt.html".into()),
+    )
+    .title(format!("Authsome: connect {display_name}"))
+    .inner_size(520.0, 480.0)
+    .center()
+    .focused(true)
+    .build()
+    .map(|_| ())
+}
+
+/// Opens the device-code window of a login.
+pub fn open_device<R: Runtime>(
+    app: &AppHandle<R>,
+    login_id: &str,
+    display_name: &str,
+) -> tauri::Result<()> {
+    WebviewWindowBuilder::new(
+        app,
+        format!("{DEVICE_PREFIX}{login_id}"),
+        WebviewUrl::App("device.html".into()),
+    )
+    .title(format!("Authsome: sign in to {display_name}"))
+    .inner_size(520.0, 300.0)
+    .center()
+    .build()
+    .map(|_| ())
+}
