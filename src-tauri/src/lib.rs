@@ -83,16 +83,18 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 
 /// Starts the daemon for `home` inside the app, taking over from a headless
 /// daemon if one serves the home.
+/// `port` overrides `AUTHSOME_PORT` and the config (`Some(0)`: a free port).
 pub async fn start_daemon<R: Runtime>(
     app: tauri::AppHandle<R>,
     home: Home,
+    port: Option<u16>,
 ) -> authsome_daemon::Result<()> {
     if authsome_daemon::daemon::stop_running(&home).await? {
         tracing::info!("took over from the headless daemon");
     }
     let opts = DaemonOptions {
         home,
-        port: None,
+        port,
         prompter: Some(Arc::new(prompter::TrayPrompter::new(app.clone()))),
         notifier: Some(Arc::new(notifier::TrayNotifier::new(app.clone()))),
     };
@@ -148,7 +150,7 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
             menu::create_tray(&handle)?;
             let home = home.clone();
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = start_daemon(handle.clone(), home).await {
+                if let Err(e) = start_daemon(handle.clone(), home, None).await {
                     tracing::error!("the daemon could not start: {e}");
                     eprintln!("Error: {e}");
                     handle.exit(1);

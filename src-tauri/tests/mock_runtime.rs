@@ -1,0 +1,145 @@
+//! The tray on Tauri's mock runtime: commands through the real IPC, and the
+//! prompter opening a window whose form completes a login. No display needed.
+
+use authsome_daemon::api::types::{InputMode, LoginRequest};
+use authsome_daemon::home::{Home, KeyBackendKind};
+use authsome_daemon::names::{ConnectionName, ProviderName};
+use authsome_daemon::vault::keys::MasterKeyLoader;
+use authsome_tray::TrayState;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{
+    get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY,
+};
+use tauri::webview::InvokeRequest;
+use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
+
+fn app_with_daemon() -> (tauri::App<MockRuntime>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::at(dir.path().join("home"));
+    MasterKeyLoader::new(home.clone())
+        .init(Some(KeyBackendKind::File))
+        .unwrap();
+    let app = authsome_tray::builder(mock_builder())
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    tauri::async_runtime::block_on(authsome_tray::start_daemon(
+        app.handle().clone(),
+        home,
+        Some(0),
+    ))
+    .unwrap();
+    (app, dir)
+}
+
+fn invoke(
+    window: &WebviewWindow<MockRuntime>,
+    cmd: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, serde_json::Value> {
+    get_ipc_response(
+        window,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(body),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|b| b.deserialize::<serde_json::Value>().unwrap())
+}
+
+#[test]
+fn commands_answer_through_ipc_with_code_and_message_errors() {
+    let (app, _dir) = app_with_daemon();
+    let main = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    let snap = invoke(&main, "snapshot", serde_json::json!({})).unwrap();
+    assert!(snap["list"]["providers"].as_array().unwrap().len() >= 80);
+    assert_eq!(snap["key_source"], "file");
+    assert_eq!(
+        snap["ca_fingerprint"]
+            .as_str()
+            .unwrap()
+            .matches(':')
+            .count(),
+        31
+    );
+    // A window that is not a prompt cannot read or answer one.
+    let err = invoke(&main, "prompt_request", serde_json::json!({})).unwrap_err();
+    assert_eq!(err["code"], "not_found");
+    let err = invoke(
+        &main,
+        "revoke",
+        serde_json::json!({"provider": "openai", "connection": "default"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        serde_json::json!({"code": "connection_not_found", "message": "connection not found: openai (default)"})
+    );
+    let err = invoke(
+        &main,
+        "open_external",
+        serde_json::json!({"url": "file:///etc/passwd"}),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "invalid_input");
+}
+
+#[test]
+fn the_prompter_opens_a_window_whose_form_completes_the_login() {
+    let (app, _dir) = app_with_daemon();
+    let daemon = app.state::<TrayState>().daemon().unwrap().clone();
+    let profile = daemon.home().default_profile().unwrap();
+    let resp = tauri::async_runtime::block_on(daemon.begin_login(
+        &profile,
+        LoginRequest {
+            provider: ProviderName::parse("openai").unwrap(),
+            connection: None,
+            force: false,
+            flow: None,
+            mode: InputMode::Prompter,
+            inputs: Default::default(),
+            scopes: None,
+            base_url: None,
+            client_id: None,
+        },
+    ))
+    .unwrap();
+    assert!(
+        resp.open_url.is_none(),
+        "the tray shows the form itself, no browser page"
+    );
+    let window = app
+        .get_webview_window(&format!("prompt-{}", resp.id))
+        .expect("a prompt window opened");
+    let req = invoke(&window, "prompt_request", serde_json::json!({})).unwrap();
+    assert_eq!(req["fields"][0]["name"], "api_key");
+    assert_eq!(req["fields"][0]["secret"], true);
+    assert!(req["docs_url"].as_str().unwrap().starts_with("https://"));
+    let err = invoke(
+        &window,
+        "submit_prompt",
+        serde_json::json!({"values": {"api_key": "nope"}}),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "key_pattern_mismatch");
+    invoke(
+        &window,
+        "submit_prompt",
+        serde_json::json!({"values": {"api_key": "sk-tray-abcdefghijklmnopqrstuvwx"}}),
+    )
+    .unwrap();
+    let view = tauri::async_runtime::block_on(daemon.get(
+        &profile,
+        "openai",
+        &ConnectionName::default_name(),
+        true,
+    ))
+    .unwrap();
+    assert_eq!(view.secrets["api_key"], "sk-tray-abcdefghijklmnopqrstuvwx");
+}
