@@ -142,6 +142,7 @@ impl TestHome {
         let mut c = Command::new(program);
         c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LANG", "C.UTF-8")
             .env("AUTHSOME_HOME", self.home())
             .env("AUTHSOME_PORT", self.port.to_string())
             .env("HOME", self.dir.path())

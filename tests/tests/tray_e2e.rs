@@ -1,0 +1,371 @@
+//! The real tray app in a headless desktop (Xvfb, a D-Bus session,
+//! gnome-keyring and dunst, started by `scripts/with-session.sh`): its menu
+//! read and clicked over dbusmenu, its prompt window filled with xdotool,
+//! notifications seen on the bus, screenshots saved under `artifacts/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use authsome_tests::fake_oauth::FakeOAuth;
+use authsome_tests::{eventually, TestHome};
+
+const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_authsome/Menu";
+
+fn session() -> (String, String) {
+    let display =
+        std::env::var("DISPLAY").expect("run inside scripts/with-session.sh (needs DISPLAY)");
+    let bus = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+        .expect("run inside scripts/with-session.sh (needs a session bus)");
+    (display, bus)
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn tool(t: &TestHome, program: &str, args: &[&str]) -> (bool, String) {
+    let out = t
+        .program(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// (id, label) of every item in a dbusmenu GetLayout answer.
+fn menu_items(layout: &str) -> Vec<(i32, String)> {
+    let mut items = Vec::new();
+    let mut rest = layout;
+    while let Some(start) = rest.find("<(") {
+        rest = &rest[start + 2..];
+        let Some(comma) = rest.find(", {") else { break };
+        let Ok(id) = rest[..comma].trim().parse::<i32>() else {
+            continue;
+        };
+        let props_end = rest.find('}').unwrap_or(rest.len());
+        let props = &rest[comma..props_end];
+        if let Some(l) = props.find("'label': <'") {
+            let label = &props[l + 11..];
+            if let Some(end) = label.find("'>") {
+                items.push((id, label[..end].to_string()));
+            }
+        }
+    }
+    items
+}
+
+struct Tray {
+    child: Child,
+    bus_name: String,
+}
+
+impl Tray {
+    fn layout(&self, t: &TestHome) -> Vec<(i32, String)> {
+        let (_, out) = tool(
+            t,
+            "gdbus",
+            &[
+                "call",
+                "--session",
+                "--dest",
+                &self.bus_name,
+                "--object-path",
+                MENU_PATH,
+                "--method",
+                "com.canonical.dbusmenu.GetLayout",
+                "--",
+                "0",
+                "-1",
+                "[]",
+            ],
+        );
+        menu_items(&out)
+    }
+
+    fn click(&self, t: &TestHome, label: &str) {
+        let items = self.layout(t);
+        let id = items
+            .iter()
+            .find(|(_, l)| l == label)
+            .unwrap_or_else(|| panic!("no menu item {label:?} in {items:?}"))
+            .0;
+        let (ok, out) = tool(
+            t,
+            "gdbus",
+            &[
+                "call",
+                "--session",
+                "--dest",
+                &self.bus_name,
+                "--object-path",
+                MENU_PATH,
+                "--method",
+                "com.canonical.dbusmenu.Event",
+                "--",
+                &id.to_string(),
+                "clicked",
+                "<int32 0>",
+                "0",
+            ],
+        );
+        assert!(ok, "clicking {label}: {out}");
+    }
+}
+
+fn find_menu(t: &TestHome) -> Option<String> {
+    let (_, names) = tool(
+        t,
+        "gdbus",
+        &[
+            "call",
+            "--session",
+            "--dest",
+            "org.freedesktop.DBus",
+            "--object-path",
+            "/org/freedesktop/DBus",
+            "--method",
+            "org.freedesktop.DBus.ListNames",
+        ],
+    );
+    names
+        .split('\'')
+        .filter(|n| n.starts_with(":1."))
+        .find_map(|n| {
+            let (ok, out) = tool(
+                t,
+                "gdbus",
+                &[
+                    "call",
+                    "--session",
+                    "--dest",
+                    n,
+                    "--object-path",
+                    MENU_PATH,
+                    "--method",
+                    "com.canonical.dbusmenu.GetLayout",
+                    "--",
+                    "0",
+                    "-1",
+                    "[]",
+                ],
+            );
+            (ok && out.contains("Quit")).then(|| n.to_string())
+        })
+}
+
+fn wait_for_window(t: &TestHome, title: &str) -> String {
+    let mut id = String::new();
+    assert!(
+        eventually(20, || {
+            let (ok, out) = tool(t, "xdotool", &["search", "--name", title]);
+            id = out.lines().last().unwrap_or("").to_string();
+            ok && !id.is_empty()
+        }),
+        "no window titled {title:?}"
+    );
+    id
+}
+
+/// Types into the focused field of a window and submits the form.
+fn fill(t: &TestHome, window: &str, text: &str) {
+    std::thread::sleep(Duration::from_millis(1500)); // the page loads and focuses its first field
+    tool(t, "xdotool", &["windowfocus", "--sync", window]);
+    let (ok, _) = tool(t, "xdotool", &["type", "--delay", "20", text]);
+    assert!(ok);
+    tool(t, "xdotool", &["key", "Return"]);
+}
+
+fn screenshot(t: &TestHome, name: &str) {
+    let path = artifacts().join(name);
+    let (ok, _) = tool(t, "import", &["-window", "root", path.to_str().unwrap()]);
+    assert!(ok && path.exists(), "screenshot {name}");
+}
+
+#[test]
+#[ignore = "needs a desktop session; run through scripts/with-session.sh (make test does)"]
+fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
+    let (display, bus) = session();
+    let mut t = TestHome::new()
+        .env("DISPLAY", &display)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus);
+    if let Ok(xauth) = std::env::var("XAUTHORITY") {
+        t = t.env("XAUTHORITY", &xauth);
+    }
+    let bin = authsome_tests::authsome_bin().with_file_name("authsome-tray");
+    let notify_log = t.dir().join("notify.log");
+    let mut monitor = Command::new("dbus-monitor")
+        .args([
+            "--session",
+            "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+        .stdout(std::fs::File::create(&notify_log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = std::fs::File::create(t.dir().join("tray.log")).unwrap();
+    let child = t
+        .program(&bin)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start the tray app");
+    let health = t.url("/health");
+    let tray_log = t.dir().join("tray.log");
+    assert!(
+        eventually(30, || ureq::get(&health).call().is_ok()),
+        "/health never answered: {}",
+        std::fs::read_to_string(&tray_log).unwrap_or_default()
+    );
+    let config = std::fs::read_to_string(t.home().join("config.toml")).unwrap();
+    assert!(
+        config.contains("key_backend = \"keychain\""),
+        "the master key went to the keychain: {config}"
+    );
+    assert!(!t.home().join("master.key").exists());
+
+    let mut bus_name = None;
+    assert!(
+        eventually(20, || {
+            bus_name = find_menu(&t);
+            bus_name.is_some()
+        }),
+        "the tray menu is not on the bus"
+    );
+    let tray = Tray {
+        child,
+        bus_name: bus_name.unwrap(),
+    };
+    let labels: Vec<String> = tray.layout(&t).into_iter().map(|(_, l)| l).collect();
+    for expected in ["Connect", "Open Authsome", "Quit", "OpenAI", "GitHub"] {
+        assert!(
+            labels.iter().any(|l| l == expected),
+            "{expected} missing from the menu: {labels:?}"
+        );
+    }
+
+    // Connect ▸ OpenAI from the menu: a native window asks for the key.
+    tray.click(&t, "OpenAI");
+    let window = wait_for_window(&t, "Authsome: connect OpenAI");
+    std::thread::sleep(Duration::from_millis(1500));
+    screenshot(&t, "tray-prompt-window.png");
+    fill(&t, &window, "sk-tray-e2e-abcdefghijklmnopqrstuv");
+    assert!(
+        eventually(15, || t
+            .run(&["get", "openai", "--field", "status"], None)
+            .stdout
+            .trim()
+            == "connected"),
+        "the key typed into the window was not stored"
+    );
+    assert_eq!(
+        t.run(
+            &["get", "openai", "--field", "api_key", "--show-secret"],
+            None
+        )
+        .ok()
+        .stdout
+        .trim(),
+        "sk-tray-e2e-abcdefghijklmnopqrstuv"
+    );
+    assert!(
+        eventually(10, || tray
+            .layout(&t)
+            .iter()
+            .any(|(_, l)| l == "OpenAI (default) — connected")),
+        "the menu shows the connection: {:?}",
+        tray.layout(&t).into_iter().take(8).collect::<Vec<_>>()
+    );
+
+    // A CLI login while the tray runs asks in the same kind of window.
+    let mut cli = t
+        .cmd(&["login", "anthropic"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let window = wait_for_window(&t, "Authsome: connect Anthropic");
+    fill(&t, &window, "sk-ant-api03-trayclitestabcdefghijklmnop");
+    let out = cli.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("Successfully logged in to anthropic (default)"));
+    cli = t.cmd(&["list"]).stdout(Stdio::null()).spawn().unwrap();
+    let _ = cli.wait();
+
+    // The main window, for the record.
+    tray.click(&t, "Open Authsome");
+    wait_for_window(&t, "^Authsome$");
+    std::thread::sleep(Duration::from_millis(2500));
+    screenshot(&t, "tray-main-window.png");
+
+    // A refresh rejected by the fake server raises a notification naming the provider.
+    let fake = FakeOAuth::start();
+    let file = t.dir().join("fake.json");
+    std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap()], None).ok();
+    {
+        let mut st = fake.state();
+        st.switches.expires_in = Some(2);
+        st.switches.device_pending_polls = 0;
+    }
+    t.run(
+        &[
+            "login",
+            "fake",
+            "--flow",
+            "device_code",
+            "--client-id",
+            "c",
+            "--stdin",
+        ],
+        Some("fake-client-secret"),
+    )
+    .ok();
+    fake.state().switches.refresh_error = Some("invalid_grant".into());
+    std::thread::sleep(Duration::from_millis(1100));
+    t.run(
+        &["get", "fake", "--field", "access_token", "--show-secret"],
+        None,
+    )
+    .code(5);
+    assert!(
+        eventually(10, || std::fs::read_to_string(&notify_log)
+            .unwrap_or_default()
+            .contains("Fake fake (default) needs a new login")),
+        "no notification: {}",
+        std::fs::read_to_string(&notify_log).unwrap_or_default()
+    );
+    assert!(eventually(10, || tray
+        .layout(&t)
+        .iter()
+        .any(|(_, l)| l == "Fake fake (default) — invalid")));
+
+    // Quit from the menu: the daemon stops and the app exits 0.
+    tray.click(&t, "Quit");
+    let mut child = tray.child;
+    let mut status = None;
+    assert!(
+        eventually(15, || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "the tray did not quit"
+    );
+    assert_eq!(status.unwrap().code(), Some(0));
+    assert!(
+        ureq::get(&health).call().is_err(),
+        "the daemon stopped with the app"
+    );
+    let _ = monitor.kill();
+}
