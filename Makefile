@@ -1,5 +1,6 @@
 # Two commands for a fresh Debian/Ubuntu machine:
-#   make run    installs what is missing, builds, starts Authsome
+#   make run    installs what is missing, builds, starts Authsome (the tray app
+#               when a display is present, the headless daemon otherwise)
 #   make test   installs what is missing, checks formatting and lints, runs every test
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -30,3 +31,4 @@ bench: build
 	$(CARGO) build --release --bins
 	python3 scripts/bench_get.py
 	python3 scripts/bench_proxy.py
+	./scripts/bench_tray_rss.sh

@@ -172,13 +172,28 @@ fn wait_for_window(t: &TestHome, title: &str) -> String {
     id
 }
 
-/// Types into the focused field of a window and submits the form.
-fn fill(t: &TestHome, window: &str, text: &str) {
+/// Types into a window's fields in order (Tab between them) and submits the form.
+fn fill(t: &TestHome, window: &str, values: &[&str]) {
     std::thread::sleep(Duration::from_millis(1500)); // the page loads and focuses its first field
     tool(t, "xdotool", &["windowfocus", "--sync", window]);
-    let (ok, _) = tool(t, "xdotool", &["type", "--delay", "20", text]);
-    assert!(ok);
+    for (i, text) in values.iter().enumerate() {
+        if i > 0 {
+            tool(t, "xdotool", &["key", "Tab"]);
+            // The hint under a field is text, not a stop; Tab lands on the next input.
+        }
+        let (ok, _) = tool(t, "xdotool", &["type", "--delay", "20", text]);
+        assert!(ok);
+    }
     tool(t, "xdotool", &["key", "Return"]);
+}
+
+/// A browser that follows the authorization redirect back to the daemon.
+fn browser(t: &TestHome) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = t.dir().join("browser.py");
+    std::fs::write(&path, "#!/usr/bin/env python3\nimport sys, urllib.request\nurllib.request.urlopen(sys.argv[1]).read()\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
 }
 
 fn screenshot(t: &TestHome, name: &str) {
@@ -255,7 +270,7 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     let window = wait_for_window(&t, "Authsome: connect OpenAI");
     std::thread::sleep(Duration::from_millis(1500));
     screenshot(&t, "tray-prompt-window.png");
-    fill(&t, &window, "sk-tray-e2e-abcdefghijklmnopqrstuv");
+    fill(&t, &window, &["sk-tray-e2e-abcdefghijklmnopqrstuv"]);
     assert!(
         eventually(15, || t
             .run(&["get", "openai", "--field", "status"], None)
@@ -291,7 +306,7 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         .spawn()
         .unwrap();
     let window = wait_for_window(&t, "Authsome: connect Anthropic");
-    fill(&t, &window, "sk-ant-api03-trayclitestabcdefghijklmnop");
+    fill(&t, &window, &["sk-ant-api03-trayclitestabcdefghijklmnop"]);
     let out = cli.wait_with_output().unwrap();
     assert!(
         out.status.success(),
