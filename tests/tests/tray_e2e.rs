@@ -212,6 +212,8 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     if let Ok(xauth) = std::env::var("XAUTHORITY") {
         t = t.env("XAUTHORITY", &xauth);
     }
+    let b = browser(&t);
+    t = t.env("BROWSER", b.to_str().unwrap());
     let bin = authsome_tests::authsome_bin().with_file_name("authsome-tray");
     let notify_log = t.dir().join("notify.log");
     let mut monitor = Command::new("dbus-monitor")
@@ -334,19 +336,28 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         st.switches.expires_in = Some(2);
         st.switches.device_pending_polls = 0;
     }
-    t.run(
-        &[
-            "login",
-            "fake",
-            "--flow",
-            "device_code",
-            "--client-id",
-            "c",
-            "--stdin",
-        ],
-        Some("fake-client-secret"),
-    )
-    .ok();
+    // Connect ▸ an OAuth provider from the menu: the client ID and secret in
+    // a window, the provider's page in the (scripted) browser, no terminal.
+    assert!(eventually(10, || tray
+        .layout(&t)
+        .iter()
+        .any(|(_, l)| l == "Fake fake")));
+    tray.click(&t, "Fake fake");
+    let window = wait_for_window(&t, "Authsome: connect Fake fake");
+    fill(&t, &window, &["tray-client", "fake-client-secret"]);
+    assert!(
+        eventually(20, || t
+            .run(&["get", "fake", "--field", "status"], None)
+            .stdout
+            .trim()
+            == "connected"),
+        "the OAuth login from the menu did not complete: {}",
+        std::fs::read_to_string(&tray_log).unwrap_or_default()
+    );
+    assert_eq!(
+        fake.state().authorize_requests[0]["client_id"],
+        "tray-client"
+    );
     fake.state().switches.refresh_error = Some("invalid_grant".into());
     std::thread::sleep(Duration::from_millis(1100));
     t.run(
@@ -383,4 +394,5 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         "the daemon stopped with the app"
     );
     let _ = monitor.kill();
+    let _ = monitor.wait();
 }
