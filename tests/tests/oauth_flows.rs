@@ -116,7 +116,7 @@ fn pkce_login_stores_tokens_and_reuses_the_client() {
         out.stderr
     );
     assert!(
-        browser_log(&t).contains("CALLBACK 200"),
+        eventually(10, || browser_log(&t).contains("CALLBACK 200")),
         "{}",
         browser_log(&t)
     );
@@ -207,7 +207,7 @@ fn a_forged_state_fails_the_login_with_the_state_error() {
         out.stderr
     );
     assert!(
-        browser_log(&t).contains("CALLBACK 400"),
+        eventually(10, || browser_log(&t).contains("CALLBACK 400")),
         "{}",
         browser_log(&t)
     );
@@ -652,6 +652,8 @@ fn without_a_terminal_the_client_credentials_come_from_the_bridge_page() {
             .contains("Successfully logged in to fake (default)"),
         "{out:?}"
     );
+    // The browser is its own process: wait for it to record the callback's answer.
+    eventually(10, || browser_log(&t).contains("CALLBACK"));
     let log = browser_log(&t);
     assert!(
         log.contains("FORM 200") && log.contains("CALLBACK 200"),
