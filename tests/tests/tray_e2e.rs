@@ -226,6 +226,9 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // A headless daemon already serves the home: the tray takes over from it.
+    t.run(&["daemon", "start"], None).ok();
+    let headless_pid = t.daemon_pid().expect("a headless daemon");
     let log = std::fs::File::create(t.dir().join("tray.log")).unwrap();
     let child = t
         .program(&bin)
@@ -239,6 +242,14 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         eventually(30, || ureq::get(&health).call().is_ok()),
         "/health never answered: {}",
         std::fs::read_to_string(&tray_log).unwrap_or_default()
+    );
+    assert!(
+        eventually(10, || t.daemon_pid() == Some(child.id() as i32)),
+        "the tray's daemon serves the home"
+    );
+    assert!(
+        authsome_tests::process_gone(headless_pid),
+        "the headless daemon stopped"
     );
     let config = std::fs::read_to_string(t.home().join("config.toml")).unwrap();
     assert!(
