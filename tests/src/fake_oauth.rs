@@ -57,6 +57,8 @@ pub struct Switches {
     pub device_interval: u64,
     /// Client secret the token endpoint requires (`None`: public clients).
     pub client_secret: Option<String>,
+    /// The code exchange answers exactly this status and body (hostile responses).
+    pub exchange_raw: Option<(u16, String)>,
 }
 
 impl Default for Switches {
@@ -75,6 +77,7 @@ impl Default for Switches {
             device_outcome: DeviceOutcome::Approve,
             device_interval: 1,
             client_secret: Some("fake-client-secret".into()),
+            exchange_raw: None,
         }
     }
 }
@@ -341,6 +344,9 @@ async fn token(
     let (client_id, client_ok) = client_auth(&mut st, &headers, &form);
     match grant.as_str() {
         "authorization_code" => {
+            if let Some((status, body)) = st.switches.exchange_raw.clone() {
+                return (StatusCode::from_u16(status).unwrap(), body).into_response();
+            }
             if let Some(e) = st.switches.exchange_error.clone() {
                 return oauth_error(StatusCode::BAD_REQUEST, &e);
             }
