@@ -63,28 +63,9 @@ pub fn read_info(home: &Home) -> Option<DaemonInfo> {
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-/// True when a process with this pid exists and is not a zombie waiting
-/// to be reaped (a detached daemon's parent is whoever adopts orphans).
+/// True when a process with this pid exists (and is not a zombie).
 pub fn pid_alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    let exists = matches!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
-        Ok(()) | Err(nix::errno::Errno::EPERM)
-    );
-    exists && !is_zombie(pid)
-}
-
-fn is_zombie(pid: u32) -> bool {
-    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+    authsome_daemon::daemon::process_alive(pid)
 }
 
 /// `GET /health` on a port, if something answers like a daemon.
@@ -102,17 +83,6 @@ fn read_token(home: &Home) -> CliResult<String> {
         .map_err(|e| {
             CliError::unavailable(format!("cannot read {}: {e}", home.token_path().display()))
         })
-}
-
-fn wait_until_gone(pid: u32, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if !pid_alive(pid) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    !pid_alive(pid)
 }
 
 /// Creates the home and its key backend if needed, telling the person
@@ -197,24 +167,11 @@ pub fn start_daemon(home: &Home) -> CliResult<u16> {
 
 /// Stops the daemon serving `home`, if any. True when one was stopped.
 pub fn stop_daemon(home: &Home) -> CliResult<bool> {
-    let Some(info) = read_info(home) else {
-        return Ok(false);
-    };
-    if !pid_alive(info.pid) {
-        return Ok(false);
-    }
-    let token = read_token(home)?;
-    let _ = agent(Duration::from_secs(5))
-        .post(&format!("http://127.0.0.1:{}/v1/shutdown", info.port))
-        .set("Authorization", &format!("Bearer {token}"))
-        .call();
-    if !wait_until_gone(info.pid, Duration::from_secs(10)) {
-        return Err(CliError::unavailable(format!(
-            "the daemon (pid {}) did not stop",
-            info.pid
-        )));
-    }
-    Ok(true)
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(authsome_daemon::daemon::stop_running(home))
+        .map_err(CliError::from)
 }
 
 impl Client {

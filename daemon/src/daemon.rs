@@ -116,6 +116,27 @@ pub fn disable_core_dumps() {
     let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
 }
 
+/// True when a process with this pid exists and is not a zombie waiting to
+/// be reaped (a detached daemon's parent is whoever adopts orphans).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    let exists = matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
+        Ok(()) | Err(nix::errno::Errno::EPERM)
+    );
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses.
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false);
+    exists && !zombie
+}
+
 /// Asks the daemon that serves `home` (if any) to stop, and waits until its
 /// process is gone. True when one was stopped. The tray app uses this to
 /// take over from a headless daemon.
@@ -126,18 +147,7 @@ pub async fn stop_running(home: &Home) -> Result<bool> {
     else {
         return Ok(false);
     };
-    let alive = |pid: u32| {
-        let exists = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .map(|(_, r)| r.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(false);
-        exists && !zombie
-    };
-    if info.pid == std::process::id() || !alive(info.pid) {
+    if info.pid == std::process::id() || !process_alive(info.pid) {
         return Ok(false);
     }
     let token = std::fs::read_to_string(home.token_path()).unwrap_or_default();
@@ -152,7 +162,7 @@ pub async fn stop_running(home: &Home) -> Result<bool> {
         .send()
         .await;
     for _ in 0..200 {
-        if !alive(info.pid) {
+        if !process_alive(info.pid) {
             return Ok(true);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
