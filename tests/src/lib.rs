@@ -166,12 +166,14 @@ impl TestHome {
         }
         let mut child = c.spawn().expect("spawn authsome");
         if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
+            // A command that fails early may close stdin before reading it.
+            if let Err(e) = child.stdin.take().unwrap().write_all(input.as_bytes()) {
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe,
+                    "writing stdin: {e}"
+                );
+            }
         }
         Run::from(child.wait_with_output().unwrap())
     }
