@@ -32,3 +32,4 @@ bench: build
 	python3 scripts/bench_get.py
 	python3 scripts/bench_proxy.py
 	./scripts/bench_tray_rss.sh
+	python3 scripts/load.py
