@@ -6,7 +6,9 @@ Half the clients (25 of 50 by default) read a credential with
 `GET /v1/connections/echo/default?show_secret=true`; the other half send
 HTTPS keep-alive GETs to a local echo server through the proxy, which
 intercepts TLS and injects the key. Prints throughput, p50/p99 latency and
-errors for each, and the daemon's resident memory before and after.
+errors for each, and the daemon's resident memory before and after. It runs
+LOAD_ROUNDS rounds (default 2) on the same daemon, so growth that stops after
+the first round can be told apart from a leak.
 Also measures the API read alone (1 client, then 8) for p50 and reads/s.
 
 Targets on a 2-core machine: 0 errors; RSS stable within 10 %; API read p50
@@ -22,6 +24,7 @@ import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS = int(os.environ.get("LOAD_SECONDS", "60"))
+ROUNDS = int(os.environ.get("LOAD_ROUNDS", "2"))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
 
 
@@ -76,9 +79,19 @@ def main():
         for clients in (1, 8):
             r = json.loads(subprocess.run([load, str(port), token, "echo", str(clients), "5"], check=True, capture_output=True).stdout)
             print(f"API credential read, {clients} client(s), 5 s: {r['rps']:.0f} reads/s, p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, errors {r['errors']}")
+        half = CLIENTS // 2
+        for round_no in range(1, ROUNDS + 1):
+            mixed(load, bench, port, token, info, run, pid, half, round_no)
+        run("daemon", "stop")
+    finally:
+        echo.kill()
+
+
+def mixed(load, bench, port, token, info, run, pid, half, round_no):
+    """One round of API readers and proxied clients at once."""
+    if True:
         before = rss_mb(pid)
         results = {}
-        half = CLIENTS // 2
 
         def api():
             out = subprocess.run([load, str(port), token, "echo", str(half), str(SECONDS)], check=True, capture_output=True)
@@ -96,13 +109,10 @@ def main():
             t.join()
         after = rss_mb(pid)
         a, p = results["api"], results["proxy"]
-        print(f"{CLIENTS} clients for {SECONDS} s against one daemon:")
+        print(f"Round {round_no}: {CLIENTS} clients for {SECONDS} s against one daemon:")
         print(f"  API reads  ({half} clients): {a['rps']:.0f}/s, p50 {a['p50_ms']:.3f} ms, p99 {a['p99_ms']:.3f} ms, errors {a['errors']}")
         print(f"  proxied    ({CLIENTS - half} clients): {p['rps']:.0f}/s, p50 {p['p50_ms']:.3f} ms, p99 {p['p99_ms']:.3f} ms, errors 0 (any error aborts the client)")
         print(f"  daemon RSS: {before:.1f} MB before, {after:.1f} MB after ({(after - before) / before:+.1%})")
-        run("daemon", "stop")
-    finally:
-        echo.kill()
 
 
 if __name__ == "__main__":
