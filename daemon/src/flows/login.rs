@@ -11,7 +11,7 @@ use chrono::Utc;
 use crate::audit::AuditEvent;
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
-use crate::flows::oauth::{check_base_url, token_request, Endpoints, TokenError, TokenSet};
+use crate::flows::oauth::{check_base_url, token_request, Endpoints, TokenSet};
 use crate::flows::{dcr, device_code, pkce, LoginSession, LoginState, OAuthLogin, StateMatch};
 use crate::names::ProviderName;
 use crate::prompt::PromptField;
@@ -509,11 +509,5 @@ impl Daemon {
             }
         }
         warnings
-    }
-}
-
-impl From<TokenError> for Error {
-    fn from(e: TokenError) -> Self {
-        Error::TokenExchange { code: e.reason() }
     }
 }

@@ -7,7 +7,6 @@ mod validate;
 
 pub use catalogue::{Catalogue, FileProblem, ProviderOrigin};
 pub use schema::{
-    ApiKeySpec, AuthType, ClientAuth, DeviceTokenFormat, ExportField, Flow, HostUrl, OAuthSpec,
-    ProviderDef,
+    ApiKeySpec, AuthType, ClientAuth, DeviceTokenFormat, Flow, HostUrl, OAuthSpec, ProviderDef,
 };
 pub use validate::{parse_definition, validate, HostPattern, Warning, MAX_DEFINITION_BYTES};

@@ -207,9 +207,6 @@ fn default_header_prefix() -> String {
     "Bearer".into()
 }
 
-/// A connection field that `export` may name.
-pub type ExportField = String;
-
 /// A provider definition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,5 +232,5 @@ pub struct ProviderDef {
     pub api_key: Option<ApiKeySpec>,
     /// Environment variable → connection field, for `export`.
     #[serde(default)]
-    pub export: BTreeMap<String, ExportField>,
+    pub export: BTreeMap<String, String>,
 }
