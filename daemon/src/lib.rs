@@ -18,6 +18,7 @@
 //! - [`daemon`]: the handle that owns all of the above, start-up and shutdown.
 //! - [`doctor`]: installation checks shared by the CLI and the tray.
 //! - [`logging`]: the rotated debug log.
+//! - [`invariants`]: properties of the untrusted-input parsers, for fuzzing and regression tests.
 
 pub mod api;
 pub mod audit;
@@ -26,6 +27,7 @@ pub mod doctor;
 pub mod error;
 pub mod flows;
 pub mod home;
+pub mod invariants;
 pub mod logging;
 pub mod names;
 pub mod notify;

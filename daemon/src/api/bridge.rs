@@ -3,13 +3,14 @@
 //! unguessable id, protected by a CSRF token, gone after one successful use
 //! or when the login expires.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Form;
+use bytes::Bytes;
 
+use super::forms::{BridgeForm, Callback};
 use crate::daemon::Daemon;
 use crate::flows::LoginSession;
 use crate::secret::{constant_time_eq, Secret};
@@ -132,7 +133,7 @@ pub async fn submit(
     State(daemon): State<Daemon>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    form_body: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+    body: Bytes,
 ) -> Response {
     let Some(session) = daemon.logins().by_bridge(&id) else {
         return gone();
@@ -146,14 +147,25 @@ pub async fn submit(
             "The form must be sent from the Authsome page.",
         );
     }
-    let Ok(Form(mut values)) = form_body else {
-        return message_page(
-            StatusCode::BAD_REQUEST,
-            "Refused",
-            "The form could not be read.",
-        );
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let submitted = match BridgeForm::parse(&body) {
+        Ok(form) if is_form => form,
+        _ => {
+            return message_page(
+                StatusCode::BAD_REQUEST,
+                "Refused",
+                "The form could not be read.",
+            )
+        }
     };
-    let csrf = values.remove("csrf").unwrap_or_default();
+    let BridgeForm { csrf, mut values } = submitted;
     let expected = &session.bridge.as_ref().expect("bridge session").csrf;
     if !constant_time_eq(&csrf, expected) {
         return message_page(
@@ -165,11 +177,7 @@ pub async fn submit(
     let inputs: BTreeMap<String, Secret> = session
         .fields
         .iter()
-        .filter_map(|f| {
-            values
-                .remove(&f.name)
-                .map(|v| (f.name.clone(), Secret::new(v)))
-        })
+        .filter_map(|f| values.remove(&f.name).map(|v| (f.name.clone(), v)))
         .collect();
     match daemon.submit_login_input(&session.id, &inputs).await {
         Ok(_) => message_page(
@@ -190,11 +198,12 @@ pub async fn submit(
 }
 
 /// `GET /auth/callback/oauth`: where the provider sends the browser back.
-pub async fn oauth_callback(
-    State(daemon): State<Daemon>,
-    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
-) -> Response {
-    match daemon.handle_callback(&query).await {
+pub async fn oauth_callback(State(daemon): State<Daemon>, RawQuery(query): RawQuery) -> Response {
+    let result = match Callback::parse(query.as_deref().unwrap_or("")) {
+        Ok(callback) => daemon.handle_callback(callback).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(session) => message_page(
             StatusCode::OK,
             &format!(

@@ -4,6 +4,7 @@
 //! the daemon's own (no cross-site requests), and `/v1/` needs the token.
 
 mod bridge;
+pub mod forms;
 pub mod types;
 
 use std::time::Duration;

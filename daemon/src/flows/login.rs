@@ -2,12 +2,13 @@
 //! DCR), the authorization request (browser or device code), the callback,
 //! the code exchange, and storing the tokens.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
+use crate::api::forms::{Callback, CallbackOutcome};
 use crate::audit::AuditEvent;
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
@@ -19,9 +20,6 @@ use crate::providers::{AuthType, Flow, OAuthSpec, ProviderDef};
 use crate::secret::{random_token, Secret};
 use crate::vault::store::{new_record, ConnectionSecrets};
 use crate::vault::ClientRecord;
-
-/// Longest value accepted in a callback query.
-const MAX_CALLBACK_VALUE: usize = 4096;
 
 /// The OAuth block of an oauth2 provider.
 pub fn spec(def: &ProviderDef) -> Result<&OAuthSpec> {
@@ -329,17 +327,8 @@ impl Daemon {
 
     /// Handles `GET /auth/callback/oauth`: checks `state`, exchanges the
     /// code, stores the tokens. Returns the completed login.
-    pub async fn handle_callback(
-        &self,
-        query: &HashMap<String, String>,
-    ) -> Result<Arc<LoginSession>> {
-        if query.values().any(|v| v.len() > MAX_CALLBACK_VALUE) || query.len() > 32 {
-            return Err(Error::InvalidInput(
-                "the callback carries oversized parameters".into(),
-            ));
-        }
-        let state = query.get("state").map(String::as_str).unwrap_or("");
-        let session = match self.logins().take_state(state) {
+    pub async fn handle_callback(&self, callback: Callback) -> Result<Arc<LoginSession>> {
+        let session = match self.logins().take_state(&callback.state) {
             StateMatch::Pending(s) => s,
             StateMatch::Used => return Err(Error::CallbackReplayed),
             StateMatch::Expired(s) => {
@@ -357,20 +346,18 @@ impl Daemon {
                 return Err(Error::StateMismatch);
             }
         };
-        if let Some(code) = query.get("error") {
-            let e = Error::AuthorizationDenied {
-                code: code.chars().filter(|c| !c.is_control()).take(100).collect(),
-                description: query
-                    .get("error_description")
-                    .map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect()),
-            };
-            fail(&session, self, &e);
-            return Err(e);
-        }
-        let Some(code) = query.get("code").filter(|c| !c.is_empty()) else {
-            let e = Error::InvalidInput("the callback has neither code nor error".into());
-            fail(&session, self, &e);
-            return Err(e);
+        let code = match callback.outcome {
+            CallbackOutcome::Code(code) => code,
+            CallbackOutcome::Denied { code, description } => {
+                let e = Error::AuthorizationDenied { code, description };
+                fail(&session, self, &e);
+                return Err(e);
+            }
+            CallbackOutcome::Missing => {
+                let e = Error::InvalidInput("the callback has neither code nor error".into());
+                fail(&session, self, &e);
+                return Err(e);
+            }
         };
         let login = session
             .oauth()
@@ -378,7 +365,7 @@ impl Daemon {
         let spec = spec(&session.provider)?;
         let mut params = vec![
             ("grant_type", "authorization_code".to_string()),
-            ("code", code.clone()),
+            ("code", code.expose().to_string()),
             ("redirect_uri", self.callback_url()),
             (
                 "code_verifier",
