@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps build lint bench
+.PHONY: run test deps build lint bench fuzz
 
 deps:
 	@./scripts/install-deps.sh
@@ -33,3 +33,7 @@ bench: build
 	python3 scripts/bench_proxy.py
 	./scripts/bench_tray_rss.sh
 	python3 scripts/load.py
+
+# Each fuzz target for FUZZ_SECONDS (default 600); see scripts/fuzz.sh.
+fuzz: deps
+	./scripts/fuzz.sh

@@ -114,6 +114,17 @@ impl std::fmt::Debug for Daemon {
 /// Turns off core dumps for this process: a daemon holds every secret in memory.
 pub fn disable_core_dumps() {
     let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    // Not dumpable: no core file even if the limit is raised again, and other
+    // processes of the same user can no longer ptrace this one or read its
+    // /proc/<pid>/mem and environ.
+    let _ = nix::sys::prctl::set_dumpable(false);
+}
+
+/// True when this process can leave no core file and is not dumpable.
+pub fn core_dumps_disabled() -> bool {
+    let no_core = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE)
+        .is_ok_and(|(soft, hard)| soft == 0 && hard == 0);
+    no_core && nix::sys::prctl::get_dumpable().is_ok_and(|d| !d)
 }
 
 /// True when a process with this pid exists and is not a zombie waiting to
@@ -569,6 +580,7 @@ impl Daemon {
             proxy_port: self.inner.proxy.port(),
             ca_fingerprint: self.inner.proxy.ca.fingerprint(),
             runs: self.inner.proxy.runs.len(),
+            core_dumps_disabled: core_dumps_disabled(),
         })
     }
 

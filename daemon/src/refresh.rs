@@ -66,6 +66,11 @@ impl Refresher {
     fn succeeded(&self, key: &Key) {
         self.backoff.lock().expect("backoff").remove(key);
     }
+
+    /// True while a refresh of this connection is running.
+    fn busy(&self, key: &Key) -> bool {
+        self.lock_for(key).try_lock().is_err()
+    }
 }
 
 /// The refresh window for a token: 300 s, or half its lifetime when it
@@ -95,6 +100,15 @@ pub fn due(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
 
 fn still_valid(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
     meta.expires_at.is_none_or(|e| now < e)
+}
+
+/// True when a refresh must happen now: inside the window, or an earlier
+/// refresh request went out and its answer was never stored (the daemon
+/// stopped mid-refresh). In that case the provider may already have rotated
+/// the refresh token; retrying at once, inside the provider's reuse interval
+/// if it has one, is what can still save the connection.
+fn needs_refresh(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
+    due(meta, now) || meta.refresh_started_at.is_some()
 }
 
 impl Daemon {
@@ -127,7 +141,7 @@ impl Daemon {
                 Ok(rec)
             };
         }
-        if rec.meta.status != Status::Expired && !due(&rec.meta, now) {
+        if rec.meta.status != Status::Expired && !needs_refresh(&rec.meta, now) {
             return Ok(rec);
         }
         match self
@@ -183,7 +197,7 @@ impl Daemon {
         }
         if !force
             && rec.meta.status == Status::Connected
-            && (!due(&rec.meta, now)
+            && (!needs_refresh(&rec.meta, now)
                 || (self.refresher().backing_off(&key) && still_valid(&rec.meta, now)))
         {
             // Fresh enough, or a recent attempt failed and the old token still works.
@@ -214,6 +228,19 @@ impl Daemon {
         if let Some(r) = &spec.resource {
             params.push(("resource", r.clone()));
         }
+        let interrupted = rec.meta.refresh_started_at.is_some();
+        if interrupted {
+            tracing::warn!(
+                %provider, %connection,
+                "an earlier refresh got no stored answer; retrying with the stored refresh token"
+            );
+        }
+        // Journal first: once the request is out the provider may rotate the
+        // refresh token, and a crash before the answer is stored must be
+        // visible after the restart.
+        store
+            .mark_refresh_started(provider, connection, now)
+            .await?;
         let result = token_request(
             self.http(),
             &endpoints.token_url,
@@ -253,6 +280,7 @@ impl Daemon {
                 updated.meta.last_refresh_at = Some(now);
                 updated.meta.status = Status::Connected;
                 updated.meta.last_error = None;
+                updated.meta.refresh_started_at = None;
                 updated.meta.updated_at = now;
                 // The rotated refresh token and the new access token land in one
                 // transaction before anyone is handed the new access token.
@@ -266,7 +294,13 @@ impl Daemon {
             }
             Err(e) => {
                 self.refresher().failed(&key);
-                let reason = e.reason();
+                let mut reason = e.reason();
+                if interrupted && e.is_rejection() {
+                    reason.push_str(
+                        "; an earlier refresh got no answer (the daemon stopped or the network failed) \
+                         after the provider may have rotated the refresh token; log in again",
+                    );
+                }
                 self.audit(
                     AuditEvent {
                         event: "refresh_failed".into(),
@@ -290,6 +324,12 @@ impl Daemon {
                 let mut updated = rec.clone();
                 updated.meta.status = new_status;
                 updated.meta.last_error = Some(reason.clone());
+                // No answer means the outcome is unknown: the journal entry stays,
+                // so the next attempt is made as soon as the backoff allows.
+                updated.meta.refresh_started_at = match e {
+                    TokenError::Transient(_) => Some(rec.meta.refresh_started_at.unwrap_or(now)),
+                    _ => None,
+                };
                 updated.meta.updated_at = now;
                 store.put_connection(&updated, true).await?;
                 if new_status != old_status {
@@ -366,8 +406,9 @@ impl Daemon {
                     continue;
                 }
                 let key = (profile.clone(), m.provider.clone(), m.connection.clone());
-                if !(due(&m, now) || m.status == Status::Expired)
+                if !(needs_refresh(&m, now) || m.status == Status::Expired)
                     || self.refresher().backing_off(&key)
+                    || self.refresher().busy(&key)
                 {
                     continue;
                 }

@@ -45,6 +45,12 @@ pub struct Switches {
     pub refresh_status: Option<u16>,
     /// Refresh waits this long before answering.
     pub refresh_delay_ms: u64,
+    /// Refresh waits this long after issuing (and rotating), before the answer
+    /// is sent: the moment a client can die holding only the retired token.
+    pub refresh_answer_delay_ms: u64,
+    /// How long a retired refresh token is still accepted (a reuse interval,
+    /// as Auth0 and Okta offer); `None`: retired at once.
+    pub reuse_interval: Option<std::time::Duration>,
     /// The code exchange answers this OAuth error (400).
     pub exchange_error: Option<String>,
     /// `authorization_pending` answers before the outcome.
@@ -71,6 +77,8 @@ impl Default for Switches {
             refresh_error: None,
             refresh_status: None,
             refresh_delay_ms: 0,
+            refresh_answer_delay_ms: 0,
+            reuse_interval: None,
             exchange_error: None,
             device_pending_polls: 1,
             device_slow_down_once: false,
@@ -98,6 +106,12 @@ pub struct FakeState {
     codes: HashMap<String, CodeGrant>,
     /// Refresh tokens and whether each is still valid.
     pub refresh_tokens: HashMap<String, bool>,
+    /// When each rotated refresh token was retired.
+    pub retired_at: HashMap<String, std::time::Instant>,
+    /// Refresh tokens presented and refused.
+    pub rejected_refresh_tokens: Vec<String>,
+    /// Refreshes accepted with an already retired token inside the reuse interval.
+    pub reused_retired_tokens: u32,
     device_polls: HashMap<String, u32>,
     /// Calls to the token endpoint, all grants.
     pub token_calls: u32,
@@ -340,9 +354,29 @@ async fn token(
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
-    let mut st = s.lock().unwrap();
-    let (client_id, client_ok) = client_auth(&mut st, &headers, &form);
-    match grant.as_str() {
+    let (answer, answer_delay) = {
+        let mut st = s.lock().unwrap();
+        let answer_delay = match grant.as_str() {
+            "refresh_token" => st.switches.refresh_answer_delay_ms,
+            _ => 0,
+        };
+        (token_answer(&mut st, &grant, &headers, &form), answer_delay)
+    };
+    if answer_delay > 0 {
+        // The grant is done (a rotated token already retired); only the answer waits.
+        tokio::time::sleep(std::time::Duration::from_millis(answer_delay)).await;
+    }
+    answer
+}
+
+fn token_answer(
+    st: &mut FakeState,
+    grant: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Response {
+    let (client_id, client_ok) = client_auth(st, headers, form);
+    match grant {
         "authorization_code" => {
             if let Some((status, body)) = st.switches.exchange_raw.clone() {
                 return (StatusCode::from_u16(status).unwrap(), body).into_response();
@@ -366,7 +400,7 @@ async fn token(
             {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
-            Json(issue(&mut st, &grant.scope)).into_response()
+            Json(issue(st, &grant.scope)).into_response()
         }
         "refresh_token" => {
             if let Some(status) = st.switches.refresh_status {
@@ -379,12 +413,24 @@ async fn token(
                 return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
             }
             let rt = form.get("refresh_token").cloned().unwrap_or_default();
-            if st.refresh_tokens.get(&rt) != Some(&true) {
+            let live = st.refresh_tokens.get(&rt) == Some(&true);
+            let reusable = match (st.retired_at.get(&rt), st.switches.reuse_interval) {
+                (Some(at), Some(interval)) => at.elapsed() < interval,
+                _ => false,
+            };
+            if !live && !reusable {
+                st.rejected_refresh_tokens.push(rt);
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
-            let mut body = issue(&mut st, "read write");
+            if !live {
+                st.reused_retired_tokens += 1;
+            }
+            let mut body = issue(st, "read write");
             if st.switches.rotate {
-                st.refresh_tokens.insert(rt, false);
+                st.refresh_tokens.insert(rt.clone(), false);
+                st.retired_at
+                    .entry(rt)
+                    .or_insert_with(std::time::Instant::now);
             } else if let Some(new_rt) = body
                 .get("refresh_token")
                 .and_then(|v| v.as_str())
@@ -411,7 +457,7 @@ async fn token(
             match st.switches.device_outcome {
                 DeviceOutcome::Approve => {
                     st.device_polls.remove(&dc);
-                    Json(issue(&mut st, "read write")).into_response()
+                    Json(issue(st, "read write")).into_response()
                 }
                 DeviceOutcome::Deny => oauth_error(StatusCode::BAD_REQUEST, "access_denied"),
                 DeviceOutcome::Expire => oauth_error(StatusCode::BAD_REQUEST, "expired_token"),

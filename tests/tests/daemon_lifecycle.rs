@@ -175,3 +175,29 @@ fn a_wrong_master_key_fails_start_up_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("does not open the store"), "{stderr}");
 }
+
+#[test]
+fn the_daemon_leaves_no_core_file_and_is_not_dumpable() {
+    use std::os::unix::fs::MetadataExt;
+    let t = TestHome::new();
+    t.login_key("openai", KEY);
+    let pid = t.daemon_pid().expect("daemon running");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("core limit line");
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+    // Measured inside the daemon: RLIMIT_CORE 0 and PR_GET_DUMPABLE 0.
+    let doctor = t.run(&["doctor"], None).ok().stdout;
+    assert!(doctor.contains("core dumps off"), "{doctor}");
+    let my_uid = std::fs::metadata("/proc/self").unwrap().uid();
+    if my_uid != 0 {
+        // A non-dumpable process's /proc files belong to root: a process of
+        // the same user cannot read its environment or memory.
+        let meta = std::fs::metadata(format!("/proc/{pid}/environ")).unwrap();
+        assert_eq!(meta.uid(), 0);
+        assert!(std::fs::read(format!("/proc/{pid}/environ")).is_err());
+    }
+}

@@ -1,7 +1,14 @@
-//! A known key is stored, every command runs, and the key must appear
-//! nowhere but in the output of the commands that asked for it.
+//! Known secrets are stored (an API key; an OAuth client secret, access and
+//! refresh tokens through a login and a rotating refresh; the master key),
+//! every command runs, and no secret may appear anywhere but in the output
+//! of the commands that asked for it: not in stderr, the audit log, the
+//! debug log at trace level, any file of the home, any process's command
+//! line while a run is active, or a `run` child's environment.
 
-use authsome_tests::{all_files, contains_bytes, TestHome};
+use std::time::Duration;
+
+use authsome_tests::fake_oauth::FakeOAuth;
+use authsome_tests::{all_files, contains_bytes, echo, TestHome};
 
 const KEY: &str = "sk-leakcheck-7Hq2Vx9Lm4Tz0Rb6Yc1Nw8Ud";
 
@@ -92,5 +99,168 @@ fn a_stored_key_appears_nowhere_it_was_not_asked_for() {
     for args in [["revoke", "openai"], ["remove", "openai"]] {
         let r = t.run(&args, None).ok();
         assert!(!r.stdout.contains(KEY) && !r.stderr.contains(KEY));
+    }
+}
+
+const CLIENT_SECRET: &str = "cs-leakcheck-Pz4Kq9Wd2Hn7Rv5Tx1Lb";
+const MASTER_KEY: &str = "bGVha2NoZWNrLW1hc3Rlci1rZXktMzItYnl0ZXMhISE=";
+const PROXY_KEY: &str = "sk-leakcheck-proxy-Gm3Zc8Ny6Qf1Js4Vk";
+
+#[test]
+fn oauth_tokens_client_secrets_and_the_master_key_stay_where_they_belong() {
+    let fake = FakeOAuth::start();
+    let t = TestHome::new()
+        .env("AUTHSOME_MASTER_KEY", MASTER_KEY)
+        .env("RUST_LOG", "trace");
+    {
+        let mut st = fake.state();
+        st.switches.client_secret = Some(CLIENT_SECRET.into());
+        st.switches.device_pending_polls = 0;
+        st.switches.expires_in = Some(2);
+    }
+    let file = t.dir().join("fake.json");
+    std::fs::write(&file, fake.provider("fake", "device_code").to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap()], None).ok();
+    let echo = echo::https(t.dir(), "127.0.0.3".parse().unwrap(), "echo");
+    let config = t.home().join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap_or_default();
+    text.push_str(&format!(
+        "\n[proxy]\nextra_ca_file = {:?}\n",
+        echo.ca_file.as_ref().unwrap().display().to_string()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let def = serde_json::json!({
+        "name": "echo", "display_name": "Echo", "auth_type": "api_key", "flow": "api_key",
+        "host_url": echo.host_port(),
+        "api_key": {"header_name": "X-Api-Key", "header_prefix": "", "env_var": "ECHO_API_KEY"},
+        "export": {"ECHO_API_KEY": "api_key"}
+    });
+    let file = t.dir().join("echo.json");
+    std::fs::write(&file, def.to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap()], None).ok();
+
+    let mut quiet = Vec::new();
+    let mut revealing = Vec::new();
+    quiet.push(
+        t.run(
+            &[
+                "--verbose",
+                "login",
+                "fake",
+                "--client-id",
+                "leak-client",
+                "--stdin",
+            ],
+            Some(CLIENT_SECRET),
+        )
+        .ok(),
+    );
+    quiet.push(
+        t.run(&["--verbose", "login", "echo", "--stdin"], Some(PROXY_KEY))
+            .ok(),
+    );
+    // Past half of the 2 s lifetime: reads refresh and the token rotates.
+    fake.state().switches.expires_in = Some(3600);
+    std::thread::sleep(Duration::from_millis(1100));
+    revealing.push(
+        t.run(
+            &[
+                "--verbose",
+                "get",
+                "fake",
+                "--field",
+                "access_token",
+                "--show-secret",
+            ],
+            None,
+        )
+        .ok(),
+    );
+    assert!(fake.state().refresh_calls >= 1, "no refresh happened");
+    for args in [
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["--verbose", "get", "fake"],
+        vec!["get", "fake", "--json"],
+        vec!["get", "fake", "--field", "refresh_token"],
+        vec!["get", "echo", "--field", "api_key"],
+        vec!["inspect", "fake", "--json"],
+        vec!["log", "-n", "200", "--json"],
+        vec!["doctor", "--json"],
+        vec!["daemon", "status"],
+    ] {
+        quiet.push(t.run(&args, None).ok());
+    }
+    revealing.push(
+        t.run(&["get", "fake", "--show-secret", "--json"], None)
+            .ok(),
+    );
+    revealing.push(t.run(&["export", "fake"], None).ok());
+
+    // A run: the child's environment and every command line on the machine
+    // while it is active.
+    let ps_file = t.dir().join("ps.txt");
+    let script = format!(
+        "env; curl -sS --fail -o /dev/null {}; ps -eo args > {}",
+        echo.url("/v1/x"),
+        ps_file.display()
+    );
+    let run = t.run(&["run", "--", "sh", "-c", &script], None).ok();
+    quiet.push(run);
+    let ps = std::fs::read_to_string(&ps_file).unwrap();
+    assert!(ps.contains("ps -eo args"), "{ps}");
+
+    let st = fake.state();
+    let mut secrets: Vec<String> = st.issued.clone();
+    secrets.extend(st.refresh_tokens.keys().cloned());
+    drop(st);
+    assert!(secrets.len() >= 4, "login and refresh issued tokens");
+    secrets.extend([CLIENT_SECRET, MASTER_KEY, PROXY_KEY].map(String::from));
+
+    for secret in &secrets {
+        assert!(!ps.contains(secret.as_str()), "a secret on a command line");
+        for r in quiet.iter().chain(&revealing) {
+            assert!(
+                !r.stderr.contains(secret.as_str()),
+                "secret on stderr: {}",
+                r.stderr
+            );
+        }
+        for r in &quiet {
+            assert!(
+                !r.stdout.contains(secret.as_str()),
+                "secret on stdout of a command that did not ask: {}",
+                r.stdout
+            );
+        }
+    }
+    let current_at = revealing[0].stdout.trim().to_string();
+    assert!(revealing.iter().all(|r| r.stdout.contains(&current_at)));
+
+    t.run(&["daemon", "stop"], None).ok();
+    let files = all_files(&t.home());
+    let log = std::fs::read_to_string(t.home().join("logs/authsome.log")).unwrap();
+    assert!(
+        log.contains("TRACE") && log.contains("refresh"),
+        "the debug log ran at trace level"
+    );
+    use base64::Engine;
+    let raw_key = base64::engine::general_purpose::STANDARD
+        .decode(MASTER_KEY)
+        .unwrap();
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        for secret in &secrets {
+            assert!(
+                !contains_bytes(&bytes, secret.as_bytes()),
+                "{} holds a secret",
+                f.display()
+            );
+        }
+        assert!(
+            !contains_bytes(&bytes, &raw_key),
+            "{} holds the raw master key",
+            f.display()
+        );
     }
 }

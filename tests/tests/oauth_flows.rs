@@ -672,3 +672,96 @@ fn without_a_terminal_the_client_credentials_come_from_the_bridge_page() {
         "bridge-client"
     );
 }
+
+/// Logs in, then SIGKILLs the daemon while its scheduled refresh is out: the
+/// provider has issued a new pair and retired the old refresh token, but the
+/// answer has not arrived. Returns the retired refresh token.
+fn kill_mid_refresh(t: &TestHome, fake: &FakeOAuth, reuse: Option<Duration>) -> String {
+    {
+        let mut st = fake.state();
+        st.switches.expires_in = Some(2);
+        st.switches.reuse_interval = reuse;
+    }
+    login(t, &[]).ok();
+    let old_rt = secret(t, "refresh_token");
+    {
+        let mut st = fake.state();
+        st.switches.expires_in = Some(3600);
+        st.switches.refresh_answer_delay_ms = 3000;
+    }
+    // The scheduler refreshes at half the 2 s lifetime.
+    assert!(
+        eventually(10, || fake.state().refresh_tokens.get(&old_rt)
+            == Some(&false)),
+        "the provider never rotated"
+    );
+    t.signal_daemon(nix::sys::signal::Signal::SIGKILL);
+    fake.state().switches.refresh_answer_delay_ms = 0;
+    old_rt
+}
+
+#[test]
+fn a_kill_mid_refresh_is_recovered_inside_the_providers_reuse_interval() {
+    let (t, fake) = setup("pkce", "follow");
+    let old_rt = kill_mid_refresh(&t, &fake, Some(Duration::from_secs(20)));
+    let calls = fake.state().refresh_calls;
+    // Any command starts a new daemon; nobody reads the connection, the
+    // daemon retries the interrupted refresh by itself.
+    t.run(&["daemon", "start"], None).ok();
+    assert!(
+        eventually(10, || fake.state().refresh_calls > calls),
+        "the interrupted refresh was not retried"
+    );
+    assert!(eventually(10, || {
+        let rt = secret(&t, "refresh_token");
+        rt != old_rt && fake.state().refresh_tokens.get(&rt) == Some(&true)
+    }));
+    assert_eq!(
+        t.run(&["get", "fake", "--field", "status"], None)
+            .ok()
+            .stdout
+            .trim(),
+        "connected"
+    );
+    let at = secret(&t, "access_token");
+    assert!(fake.state().issued.contains(&at));
+    let log = std::fs::read_to_string(t.home().join("logs/authsome.log")).unwrap_or_default();
+    assert!(
+        log.contains("an earlier refresh got no stored answer"),
+        "{log}"
+    );
+    assert!(fake.state().rejected_refresh_tokens.is_empty());
+}
+
+#[test]
+fn a_kill_mid_refresh_against_a_strict_provider_ends_invalid_with_the_reason() {
+    let (t, fake) = setup("pkce", "follow");
+    let old_rt = kill_mid_refresh(&t, &fake, None);
+    t.run(&["daemon", "start"], None).ok();
+    assert!(
+        eventually(10, || fake
+            .state()
+            .rejected_refresh_tokens
+            .contains(&old_rt)),
+        "the interrupted refresh was not retried"
+    );
+    assert!(eventually(10, || t
+        .run(&["get", "fake", "--field", "status"], None)
+        .stdout
+        .trim()
+        == "invalid"));
+    let out = t
+        .run(
+            &["get", "fake", "--field", "access_token", "--show-secret"],
+            None,
+        )
+        .code(5);
+    assert!(
+        out.stderr.contains("invalid_grant")
+            && out.stderr.contains("an earlier refresh got no answer")
+            && out.stderr.contains("log in again"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(notifications(&t), 1, "exactly one notification");
+}

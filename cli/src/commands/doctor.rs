@@ -41,13 +41,22 @@ fn daemon_check(ctx: &Ctx) -> Check {
                 .and_then(|c| c.get::<StatusResponse>("/v1/status"));
             match status {
                 Ok(s) => mk(
-                    CheckStatus::Ok,
+                    if s.core_dumps_disabled {
+                        CheckStatus::Ok
+                    } else {
+                        CheckStatus::Warn
+                    },
                     format!(
-                        "version {} pid {} on 127.0.0.1:{}, master key from {}",
+                        "version {} pid {} on 127.0.0.1:{}, master key from {}, core dumps {}",
                         h.version,
                         s.pid,
                         s.port,
-                        s.key_source.as_str()
+                        s.key_source.as_str(),
+                        if s.core_dumps_disabled {
+                            "off"
+                        } else {
+                            "possible"
+                        }
                     ),
                 ),
                 Err(e) => mk(

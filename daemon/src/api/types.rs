@@ -52,6 +52,9 @@ pub struct StatusResponse {
     pub ca_fingerprint: String,
     /// Live `authsome run` sessions.
     pub runs: usize,
+    /// The daemon process can leave no core file and is not dumpable.
+    #[serde(default)]
+    pub core_dumps_disabled: bool,
 }
 
 /// `POST /v1/runs`.

@@ -3,6 +3,7 @@
 //! tolerant token-response parsing, and redaction for the debug log.
 
 use std::time::Duration;
+use zeroize::{Zeroize, Zeroizing};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -332,21 +333,26 @@ pub async fn token_request(
     req = authenticate(req, &mut params, client, auth);
     tracing::debug!(url, body = %redact_params(&params), "token request");
     req = if json {
-        let map: serde_json::Map<String, Value> = params
+        let mut map: serde_json::Map<String, Value> = params
             .iter()
             .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
             .collect();
-        req.json(&map)
+        let req = req.json(&map);
+        wipe(&mut map);
+        req
     } else {
         req.form(&params)
     };
+    for (_, v) in params.iter_mut() {
+        v.zeroize();
+    }
     let resp = req
         .send()
         .await
         .map_err(|e| TokenError::Transient(describe_reqwest(&e)))?;
     let status = resp.status().as_u16();
-    let body = read_body(resp).await.map_err(TokenError::Transient)?;
-    let parsed = parse_body(&body);
+    let body = Zeroizing::new(read_body(resp).await.map_err(TokenError::Transient)?);
+    let mut parsed = parse_body(&body);
     if let Some(map) = &parsed {
         if let Some(err) = oauth_error(map, status) {
             tracing::debug!(url, status, response = %redact(&serde_json::Value::Object(map.clone())), "token endpoint refused");
@@ -360,17 +366,40 @@ pub async fn token_request(
         )));
     }
     if !(200..300).contains(&status) {
-        tracing::debug!(url, status, body = %String::from_utf8_lossy(&body[..body.len().min(2000)]), "token endpoint refused");
+        // Not the body: an unexpected answer may carry anything, tokens included.
+        tracing::debug!(
+            url,
+            status,
+            body_bytes = body.len(),
+            "token endpoint refused"
+        );
         return Err(TokenError::Malformed(format!(
             "the token endpoint answered HTTP {status}"
         )));
     }
-    match parsed {
-        Some(map) => token_set(&map),
+    let result = match &parsed {
+        Some(map) => token_set(map),
         None => Err(TokenError::Malformed(
             "the token endpoint did not answer with JSON".into(),
         )),
+    };
+    if let Some(map) = &mut parsed {
+        wipe(map);
     }
+    result
+}
+
+/// Zeroizes every string in a JSON object that held tokens or secrets.
+fn wipe(map: &mut serde_json::Map<String, Value>) {
+    fn wipe_value(v: &mut Value) {
+        match v {
+            Value::String(s) => s.zeroize(),
+            Value::Array(a) => a.iter_mut().for_each(wipe_value),
+            Value::Object(o) => o.values_mut().for_each(wipe_value),
+            _ => {}
+        }
+    }
+    map.values_mut().for_each(wipe_value);
 }
 
 /// Words for a transport error: timeouts and refused connections named plainly.

@@ -614,19 +614,21 @@ impl Daemon {
                 } else {
                     format!("{} {}", spec.header_prefix, key.expose())
                 };
-                (spec.header_name.clone(), value)
+                (spec.header_name.clone(), zeroize::Zeroizing::new(value))
             }
             AuthType::OAuth2 => {
                 let token = rec.secrets.access_token.as_ref().ok_or_else(missing)?;
                 (
                     "Authorization".to_string(),
-                    format!("Bearer {}", token.expose()),
+                    zeroize::Zeroizing::new(format!("Bearer {}", token.expose())),
                 )
             }
         };
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| Error::InvalidProvider(format!("{provider}: bad header name")))?;
         // HeaderValue refuses CR, LF and NUL, so a stored value can never split the request.
+        // The header value itself lives in hyper's reference-counted bytes,
+        // which are freed without zeroing (see docs/SECURITY.md).
         let mut value = HeaderValue::from_str(&value).map_err(|_| {
             Error::InvalidInput(format!(
                 "the {provider} credential contains characters a header cannot carry"

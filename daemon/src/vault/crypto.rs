@@ -36,13 +36,15 @@ impl MasterKey {
                 .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
                 .map_err(|_| Error::MasterKey("the master key is not valid base64".into()))?,
         );
-        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            Error::MasterKey(format!(
+        if bytes.len() != 32 {
+            return Err(Error::MasterKey(format!(
                 "the master key must be 32 bytes, got {}",
                 bytes.len()
-            ))
-        })?;
-        Ok(MasterKey(Zeroizing::new(arr)))
+            )));
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&bytes);
+        Ok(MasterKey(key))
     }
 
     /// The key in base64, for the keychain or `master.key`.

@@ -122,7 +122,7 @@ impl MasterKeyLoader {
 
     /// The key from the environment, if set.
     fn from_env() -> Result<Option<MasterKey>> {
-        match std::env::var(MASTER_KEY_ENV) {
+        match std::env::var(MASTER_KEY_ENV).map(zeroize::Zeroizing::new) {
             Ok(v) if !v.is_empty() => MasterKey::from_base64(&v)
                 .map(Some)
                 .map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}"))),
@@ -189,7 +189,7 @@ impl MasterKeyLoader {
         let entry = keyring::Entry::new(KEYCHAIN_SERVICE, &keychain_user(&self.home))
             .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
         // A key left by an earlier home at this path may still open its stores.
-        match entry.get_password() {
+        match entry.get_password().map(zeroize::Zeroizing::new) {
             Ok(existing) if MasterKey::from_base64(&existing).is_ok() => return Ok(()),
             Ok(_) | Err(keyring::Error::NoEntry) => {}
             Err(e) => return Err(keychain_unavailable(describe_keyring_error(&e))),
@@ -198,9 +198,11 @@ impl MasterKeyLoader {
         entry
             .set_password(&key.to_base64())
             .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
-        let back = entry
-            .get_password()
-            .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
+        let back = zeroize::Zeroizing::new(
+            entry
+                .get_password()
+                .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?,
+        );
         if back.as_str() != key.to_base64().as_str() {
             return Err(keychain_unavailable(
                 "the keychain did not return the key just stored".into(),

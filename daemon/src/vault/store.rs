@@ -97,6 +97,9 @@ pub struct ConnectionMeta {
     pub last_refresh_at: Option<DateTime<Utc>>,
     /// The last refresh error, if any (never a secret).
     pub last_error: Option<String>,
+    /// Set while a refresh request is out; still set after a restart when
+    /// the daemon stopped before storing the answer.
+    pub refresh_started_at: Option<DateTime<Utc>>,
     /// Row creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -314,6 +317,7 @@ impl Store {
             obtained_at: from_ts(row.get("obtained_at")),
             last_refresh_at: from_ts(row.get("last_refresh_at")),
             last_error: row.get("last_error"),
+            refresh_started_at: from_ts(row.get("refresh_started_at")),
             created_at: from_ts(Some(row.get("created_at"))).unwrap_or_default(),
             updated_at: from_ts(Some(row.get("updated_at"))).unwrap_or_default(),
         })
@@ -323,7 +327,8 @@ impl Store {
     pub async fn list_connections(&self) -> Result<Vec<ConnectionMeta>> {
         let rows = sqlx::query(
             "SELECT provider, name, auth_type, status, scopes, base_url, account, expires_at, obtained_at, \
-             last_refresh_at, last_error, created_at, updated_at FROM connections ORDER BY provider, name",
+             last_refresh_at, last_error, refresh_started_at, created_at, updated_at FROM connections \
+             ORDER BY provider, name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -391,8 +396,8 @@ impl Store {
         let s = &record.secrets;
         sqlx::query(
             "INSERT OR REPLACE INTO connections (provider, name, auth_type, status, scopes, base_url, account, \
-             expires_at, obtained_at, last_refresh_at, last_error, access_token, refresh_token, id_token, api_key, \
-             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             expires_at, obtained_at, last_refresh_at, last_error, refresh_started_at, access_token, refresh_token, \
+             id_token, api_key, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(p)
         .bind(n)
@@ -405,6 +410,7 @@ impl Store {
         .bind(m.obtained_at.map(ts))
         .bind(m.last_refresh_at.map(ts))
         .bind(&m.last_error)
+        .bind(m.refresh_started_at.map(ts))
         .bind(self.seal("connections", p, n, "access_token", &s.access_token))
         .bind(self.seal("connections", p, n, "refresh_token", &s.refresh_token))
         .bind(self.seal("connections", p, n, "id_token", &s.id_token))
@@ -415,6 +421,25 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.bump();
+        Ok(())
+    }
+
+    /// Records, durably, that a refresh request for this connection is about
+    /// to be sent. Credentials are unchanged, so cached headers stay valid.
+    pub async fn mark_refresh_started(
+        &self,
+        provider: &ProviderName,
+        name: &ConnectionName,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE connections SET refresh_started_at = ? WHERE provider = ? AND name = ?",
+        )
+        .bind(ts(at))
+        .bind(provider.as_str())
+        .bind(name.as_str())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -577,6 +602,7 @@ pub fn new_record(
             expires_at: None,
             obtained_at: Some(now),
             last_refresh_at: None,
+            refresh_started_at: None,
             last_error: None,
             created_at: now,
             updated_at: now,
