@@ -157,6 +157,33 @@ fn a_rejected_key_on_the_bridge_page_shows_the_hint_and_keeps_the_page() {
         Some(&form(&csrf, KEY)),
     );
     assert_eq!(code, 403, "a post without Origin or Referer is refused");
+    for (body, content_type, why) in [
+        (
+            format!("csrf=wrong&csrf={csrf}&api_key={KEY}"),
+            "application/x-www-form-urlencoded",
+            "a repeated CSRF field",
+        ),
+        (
+            format!("csrf={csrf}&api_key={KEY}&api_key=other"),
+            "application/x-www-form-urlencoded",
+            "a repeated value field",
+        ),
+        (form(&csrf, KEY), "text/plain", "a body that is not a form"),
+        (
+            format!("csrf={csrf}&api_key={}", "k".repeat(20_000)),
+            "application/x-www-form-urlencoded",
+            "an oversized value",
+        ),
+    ] {
+        let (code, _) = send(
+            http()
+                .post(&url)
+                .set("Origin", &origin)
+                .set("Content-Type", content_type),
+            Some(&body),
+        );
+        assert_eq!(code, 400, "{why} is refused");
+    }
     t.run(&["get", "openai"], None).code(3);
 
     let (code, body) = send(

@@ -223,6 +223,18 @@ fn oauth_callbacks_that_do_not_belong_to_a_login_are_refused() {
             "/auth/callback/oauth?error=access_denied&state=unknown",
             "OAuth state parameter does not match",
         ),
+        (
+            "/auth/callback/oauth?code=abc&state=one&state=two",
+            "the callback repeats the parameter",
+        ),
+        (
+            "/auth/callback/oauth?code=abc&code=def&state=x",
+            "the callback repeats the parameter",
+        ),
+        (
+            "/auth/callback/oauth?%ff%fe=1&state=%00",
+            "OAuth state parameter does not match",
+        ),
     ];
     for (path, expect) in cases {
         let (code, body) = send(http().get(&t.url(path)), None);
