@@ -6,9 +6,11 @@ Half the clients (25 of 50 by default) read a credential with
 `GET /v1/connections/echo/default?show_secret=true`; the other half send
 HTTPS keep-alive GETs to a local echo server through the proxy, which
 intercepts TLS and injects the key. Prints throughput, p50/p99 latency and
-errors for each, and the daemon's resident memory before and after. It runs
-LOAD_ROUNDS rounds (default 2) on the same daemon, so growth that stops after
-the first round can be told apart from a leak.
+errors for each, and the daemon's resident memory before and after. A
+warm-up of LOAD_WARMUP seconds (default 10) with the same clients comes first,
+so one-time growth (connection pools, buffers, the proxy's leaf certificate)
+is not taken for a leak; then LOAD_ROUNDS measured rounds (default 1) run on
+the same daemon, each with its memory before and after.
 Also measures the API read alone (1 client, then 8) for p50 and reads/s.
 
 Targets on a 2-core machine: 0 errors; RSS stable within 10 %; API read p50
@@ -24,7 +26,8 @@ import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECONDS = int(os.environ.get("LOAD_SECONDS", "60"))
-ROUNDS = int(os.environ.get("LOAD_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("LOAD_ROUNDS", "1"))
+WARMUP = int(os.environ.get("LOAD_WARMUP", "10"))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
 
 
@@ -80,39 +83,42 @@ def main():
             r = json.loads(subprocess.run([load, str(port), token, "echo", str(clients), "5"], check=True, capture_output=True).stdout)
             print(f"API credential read, {clients} client(s), 5 s: {r['rps']:.0f} reads/s, p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, errors {r['errors']}")
         half = CLIENTS // 2
+        start = rss_mb(pid)
+        if WARMUP > 0:
+            mixed(load, bench, port, token, info, run, pid, half, WARMUP, "Warm-up")
         for round_no in range(1, ROUNDS + 1):
-            mixed(load, bench, port, token, info, run, pid, half, round_no)
+            mixed(load, bench, port, token, info, run, pid, half, SECONDS, f"Round {round_no}")
+        print(f"daemon RSS over the whole run: {start:.1f} MB at start, {rss_mb(pid):.1f} MB at the end")
         run("daemon", "stop")
     finally:
         echo.kill()
 
 
-def mixed(load, bench, port, token, info, run, pid, half, round_no):
+def mixed(load, bench, port, token, info, run, pid, half, seconds, label):
     """One round of API readers and proxied clients at once."""
-    if True:
-        before = rss_mb(pid)
-        results = {}
+    before = rss_mb(pid)
+    results = {}
 
-        def api():
-            out = subprocess.run([load, str(port), token, "echo", str(half), str(SECONDS)], check=True, capture_output=True)
-            results["api"] = json.loads(out.stdout)
+    def api():
+        out = subprocess.run([load, str(port), token, "echo", str(half), str(seconds)], check=True, capture_output=True)
+        results["api"] = json.loads(out.stdout)
 
-        def proxied():
-            url = f"https://{info['https']}/v1/load"
-            out = run("run", "--", "sh", "-c", f'exec "{bench}" "{url}" {CLIENTS - half} {SECONDS} "$SSL_CERT_FILE" "$HTTPS_PROXY"')
-            results["proxy"] = json.loads(out.stdout)
+    def proxied():
+        url = f"https://{info['https']}/v1/load"
+        out = run("run", "--", "sh", "-c", f'exec "{bench}" "{url}" {CLIENTS - half} {seconds} "$SSL_CERT_FILE" "$HTTPS_PROXY"')
+        results["proxy"] = json.loads(out.stdout)
 
-        threads = [threading.Thread(target=api), threading.Thread(target=proxied)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        after = rss_mb(pid)
-        a, p = results["api"], results["proxy"]
-        print(f"Round {round_no}: {CLIENTS} clients for {SECONDS} s against one daemon:")
-        print(f"  API reads  ({half} clients): {a['rps']:.0f}/s, p50 {a['p50_ms']:.3f} ms, p99 {a['p99_ms']:.3f} ms, errors {a['errors']}")
-        print(f"  proxied    ({CLIENTS - half} clients): {p['rps']:.0f}/s, p50 {p['p50_ms']:.3f} ms, p99 {p['p99_ms']:.3f} ms, errors 0 (any error aborts the client)")
-        print(f"  daemon RSS: {before:.1f} MB before, {after:.1f} MB after ({(after - before) / before:+.1%})")
+    threads = [threading.Thread(target=api), threading.Thread(target=proxied)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = rss_mb(pid)
+    a, p = results["api"], results["proxy"]
+    print(f"{label}: {CLIENTS} clients for {seconds} s against one daemon:")
+    print(f"  API reads  ({half} clients): {a['rps']:.0f}/s, p50 {a['p50_ms']:.3f} ms, p99 {a['p99_ms']:.3f} ms, errors {a['errors']}")
+    print(f"  proxied    ({CLIENTS - half} clients): {p['rps']:.0f}/s, p50 {p['p50_ms']:.3f} ms, p99 {p['p99_ms']:.3f} ms, errors 0 (any error aborts the client)")
+    print(f"  daemon RSS: {before:.1f} MB before, {after:.1f} MB after ({(after - before) / before:+.1%})")
 
 
 if __name__ == "__main__":
