@@ -117,6 +117,7 @@ pub fn disable_core_dumps() {
     // Not dumpable: no core file even if the limit is raised again, and other
     // processes of the same user can no longer ptrace this one or read its
     // /proc/<pid>/mem and environ.
+    #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_dumpable(false);
 }
 
@@ -124,7 +125,11 @@ pub fn disable_core_dumps() {
 pub fn core_dumps_disabled() -> bool {
     let no_core = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE)
         .is_ok_and(|(soft, hard)| soft == 0 && hard == 0);
-    no_core && nix::sys::prctl::get_dumpable().is_ok_and(|d| !d)
+    #[cfg(target_os = "linux")]
+    let dumpable = nix::sys::prctl::get_dumpable().unwrap_or(true);
+    #[cfg(not(target_os = "linux"))]
+    let dumpable = false;
+    no_core && !dumpable
 }
 
 /// True when a process with this pid exists and is not a zombie waiting to

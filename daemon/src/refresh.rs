@@ -161,7 +161,30 @@ impl Daemon {
 
     /// Refreshes one connection (single flight). Returns the record in
     /// effect afterwards; an error when no valid token remains.
+    ///
+    /// The refresh runs as its own task: a caller that goes away (a proxied
+    /// client or a CLI that disconnects) cannot cancel it between the
+    /// provider rotating the refresh token and the store keeping the new one.
     pub async fn refresh_connection(
+        &self,
+        profile: &ProfileName,
+        provider: &ProviderName,
+        connection: &ConnectionName,
+        force: bool,
+    ) -> Result<ConnectionRecord> {
+        let daemon = self.clone();
+        let (profile, provider, connection) =
+            (profile.clone(), provider.clone(), connection.clone());
+        tokio::spawn(async move {
+            daemon
+                .refresh_in_task(&profile, &provider, &connection, force)
+                .await
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the refresh task failed: {e}")))?
+    }
+
+    async fn refresh_in_task(
         &self,
         profile: &ProfileName,
         provider: &ProviderName,
@@ -238,9 +261,14 @@ impl Daemon {
         // Journal first: once the request is out the provider may rotate the
         // refresh token, and a crash before the answer is stored must be
         // visible after the restart.
-        store
-            .mark_refresh_started(provider, connection, now)
-            .await?;
+        let started = now;
+        if !store.mark_refresh_started(&rec.meta, started).await? {
+            // A login, revoke or remove changed the connection since it was read.
+            return store
+                .get_connection(provider, connection)
+                .await?
+                .ok_or_else(missing);
+        }
         let result = token_request(
             self.http(),
             &endpoints.token_url,
@@ -284,7 +312,12 @@ impl Daemon {
                 updated.meta.updated_at = now;
                 // The rotated refresh token and the new access token land in one
                 // transaction before anyone is handed the new access token.
-                store.put_connection(&updated, true).await?;
+                if !store.finish_refresh(&updated, started).await? {
+                    return store
+                        .get_connection(provider, connection)
+                        .await?
+                        .ok_or_else(missing);
+                }
                 self.refresher().succeeded(&key);
                 self.audit(event());
                 if old_status != Status::Connected {
@@ -324,14 +357,20 @@ impl Daemon {
                 let mut updated = rec.clone();
                 updated.meta.status = new_status;
                 updated.meta.last_error = Some(reason.clone());
-                // No answer means the outcome is unknown: the journal entry stays,
-                // so the next attempt is made as soon as the backoff allows.
-                updated.meta.refresh_started_at = match e {
-                    TokenError::Transient(_) => Some(rec.meta.refresh_started_at.unwrap_or(now)),
-                    _ => None,
+                // Unless the provider refused the token for good, the outcome
+                // may be unknown (no answer, a 5xx, garbage): the journal entry
+                // stays, so the next attempt is made as soon as the backoff allows.
+                updated.meta.refresh_started_at = if e.is_rejection() {
+                    None
+                } else {
+                    Some(started)
                 };
                 updated.meta.updated_at = now;
-                store.put_connection(&updated, true).await?;
+                if !store.finish_refresh(&updated, started).await? {
+                    return Err(failed(
+                        "the connection was replaced or removed during the refresh".into(),
+                    ));
+                }
                 if new_status != old_status {
                     self.notify_transition(&updated.meta, new_status, Some(&reason));
                 }

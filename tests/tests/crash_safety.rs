@@ -38,12 +38,13 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     {
         let mut st = fake.state();
         st.switches.device_pending_polls = 0;
-        st.switches.expires_in = Some(1); // every read after half a second refreshes and rotates
-                                          // A retired refresh token stays usable for 3 s (Okta's grace period
-                                          // and Auth0's reuse interval are configurable, Okta's up to 60 s).
-                                          // A provider without one is covered by
-                                          // oauth_flows::a_kill_mid_refresh_against_a_strict_provider_ends_invalid_with_the_reason.
-        st.switches.reuse_interval = Some(Duration::from_secs(3));
+        // Every read after half a second refreshes and rotates.
+        st.switches.expires_in = Some(1);
+        // A retired refresh token stays usable for 10 s (Okta's grace period
+        // and Auth0's reuse interval are configurable, Okta's up to 60 s). A
+        // provider without one is covered by oauth_flows'
+        // a_kill_mid_refresh_against_a_strict_provider_ends_invalid_with_the_reason.
+        st.switches.reuse_interval = Some(Duration::from_secs(10));
     }
     let oauth_conns = ["a", "b", "c"];
     for c in oauth_conns {

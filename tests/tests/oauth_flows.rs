@@ -681,14 +681,16 @@ fn kill_mid_refresh(t: &TestHome, fake: &FakeOAuth, reuse: Option<Duration>) -> 
         let mut st = fake.state();
         st.switches.expires_in = Some(2);
         st.switches.reuse_interval = reuse;
-    }
-    login(t, &[]).ok();
-    let old_rt = secret(t, "refresh_token");
-    {
-        let mut st = fake.state();
-        st.switches.expires_in = Some(3600);
         st.switches.refresh_answer_delay_ms = 3000;
     }
+    login(t, &[]).ok();
+    let old_rt = {
+        let mut st = fake.state();
+        st.switches.expires_in = Some(3600);
+        let issued: Vec<&String> = st.refresh_tokens.keys().collect();
+        assert_eq!(issued.len(), 1, "one refresh token issued by the login");
+        issued[0].clone()
+    };
     // The scheduler refreshes at half the 2 s lifetime.
     assert!(
         eventually(10, || fake.state().refresh_tokens.get(&old_rt)
@@ -764,4 +766,30 @@ fn a_kill_mid_refresh_against_a_strict_provider_ends_invalid_with_the_reason() {
         out.stderr
     );
     assert_eq!(notifications(&t), 1, "exactly one notification");
+}
+
+#[test]
+fn a_login_during_a_refresh_is_not_overwritten_by_the_refresh() {
+    let (t, fake) = setup("pkce", "follow");
+    {
+        let mut st = fake.state();
+        st.switches.expires_in = Some(2);
+        st.switches.refresh_answer_delay_ms = 2000;
+    }
+    login(&t, &[]).ok();
+    fake.state().switches.expires_in = Some(3600);
+    // The scheduler's refresh is sent at half the lifetime; its answer waits 2 s.
+    assert!(eventually(10, || fake.state().refresh_calls >= 1));
+    login(&t, &["--force"]).ok();
+    let login_token = fake.state().issued.last().unwrap().clone();
+    // Let the refresh's answer arrive and be dealt with.
+    std::thread::sleep(Duration::from_millis(2500));
+    fake.state().switches.refresh_answer_delay_ms = 0;
+    assert_eq!(
+        secret(&t, "access_token"),
+        login_token,
+        "the refresh that started before the login replaced it"
+    );
+    let rt = secret(&t, "refresh_token");
+    assert_eq!(fake.state().refresh_tokens.get(&rt), Some(&true));
 }

@@ -133,7 +133,7 @@ pub async fn submit(
     State(daemon): State<Daemon>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let Some(session) = daemon.logins().by_bridge(&id) else {
         return gone();
@@ -155,7 +155,10 @@ pub async fn submit(
             v.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
-    let submitted = match BridgeForm::parse(&body) {
+    let parsed = body
+        .map_err(|e| crate::Error::InvalidInput(e.body_text()))
+        .and_then(|b| BridgeForm::parse(&b));
+    let submitted = match parsed {
         Ok(form) if is_form => form,
         _ => {
             return message_page(

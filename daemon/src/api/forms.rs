@@ -1,9 +1,9 @@
 //! Parsers for the two things a browser sends the daemon without the daemon
 //! token: the OAuth callback's query string and a bridge page's form body.
 //! Both are reachable by any web page the user opens, so they are strict:
-//! bounded sizes and counts, and a parameter the daemon acts on may appear
-//! only once (a repeated `state` or `code` is an attack or a broken
-//! provider, never something to pick a winner from).
+//! bounded sizes and counts, and no parameter may appear twice (a repeated
+//! `state` or `code` is an attack or a broken provider, never something to
+//! pick a winner from; providers do not repeat the others either).
 
 use std::collections::BTreeMap;
 use std::fmt;

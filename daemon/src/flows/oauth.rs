@@ -299,14 +299,21 @@ pub fn authenticate(
     match (auth, &client.client_secret) {
         (ClientAuth::Basic, Some(secret)) => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-            let enc =
-                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let raw = format!("{}:{}", enc(&client.client_id), enc(secret.expose()));
-            let header = format!(
+            let enc = |s: &str| {
+                Zeroizing::new(
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
+                )
+            };
+            let raw = Zeroizing::new(format!(
+                "{}:{}",
+                *enc(&client.client_id),
+                *enc(secret.expose())
+            ));
+            let header = Zeroizing::new(format!(
                 "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            );
-            req.header(reqwest::header::AUTHORIZATION, header)
+                *Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(raw.as_bytes()))
+            ));
+            req.header(reqwest::header::AUTHORIZATION, header.as_str())
         }
         (_, secret) => {
             params.push(("client_id", client.client_id.clone()));

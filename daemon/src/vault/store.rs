@@ -393,6 +393,19 @@ impl Store {
                 });
             }
         }
+        self.write_connection(&mut tx, record).await?;
+        tx.commit().await?;
+        self.bump();
+        Ok(())
+    }
+
+    async fn write_connection(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        record: &ConnectionRecord,
+    ) -> Result<()> {
+        let m = &record.meta;
+        let (p, n) = (m.provider.as_str(), m.connection.as_str());
         let s = &record.secrets;
         sqlx::query(
             "INSERT OR REPLACE INTO connections (provider, name, auth_type, status, scopes, base_url, account, \
@@ -417,30 +430,59 @@ impl Store {
         .bind(self.seal("connections", p, n, "api_key", &s.api_key))
         .bind(ts(m.created_at))
         .bind(ts(m.updated_at))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
-        self.bump();
         Ok(())
     }
 
     /// Records, durably, that a refresh request for this connection is about
-    /// to be sent. Credentials are unchanged, so cached headers stay valid.
+    /// to be sent, provided the row is still the one read (same `updated_at`
+    /// and the same journal entry as `seen`). False when a login, revoke or
+    /// remove changed it meanwhile. Credentials are unchanged, so cached
+    /// headers stay valid.
     pub async fn mark_refresh_started(
         &self,
-        provider: &ProviderName,
-        name: &ConnectionName,
+        seen: &ConnectionMeta,
         at: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE connections SET refresh_started_at = ? WHERE provider = ? AND name = ?",
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET refresh_started_at = ? WHERE provider = ? AND name = ? \
+             AND updated_at = ? AND refresh_started_at IS ?",
         )
         .bind(ts(at))
-        .bind(provider.as_str())
-        .bind(name.as_str())
+        .bind(seen.provider.as_str())
+        .bind(seen.connection.as_str())
+        .bind(ts(seen.updated_at))
+        .bind(seen.refresh_started_at.map(ts))
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Stores the outcome of a refresh, provided the row still carries the
+    /// journal entry `started` that refresh wrote; false (and nothing
+    /// written) when a login, revoke or remove replaced it meanwhile.
+    pub async fn finish_refresh(
+        &self,
+        record: &ConnectionRecord,
+        started: DateTime<Utc>,
+    ) -> Result<bool> {
+        let m = &record.meta;
+        let mut tx = self.pool.begin().await?;
+        let current: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT refresh_started_at FROM connections WHERE provider = ? AND name = ?",
+        )
+        .bind(m.provider.as_str())
+        .bind(m.connection.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current != Some(Some(ts(started))) {
+            return Ok(false);
+        }
+        self.write_connection(&mut tx, record).await?;
+        tx.commit().await?;
+        self.bump();
+        Ok(true)
     }
 
     /// Deletes one connection; true when it existed.
