@@ -27,13 +27,20 @@ pub const SCHEDULER_TICK: Duration = Duration::from_secs(1);
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
+/// After a failed attempt, reads wait this long before asking the provider
+/// again (the scheduler waits for the full backoff): an agent retrying in a
+/// loop against an expired connection costs the provider one call a second.
+pub const READ_RETRY_FLOOR: Duration = Duration::from_secs(1);
+
 type Key = (ProfileName, ProviderName, ConnectionName);
 
 /// Per-connection locks and retry backoff.
 #[derive(Debug, Default)]
 pub struct Refresher {
     locks: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
-    backoff: Mutex<HashMap<Key, (Instant, Duration)>>,
+    /// Next attempt the scheduler may make, the current delay, and when the
+    /// last attempt failed.
+    backoff: Mutex<HashMap<Key, (Instant, Duration, Instant)>>,
 }
 
 impl Refresher {
@@ -51,16 +58,25 @@ impl Refresher {
             .lock()
             .expect("backoff")
             .get(key)
-            .is_some_and(|(next, _)| Instant::now() < *next)
+            .is_some_and(|(next, _, _)| Instant::now() < *next)
+    }
+
+    fn failed_within(&self, key: &Key, within: Duration) -> bool {
+        self.backoff
+            .lock()
+            .expect("backoff")
+            .get(key)
+            .is_some_and(|(_, _, at)| at.elapsed() < within)
     }
 
     fn failed(&self, key: &Key) {
         let mut b = self.backoff.lock().expect("backoff");
         let delay = b
             .get(key)
-            .map(|(_, d)| (*d * 2).min(MAX_BACKOFF))
+            .map(|(_, d, _)| (*d * 2).min(MAX_BACKOFF))
             .unwrap_or(FIRST_BACKOFF);
-        b.insert(key.clone(), (Instant::now() + delay, delay));
+        let now = Instant::now();
+        b.insert(key.clone(), (now + delay, delay, now));
     }
 
     fn succeeded(&self, key: &Key) {
@@ -225,6 +241,18 @@ impl Daemon {
         {
             // Fresh enough, or a recent attempt failed and the old token still works.
             return Ok(rec);
+        }
+        if !force && self.refresher().failed_within(&key, READ_RETRY_FLOOR) {
+            // The provider failed us a moment ago: answer from what is stored.
+            if rec.meta.status == Status::Connected && still_valid(&rec.meta, now) {
+                return Ok(rec);
+            }
+            return Err(failed(
+                rec.meta
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "the token has expired".into()),
+            ));
         }
         let Some(refresh_token) = rec.secrets.refresh_token.clone() else {
             if still_valid(&rec.meta, now) {

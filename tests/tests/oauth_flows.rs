@@ -445,14 +445,32 @@ fn a_provider_outage_serves_the_old_token_then_expires_then_recovers() {
         .trim()
         == "expired"));
     assert_eq!(notifications(&t), 1);
-    fake.state().switches.refresh_status = None;
-    let recovered = t
-        .run(
+    // An agent retrying in a loop: the provider is asked at most once a second.
+    let (calls, started) = (fake.state().refresh_calls, Instant::now());
+    for _ in 0..20 {
+        t.run(
             &["get", "fake", "--field", "access_token", "--show-secret"],
             None,
         )
-        .ok()
-        .stdout;
+        .code(5);
+    }
+    let allowed = started.elapsed().as_secs() as u32 + 1;
+    assert!(
+        fake.state().refresh_calls - calls <= allowed,
+        "{} provider calls for 20 reads in {:?}",
+        fake.state().refresh_calls - calls,
+        started.elapsed()
+    );
+    fake.state().switches.refresh_status = None;
+    let mut recovered = String::new();
+    assert!(eventually(5, || {
+        let out = t.run(
+            &["get", "fake", "--field", "access_token", "--show-secret"],
+            None,
+        );
+        recovered = out.stdout;
+        out.code == 0
+    }));
     assert_ne!(recovered.trim(), first);
     assert_eq!(
         t.run(&["get", "fake", "--field", "status"], None)
