@@ -1,5 +1,5 @@
 //! The daemon killed with SIGKILL at random moments during 1000 operations
-//! (API-key logins, OAuth refreshes with rotation, revokes); the CLI starts
+//! (API-key logins, OAuth refreshes with rotation, revokes, removes); the CLI starts
 //! a new daemon after each kill. At the end the store must pass
 //! `PRAGMA integrity_check`, hold every acknowledged write, and every OAuth
 //! connection must hold a refresh token the provider still accepts.
@@ -35,6 +35,14 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     let file = t.dir().join("fake.json");
     std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();
     t.run(&["register", file.to_str().unwrap()], None).ok();
+    let scratch = t.dir().join("scratch.json");
+    let def = serde_json::json!({
+        "name": "scratch", "display_name": "Scratch", "auth_type": "api_key", "flow": "api_key",
+        "host_url": "scratch.example.com",
+        "api_key": {"header_name": "X-Api-Key", "header_prefix": "", "env_var": "SCRATCH_KEY"}
+    });
+    std::fs::write(&scratch, def.to_string()).unwrap();
+    t.run(&["register", scratch.to_str().unwrap()], None).ok();
     {
         let mut st = fake.state();
         st.switches.device_pending_polls = 0;
@@ -93,34 +101,41 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     };
 
     let mut rng = Lcg(42);
-    let mut keys: BTreeMap<String, String> = BTreeMap::new(); // acknowledged API-key connections
-    let mut uncertain: Vec<String> = Vec::new(); // revokes whose answer was lost
-    let (mut acked, mut failed, mut reads) = (0u32, 0u32, 0u32);
+    // Acknowledged API-key connections, by (provider, connection).
+    let mut keys: BTreeMap<(String, String), String> = BTreeMap::new();
+    // Connections whose last write or delete was not acknowledged.
+    let mut uncertain: Vec<(String, String)> = Vec::new();
+    let (mut acked, mut failed, mut reads, mut removes) = (0u32, 0u32, 0u32, 0u32);
     let started = Instant::now();
     for i in 0..1000u32 {
         match rng.next() % 10 {
             0..=3 => {
-                let conn = format!("k{}", rng.next() % 60);
+                let provider = if rng.next() % 3 == 0 {
+                    "scratch"
+                } else {
+                    "openai"
+                };
+                let id = (provider.to_string(), format!("k{}", rng.next() % 60));
                 let key = format!("sk-crash-{i:04}-abcdefghijklmnopqrstu");
                 let out = t.run(
                     &[
                         "login",
-                        "openai",
+                        provider,
                         "--stdin",
                         "--force",
                         "--connection",
-                        &conn,
+                        &id.1,
                     ],
                     Some(&key),
                 );
                 if out.code == 0 {
-                    keys.insert(conn.clone(), key);
-                    uncertain.retain(|c| *c != conn);
+                    uncertain.retain(|c| *c != id);
+                    keys.insert(id, key);
                     acked += 1;
                 } else {
                     // Not acknowledged: it may or may not have landed.
-                    keys.remove(&conn);
-                    uncertain.push(conn);
+                    keys.remove(&id);
+                    uncertain.push(id);
                     failed += 1;
                 }
             }
@@ -150,20 +165,42 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
                     failed += 1;
                 }
             }
-            _ => {
-                let Some(conn) = keys
+            8 => {
+                let Some(id) = keys
                     .keys()
                     .nth((rng.next() % (keys.len().max(1) as u64)) as usize)
                     .cloned()
                 else {
                     continue;
                 };
-                let out = t.run(&["revoke", "openai", "--connection", &conn], None);
-                keys.remove(&conn);
+                let out = t.run(&["revoke", &id.0, "--connection", &id.1], None);
+                keys.remove(&id);
                 if out.code == 0 {
                     acked += 1;
                 } else {
-                    uncertain.push(conn);
+                    uncertain.push(id);
+                    failed += 1;
+                }
+            }
+            _ => {
+                // Remove: every connection of one provider in one transaction.
+                let out = t.run(&["remove", "scratch"], None);
+                let gone: Vec<_> = keys
+                    .keys()
+                    .filter(|(p, _)| p == "scratch")
+                    .cloned()
+                    .collect();
+                for id in gone {
+                    keys.remove(&id);
+                    if out.code != 0 {
+                        uncertain.push(id);
+                    }
+                }
+                if out.code == 0 {
+                    uncertain.retain(|(p, _)| p != "scratch");
+                    removes += 1;
+                    acked += 1;
+                } else {
                     failed += 1;
                 }
             }
@@ -177,25 +214,27 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     assert!(doctor.contains("integrity ok"), "{doctor}");
     let list: serde_json::Value =
         serde_json::from_str(&t.run(&["list", "--json"], None).ok().stdout).unwrap();
-    let stored: Vec<String> = list["providers"]
+    let stored: Vec<(String, String)> = list["providers"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["name"] == "openai")
+        .filter(|p| p["name"] == "openai" || p["name"] == "scratch")
         .flat_map(|p| {
-            p["connections"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["connection"].as_str().unwrap().to_string())
+            let provider = p["name"].as_str().unwrap().to_string();
+            p["connections"].as_array().unwrap().iter().map(move |c| {
+                (
+                    provider.clone(),
+                    c["connection"].as_str().unwrap().to_string(),
+                )
+            })
         })
         .collect();
-    for (conn, key) in &keys {
+    for ((provider, conn), key) in &keys {
         let got = t
             .run(
                 &[
                     "get",
-                    "openai",
+                    provider,
                     "--connection",
                     conn,
                     "--field",
@@ -206,12 +245,16 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
             )
             .ok()
             .stdout;
-        assert_eq!(got.trim(), key, "acknowledged login {conn} lost or stale");
+        assert_eq!(
+            got.trim(),
+            key,
+            "acknowledged login {provider}/{conn} lost or stale"
+        );
     }
-    for conn in &stored {
+    for id in &stored {
         assert!(
-            keys.contains_key(conn) || uncertain.contains(conn),
-            "{conn} is stored but was acknowledged as revoked"
+            keys.contains_key(id) || uncertain.contains(id),
+            "{id:?} is stored but was acknowledged as revoked or removed"
         );
     }
     // Refresh tokens: a kill between the provider rotating a refresh token and
@@ -246,7 +289,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         (st.reused_retired_tokens, st.rejected_refresh_tokens.len())
     };
     eprintln!(
-        "crash safety: 1000 operations in {took:?}, {} kills, {acked} acknowledged ({reads} refreshing reads), {failed} interrupted, {} API-key connections checked, {reused} refreshes recovered with a just-retired refresh token, {rejected} refresh tokens refused, {dead}/3 OAuth connections left with a retired refresh token",
+        "crash safety: 1000 operations in {took:?}, {} kills, {acked} acknowledged ({reads} refreshing reads, {removes} removes), {failed} interrupted, {} API-key connections checked, {reused} refreshes recovered with a just-retired refresh token, {rejected} refresh tokens refused, {dead}/3 OAuth connections left with a retired refresh token",
         kills.load(Ordering::Relaxed),
         keys.len()
     );
