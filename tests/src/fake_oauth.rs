@@ -65,6 +65,9 @@ pub struct Switches {
     pub client_secret: Option<String>,
     /// The code exchange answers exactly this status and body (hostile responses).
     pub exchange_raw: Option<(u16, String)>,
+    /// The server's metadata is found only through the protected resource
+    /// document of `{base}/mcp` (RFC 9728), not at the origin.
+    pub metadata_only_via_resource: bool,
 }
 
 impl Default for Switches {
@@ -86,6 +89,7 @@ impl Default for Switches {
             device_interval: 1,
             client_secret: Some("fake-client-secret".into()),
             exchange_raw: None,
+            metadata_only_via_resource: false,
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct FakeState {
     pub rejected_refresh_tokens: Vec<String>,
     /// Refreshes accepted with an already retired token inside the reuse interval.
     pub reused_retired_tokens: u32,
+    /// Requests for the RFC 9728 protected resource document.
+    pub protected_resource_requests: u32,
     device_polls: HashMap<String, u32>,
     /// Calls to the token endpoint, all grants.
     pub token_calls: u32,
@@ -211,7 +217,27 @@ fn router(state: Shared, base: String) -> Router {
         "code_challenge_methods_supported": ["S256"],
     });
     let meta2 = meta.clone();
+    // RFC 9728: the MCP endpoint `{base}/mcp` names the authorization server
+    // `{base}/as`, whose RFC 8414 document sits at the path-inserted address.
+    let mut meta_as = meta.clone();
+    meta_as["issuer"] = json!(format!("{base}/as"));
+    let resource = json!({
+        "resource": format!("{base}/mcp"),
+        "authorization_servers": [format!("{base}/as")],
+    });
+    let hidden = |s: &Shared| s.lock().unwrap().switches.metadata_only_via_resource;
     Router::new()
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(move |State(s): State<Shared>| async move {
+                s.lock().unwrap().protected_resource_requests += 1;
+                Json(resource.clone())
+            }),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/as",
+            get(move || async move { Json(meta_as.clone()) }),
+        )
         .route("/authorize", get(authorize))
         .route("/token", post(token))
         .route("/device/code", post(device_code))
@@ -219,11 +245,23 @@ fn router(state: Shared, base: String) -> Router {
         .route("/revoke", post(revoke))
         .route(
             "/.well-known/oauth-authorization-server",
-            get(move || async move { Json(meta.clone()) }),
+            get(move |State(s): State<Shared>| async move {
+                if hidden(&s) {
+                    StatusCode::NOT_FOUND.into_response()
+                } else {
+                    Json(meta.clone()).into_response()
+                }
+            }),
         )
         .route(
             "/.well-known/openid-configuration",
-            get(move || async move { Json(meta2.clone()) }),
+            get(move |State(s): State<Shared>| async move {
+                if hidden(&s) {
+                    StatusCode::NOT_FOUND.into_response()
+                } else {
+                    Json(meta2.clone()).into_response()
+                }
+            }),
         )
         .with_state(state)
 }

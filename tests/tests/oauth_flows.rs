@@ -315,6 +315,47 @@ fn dcr_registers_a_client_once_and_reuses_it() {
 }
 
 #[test]
+fn dcr_finds_the_authorization_server_through_the_protected_resource_document() {
+    let (t, fake) = setup("dcr_pkce", "follow");
+    let mut def = fake.provider("fake", "dcr_pkce");
+    def["oauth"]["resource"] = serde_json::json!(format!("{}/mcp", fake.base));
+    register(&t, &def);
+    {
+        let mut st = fake.state();
+        st.switches.client_secret = None;
+        st.switches.metadata_only_via_resource = true;
+    }
+    let out = t.run(&["login", "fake"], None).ok();
+    assert!(out.stdout.contains("Successfully logged in"), "{out:?}");
+    let st = fake.state();
+    assert_eq!(st.protected_resource_requests, 1);
+    assert_eq!(
+        st.registrations.len(),
+        1,
+        "registered at the discovered server"
+    );
+    assert_eq!(
+        st.authorize_requests[0].get("resource"),
+        Some(&format!("{}/mcp", fake.base)),
+        "RFC 8707 resource indicator"
+    );
+}
+
+#[test]
+fn dcr_without_any_metadata_says_so() {
+    let (t, fake) = setup("dcr_pkce", "follow");
+    fake.state().switches.metadata_only_via_resource = true;
+    let out = t.run(&["login", "fake"], None);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("no authorization server metadata was found"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn refresh_rotates_the_refresh_token_before_handing_out_the_new_access_token() {
     let (t, fake) = setup("pkce", "follow");
     fake.state().switches.expires_in = Some(2);
