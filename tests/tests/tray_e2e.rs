@@ -196,6 +196,44 @@ fn browser(t: &TestHome) -> PathBuf {
     path
 }
 
+/// The file the tray icon shows now (StatusNotifierItem `IconName`).
+fn icon_file(t: &TestHome, bus_name: &str) -> String {
+    let (_, out) = tool(
+        t,
+        "gdbus",
+        &[
+            "call",
+            "--session",
+            "--dest",
+            bus_name,
+            "--object-path",
+            MENU_PATH.trim_end_matches("/Menu"),
+            "--method",
+            "org.freedesktop.DBus.Properties.Get",
+            "org.kde.StatusNotifierItem",
+            "IconName",
+        ],
+    );
+    out.split('\'').nth(1).unwrap_or_default().to_string()
+}
+
+/// True when the tray shows exactly the pixels of `icons/<name>`.
+fn icon_is(t: &TestHome, bus_name: &str, name: &str) -> bool {
+    let shown = icon_file(t, bus_name);
+    if shown.is_empty() {
+        return false;
+    }
+    let expected = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../icons")
+        .join(name);
+    let out = t
+        .program("compare")
+        .args(["-metric", "AE", &shown, expected.to_str().unwrap(), "null:"])
+        .output()
+        .unwrap();
+    out.status.success() && String::from_utf8_lossy(&out.stderr).trim() == "0"
+}
+
 fn screenshot(t: &TestHome, name: &str) {
     let path = artifacts().join(name);
     let (ok, _) = tool(t, "import", &["-window", "root", path.to_str().unwrap()]);
@@ -270,6 +308,11 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         child,
         bus_name: bus_name.unwrap(),
     };
+    assert!(
+        eventually(10, || icon_is(&t, &tray.bus_name, "tray.png")),
+        "the normal icon: {}",
+        icon_file(&t, &tray.bus_name)
+    );
     let labels: Vec<String> = tray.layout(&t).into_iter().map(|(_, l)| l).collect();
     for expected in ["Connect", "Open Authsome", "Quit", "OpenAI", "GitHub"] {
         assert!(
@@ -331,6 +374,26 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     cli = t.cmd(&["list"]).stdout(Stdio::null()).spawn().unwrap();
     let _ = cli.wait();
 
+    // A second launch exits at once and brings up the first one's main window.
+    let second = t
+        .program(&bin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut second = second;
+    let mut status = None;
+    assert!(
+        eventually(15, || {
+            status = second.try_wait().unwrap();
+            status.is_some()
+        }),
+        "the second instance kept running"
+    );
+    assert_eq!(status.unwrap().code(), Some(0));
+    wait_for_window(&t, "^Authsome$");
+    assert_eq!(t.daemon_pid(), Some(tray.child.id() as i32));
+
     // The main window, for the record.
     tray.click(&t, "Open Authsome");
     wait_for_window(&t, "^Authsome$");
@@ -387,6 +450,36 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         .layout(&t)
         .iter()
         .any(|(_, l)| l == "Fake fake (default) — invalid")));
+    assert!(
+        eventually(10, || icon_is(&t, &tray.bus_name, "tray-attention.png")),
+        "the attention icon: {}",
+        icon_file(&t, &tray.bus_name)
+    );
+
+    // Activating the notification reconnects: a new login in the browser,
+    // with the stored client, and the connection is back.
+    {
+        let mut st = fake.state();
+        st.switches.refresh_error = None;
+        st.switches.expires_in = Some(3600);
+    }
+    let authorizations = fake.state().authorize_requests.len();
+    let (ok, out) = tool(&t, "dunstctl", &["action", "0"]);
+    assert!(ok, "dunstctl: {out}");
+    assert!(
+        eventually(20, || t
+            .run(&["get", "fake", "--field", "status"], None)
+            .stdout
+            .trim()
+            == "connected"),
+        "Reconnect from the notification did not log in again: {}",
+        std::fs::read_to_string(&tray_log).unwrap_or_default()
+    );
+    assert_eq!(fake.state().authorize_requests.len(), authorizations + 1);
+    assert!(
+        eventually(10, || icon_is(&t, &tray.bus_name, "tray.png")),
+        "the icon is back to normal"
+    );
 
     // Quit from the menu: the daemon stops and the app exits 0.
     tray.click(&t, "Quit");
