@@ -481,6 +481,33 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         "the icon is back to normal"
     );
 
+    // A device-code provider from the menu: client credentials in a window,
+    // then a window with the code while the provider waits for approval.
+    let file = t.dir().join("fakedev.json");
+    std::fs::write(&file, fake.provider("fakedev", "device_code").to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap()], None).ok();
+    fake.state().switches.device_pending_polls = 4;
+    assert!(eventually(10, || tray
+        .layout(&t)
+        .iter()
+        .any(|(_, l)| l == "Fake fakedev")));
+    tray.click(&t, "Fake fakedev");
+    let window = wait_for_window(&t, "Authsome: connect Fake fakedev");
+    fill(&t, &window, &["tray-device-client", "fake-client-secret"]);
+    wait_for_window(&t, "Authsome: sign in to fakedev");
+    std::thread::sleep(Duration::from_millis(1500));
+    screenshot(&t, "tray-device-window.png");
+    assert!(
+        eventually(30, || t
+            .run(&["get", "fakedev", "--field", "status"], None)
+            .stdout
+            .trim()
+            == "connected"),
+        "the device-code login from the menu did not complete: {}",
+        std::fs::read_to_string(&tray_log).unwrap_or_default()
+    );
+    assert!(fake.state().device_polls_total >= 5);
+
     // Quit from the menu: the daemon stops and the app exits 0.
     tray.click(&t, "Quit");
     let mut child = tray.child;
