@@ -3,7 +3,13 @@ const invoke = window.__TAURI__.core.invoke;
 
 async function poll() {
   const r = await invoke('login_state');
-  document.getElementById('title').textContent = `Sign in to ${r.provider}`;
+  // The window title names the provider by its display name.
+  let heading = `Sign in to ${r.provider}`;
+  try {
+    const title = await window.__TAURI__.window.getCurrentWindow().title();
+    heading = title.replace(/^Authsome: sign in to /, 'Sign in to ');
+  } catch (_) {}
+  document.getElementById('title').textContent = heading;
   if (r.state === 'device_code') {
     const target = r.verification_uri_complete || r.verification_uri;
     const uri = document.getElementById('uri');

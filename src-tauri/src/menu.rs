@@ -252,6 +252,11 @@ pub async fn start_login<R: Runtime>(
     };
     let resp = d.begin_login(&profile, req).await?;
     let id = resp.id.clone();
+    let display_name = d
+        .catalogue()
+        .get(&provider)
+        .map(|(def, _)| def.display_name.clone())
+        .unwrap_or_else(|_| provider.clone());
     tauri::async_runtime::spawn(async move {
         let mut after = String::new();
         loop {
@@ -266,7 +271,7 @@ pub async fn start_login<R: Runtime>(
                         }
                     }
                     LoginState::DeviceCode { .. } => {
-                        let _ = windows::open_device(&app, &id, &r.provider);
+                        let _ = windows::open_device(&app, &id, &display_name);
                     }
                     _ => {}
                 }

@@ -494,7 +494,7 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     tray.click(&t, "Fake fakedev");
     let window = wait_for_window(&t, "Authsome: connect Fake fakedev");
     fill(&t, &window, &["tray-device-client", "fake-client-secret"]);
-    wait_for_window(&t, "Authsome: sign in to fakedev");
+    wait_for_window(&t, "Authsome: sign in to Fake fakedev");
     std::thread::sleep(Duration::from_millis(1500));
     screenshot(&t, "tray-device-window.png");
     assert!(
