@@ -263,8 +263,9 @@ fn recording_browser(t: &TestHome) -> std::path::PathBuf {
     path
 }
 
-#[test]
-fn a_callback_with_both_code_and_error_ends_the_login_as_an_error() {
+/// A PKCE login waiting for its callback: the home, the fake server, the
+/// waiting CLI and the login's `state`.
+fn pending_login() -> (TestHome, FakeOAuth, std::process::Child, String) {
     let fake = FakeOAuth::start();
     let t = TestHome::new();
     let b = recording_browser(&t);
@@ -299,6 +300,12 @@ fn a_callback_with_both_code_and_error_ends_the_login_as_an_error() {
         .unwrap()
         .trim()
         .to_string();
+    (t, fake, cli, state)
+}
+
+#[test]
+fn a_callback_with_both_code_and_error_ends_the_login_as_an_error() {
+    let (t, fake, mut cli, state) = pending_login();
     let (code, body) = send(
         http().get(&t.url(&format!(
             "/auth/callback/oauth?code=abc&error=access_denied&state={state}"
@@ -314,6 +321,30 @@ fn a_callback_with_both_code_and_error_ends_the_login_as_an_error() {
         .unwrap();
     assert_eq!(cli.wait().unwrap().code(), Some(1));
     assert!(stderr.contains("access_denied"), "{stderr}");
+    assert!(fake.state().issued.is_empty(), "no code was exchanged");
+    t.run(&["get", "fake"], None).code(3);
+}
+
+#[test]
+fn a_callback_with_a_repeated_state_ends_the_waiting_login() {
+    let (t, fake, mut cli, state) = pending_login();
+    let (code, body) = send(
+        http().get(&t.url(&format!(
+            "/auth/callback/oauth?code=abc&state={state}&state={state}"
+        ))),
+        None,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("repeats the parameter"), "{body}");
+    let mut stderr = String::new();
+    cli.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    // Exit code 2: the login ended on invalid input.
+    assert_eq!(cli.wait().unwrap().code(), Some(2));
+    assert!(stderr.contains("repeats the parameter"), "{stderr}");
     assert!(fake.state().issued.is_empty(), "no code was exchanged");
     t.run(&["get", "fake"], None).code(3);
 }

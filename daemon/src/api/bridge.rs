@@ -204,7 +204,10 @@ pub async fn submit(
 pub async fn oauth_callback(State(daemon): State<Daemon>, RawQuery(query): RawQuery) -> Response {
     let result = match Callback::parse(query.as_deref().unwrap_or("")) {
         Ok(callback) => daemon.handle_callback(callback).await,
-        Err(e) => Err(e),
+        Err(e) => {
+            daemon.reject_callback(&e);
+            Err(e)
+        }
     };
     match result {
         Ok(session) => message_page(

@@ -325,6 +325,15 @@ impl Daemon {
         Ok(())
     }
 
+    /// A callback that could not even be parsed (repeated or oversized
+    /// parameters): like one with an unknown state, it ends the logins
+    /// waiting for a callback, so nobody waits for a timeout.
+    pub fn reject_callback(&self, e: &Error) {
+        for s in self.logins().authorizing() {
+            fail(&s, self, e);
+        }
+    }
+
     /// Handles `GET /auth/callback/oauth`: checks `state`, exchanges the
     /// code, stores the tokens. Returns the completed login.
     pub async fn handle_callback(&self, callback: Callback) -> Result<Arc<LoginSession>> {
