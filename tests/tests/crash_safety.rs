@@ -110,7 +110,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     for i in 0..1000u32 {
         match rng.next() % 10 {
             0..=3 => {
-                let provider = if rng.next() % 3 == 0 {
+                let provider = if rng.next().is_multiple_of(3) {
                     "scratch"
                 } else {
                     "openai"
