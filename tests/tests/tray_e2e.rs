@@ -191,19 +191,30 @@ fn wait_for_window(t: &TestHome, title: &str) -> String {
     id
 }
 
-/// Types into a window's fields in order (Tab between them) and submits the form.
+/// Types into a window's fields in order (Tab between them) and submits the
+/// form. A prompt window closes once the daemon took its values; while it
+/// stays open (its page was still loading when the keys arrived, as happens
+/// on a cold start), the values are typed again, replacing what is there.
 fn fill(t: &TestHome, window: &str, values: &[&str]) {
-    std::thread::sleep(Duration::from_millis(1500)); // the page loads and focuses its first field
-    tool(t, "xdotool", &["windowfocus", "--sync", window]);
-    for (i, text) in values.iter().enumerate() {
-        if i > 0 {
-            tool(t, "xdotool", &["key", "Tab"]);
-            // The hint under a field is text, not a stop; Tab lands on the next input.
+    for attempt in 1..=4u64 {
+        // The page loads and focuses its first field.
+        std::thread::sleep(Duration::from_millis(1500 * attempt));
+        tool(t, "xdotool", &["windowfocus", "--sync", window]);
+        for (i, text) in values.iter().enumerate() {
+            if i > 0 {
+                // The hint under a field is text, not a stop; Tab lands on the next input.
+                tool(t, "xdotool", &["key", "Tab"]);
+            }
+            tool(t, "xdotool", &["key", "ctrl+a"]);
+            let (ok, _) = tool(t, "xdotool", &["type", "--delay", "20", text]);
+            assert!(ok);
         }
-        let (ok, _) = tool(t, "xdotool", &["type", "--delay", "20", text]);
-        assert!(ok);
+        tool(t, "xdotool", &["key", "Return"]);
+        if eventually(5, || !tool(t, "xdotool", &["getwindowname", window]).0) {
+            return;
+        }
     }
-    tool(t, "xdotool", &["key", "Return"]);
+    panic!("the window {window} never took the values");
 }
 
 /// A browser that follows the authorization redirect back to the daemon.
