@@ -303,50 +303,46 @@ fn pending_login() -> (TestHome, FakeOAuth, std::process::Child, String) {
     (t, fake, cli, state)
 }
 
-#[test]
-fn a_callback_with_both_code_and_error_ends_the_login_as_an_error() {
+/// Sends a hostile callback (built from the waiting login's `state`) and
+/// checks it is refused with 400, ends the waiting CLI with `exit` and a
+/// message naming `reason`, and exchanges no code.
+fn hostile_callback_ends_the_login(query: impl Fn(&str) -> String, exit: i32, reason: &str) {
     let (t, fake, mut cli, state) = pending_login();
     let (code, body) = send(
-        http().get(&t.url(&format!(
-            "/auth/callback/oauth?code=abc&error=access_denied&state={state}"
-        ))),
+        http().get(&t.url(&format!("/auth/callback/oauth?{}", query(&state)))),
         None,
     );
     assert_eq!(code, 400, "{body}");
+    assert!(body.contains(reason), "{body}");
     let mut stderr = String::new();
     cli.stderr
         .take()
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    assert_eq!(cli.wait().unwrap().code(), Some(1));
-    assert!(stderr.contains("access_denied"), "{stderr}");
+    assert_eq!(cli.wait().unwrap().code(), Some(exit));
+    assert!(stderr.contains(reason), "{stderr}");
     assert!(fake.state().issued.is_empty(), "no code was exchanged");
     t.run(&["get", "fake"], None).code(3);
 }
 
 #[test]
-fn a_callback_with_a_repeated_state_ends_the_waiting_login() {
-    let (t, fake, mut cli, state) = pending_login();
-    let (code, body) = send(
-        http().get(&t.url(&format!(
-            "/auth/callback/oauth?code=abc&state={state}&state={state}"
-        ))),
-        None,
+fn a_callback_with_both_code_and_error_ends_the_login_as_an_error() {
+    hostile_callback_ends_the_login(
+        |state| format!("code=abc&error=access_denied&state={state}"),
+        1,
+        "access_denied",
     );
-    assert_eq!(code, 400, "{body}");
-    assert!(body.contains("repeats the parameter"), "{body}");
-    let mut stderr = String::new();
-    cli.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+}
+
+#[test]
+fn a_callback_with_a_repeated_state_ends_the_waiting_login() {
     // Exit code 2: the login ended on invalid input.
-    assert_eq!(cli.wait().unwrap().code(), Some(2));
-    assert!(stderr.contains("repeats the parameter"), "{stderr}");
-    assert!(fake.state().issued.is_empty(), "no code was exchanged");
-    t.run(&["get", "fake"], None).code(3);
+    hostile_callback_ends_the_login(
+        |state| format!("code=abc&state={state}&state={state}"),
+        2,
+        "repeats the parameter",
+    );
 }
 
 #[test]

@@ -264,6 +264,17 @@ fn icon_is(t: &TestHome, bus_name: &str, name: &str) -> bool {
     out.status.success() && String::from_utf8_lossy(&out.stderr).trim() == "0"
 }
 
+/// The exit code of a child that ends within `secs` seconds (`None` inside
+/// when a signal ended it); `None` when it is still running.
+fn exit_code_within(child: &mut Child, secs: u64) -> Option<Option<i32>> {
+    let mut status = None;
+    eventually(secs, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.map(|s| s.code())
+}
+
 fn screenshot(t: &TestHome, name: &str) {
     let path = artifacts().join(name);
     let (ok, _) = tool(t, "import", &["-window", "root", path.to_str().unwrap()]);
@@ -405,22 +416,17 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     let _ = cli.wait();
 
     // A second launch exits at once and brings up the first one's main window.
-    let second = t
+    let mut second = t
         .program(&bin)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut second = second;
-    let mut status = None;
-    assert!(
-        eventually(15, || {
-            status = second.try_wait().unwrap();
-            status.is_some()
-        }),
-        "the second instance kept running"
+    assert_eq!(
+        exit_code_within(&mut second, 15),
+        Some(Some(0)),
+        "the second instance exits 0 at once"
     );
-    assert_eq!(status.unwrap().code(), Some(0));
     wait_for_window(&t, "^Authsome$");
     assert_eq!(t.daemon_pid(), Some(tray.child.id() as i32));
 
@@ -543,15 +549,11 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     // Quit from the menu: the daemon stops and the app exits 0.
     tray.click(&t, "Quit");
     let mut child = tray.child;
-    let mut status = None;
-    assert!(
-        eventually(15, || {
-            status = child.try_wait().unwrap();
-            status.is_some()
-        }),
-        "the tray did not quit"
+    assert_eq!(
+        exit_code_within(&mut child, 15),
+        Some(Some(0)),
+        "the tray quits with 0"
     );
-    assert_eq!(status.unwrap().code(), Some(0));
     assert!(
         ureq::get(&health).call().is_err(),
         "the daemon stopped with the app"
