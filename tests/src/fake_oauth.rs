@@ -114,6 +114,9 @@ pub struct FakeState {
     pub retired_at: HashMap<String, std::time::Instant>,
     /// Refresh tokens presented and refused.
     pub rejected_refresh_tokens: Vec<String>,
+    /// For each refused token, how long ago it had been retired (`None`:
+    /// never a live token of this server, or revoked).
+    pub rejected_retired_for: Vec<Option<std::time::Duration>>,
     /// Refreshes accepted with an already retired token inside the reuse interval.
     pub reused_retired_tokens: u32,
     /// Requests for the RFC 9728 protected resource document.
@@ -457,7 +460,9 @@ fn token_answer(
                 _ => false,
             };
             if !live && !reusable {
+                let retired_for = st.retired_at.get(&rt).map(|at| at.elapsed());
                 st.rejected_refresh_tokens.push(rt);
+                st.rejected_retired_for.push(retired_for);
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
             if !live {
