@@ -7,34 +7,20 @@ and prints p50 / p99 / mean in milliseconds. Uses the release binary when
 built, else the debug one. Target on a 2-core machine: p50 <= 5 ms.
 """
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import binary, free_port
+
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 
 
-def binary():
-    """The newest build of authsome, release or debug."""
-    paths = [(os.path.join(ROOT, "target", p, "authsome"), p) for p in ("release", "debug")]
-    paths = [x for x in paths if os.path.exists(x[0])]
-    if not paths:
-        sys.exit("build first: cargo build --release --bins")
-    return max(paths, key=lambda x: os.path.getmtime(x[0]))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main():
-    exe, profile = binary()
+    exe = binary("authsome")
+    profile = os.path.basename(os.path.dirname(exe))
     tmp = tempfile.mkdtemp(prefix="authsome-bench-")
     env = {
         "PATH": os.environ.get("PATH", ""),

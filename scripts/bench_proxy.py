@@ -12,30 +12,14 @@ latency <= 0.3 ms, `authsome run -- true` p50 <= 20 ms.
 """
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import binary, free_port
+
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
-
-
-def binary(name):
-    """The newest build of `name`, release or debug."""
-    paths = [os.path.join(ROOT, "target", p, name) for p in ("release", "debug")]
-    paths = [p for p in paths if os.path.exists(p)]
-    if not paths:
-        sys.exit(f"build first: cargo build --release --bins ({name} missing)")
-    return max(paths, key=os.path.getmtime)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():

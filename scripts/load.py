@@ -18,31 +18,16 @@ Targets on a 2-core machine: 0 errors; RSS stable within 10 %; API read p50
 """
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import binary, free_port
+
 SECONDS = int(os.environ.get("LOAD_SECONDS", "60"))
 ROUNDS = int(os.environ.get("LOAD_ROUNDS", "1"))
 WARMUP = int(os.environ.get("LOAD_WARMUP", "10"))
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "50"))
-
-
-def binary(name):
-    paths = [os.path.join(ROOT, "target", p, name) for p in ("release", "debug")]
-    paths = [p for p in paths if os.path.exists(p)]
-    if not paths:
-        sys.exit(f"build first: cargo build --release --bins ({name} missing)")
-    return max(paths, key=os.path.getmtime)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid):

@@ -37,17 +37,13 @@ pub fn open_prompt<R: Runtime>(
     login_id: &str,
     display_name: &str,
 ) -> tauri::Result<()> {
-    WebviewWindowBuilder::new(
+    login_window(
         app,
         format!("{PROMPT_PREFIX}{login_id}"),
-        WebviewUrl::App("prompt.html".into()),
+        "prompt.html",
+        format!("Authsome: connect {display_name}"),
+        480.0,
     )
-    .title(format!("Authsome: connect {display_name}"))
-    .inner_size(520.0, 480.0)
-    .center()
-    .focused(true)
-    .build()
-    .map(|_| ())
 }
 
 /// Opens the device-code window of a login.
@@ -56,14 +52,27 @@ pub fn open_device<R: Runtime>(
     login_id: &str,
     display_name: &str,
 ) -> tauri::Result<()> {
-    WebviewWindowBuilder::new(
+    login_window(
         app,
         format!("{DEVICE_PREFIX}{login_id}"),
-        WebviewUrl::App("device.html".into()),
+        "device.html",
+        format!("Authsome: sign in to {display_name}"),
+        300.0,
     )
-    .title(format!("Authsome: sign in to {display_name}"))
-    .inner_size(520.0, 300.0)
-    .center()
-    .build()
-    .map(|_| ())
+}
+
+fn login_window<R: Runtime>(
+    app: &AppHandle<R>,
+    label: String,
+    page: &str,
+    title: String,
+    height: f64,
+) -> tauri::Result<()> {
+    WebviewWindowBuilder::new(app, label, WebviewUrl::App(page.into()))
+        .title(title)
+        .inner_size(520.0, height)
+        .center()
+        .focused(true)
+        .build()
+        .map(|_| ())
 }

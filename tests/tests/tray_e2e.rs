@@ -67,25 +67,7 @@ struct Tray {
 
 impl Tray {
     fn layout(&self, t: &TestHome) -> Vec<(i32, String)> {
-        let (_, out) = tool(
-            t,
-            "gdbus",
-            &[
-                "call",
-                "--session",
-                "--dest",
-                &self.bus_name,
-                "--object-path",
-                MENU_PATH,
-                "--method",
-                "com.canonical.dbusmenu.GetLayout",
-                "--",
-                "0",
-                "-1",
-                "[]",
-            ],
-        );
-        menu_items(&out)
+        menu_items(&get_layout(t, &self.bus_name).1)
     }
 
     /// Clicks a menu item. The menu is rebuilt when connections change, and
@@ -110,24 +92,12 @@ impl Tray {
             .find(|(_, l)| l == label)
             .unwrap_or_else(|| panic!("no menu item {label:?} in {items:?}"))
             .0;
-        let (ok, out) = tool(
+        let (ok, out) = gdbus(
             t,
-            "gdbus",
-            &[
-                "call",
-                "--session",
-                "--dest",
-                &self.bus_name,
-                "--object-path",
-                MENU_PATH,
-                "--method",
-                "com.canonical.dbusmenu.Event",
-                "--",
-                &id.to_string(),
-                "clicked",
-                "<int32 0>",
-                "0",
-            ],
+            &self.bus_name,
+            MENU_PATH,
+            "com.canonical.dbusmenu.Event",
+            &["--", &id.to_string(), "clicked", "<int32 0>", "0"],
         );
         if ok {
             Ok(())
@@ -138,44 +108,47 @@ impl Tray {
 }
 
 fn find_menu(t: &TestHome) -> Option<String> {
-    let (_, names) = tool(
+    let (_, names) = gdbus(
         t,
-        "gdbus",
-        &[
-            "call",
-            "--session",
-            "--dest",
-            "org.freedesktop.DBus",
-            "--object-path",
-            "/org/freedesktop/DBus",
-            "--method",
-            "org.freedesktop.DBus.ListNames",
-        ],
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus.ListNames",
+        &[],
     );
     names
         .split('\'')
         .filter(|n| n.starts_with(":1."))
         .find_map(|n| {
-            let (ok, out) = tool(
-                t,
-                "gdbus",
-                &[
-                    "call",
-                    "--session",
-                    "--dest",
-                    n,
-                    "--object-path",
-                    MENU_PATH,
-                    "--method",
-                    "com.canonical.dbusmenu.GetLayout",
-                    "--",
-                    "0",
-                    "-1",
-                    "[]",
-                ],
-            );
+            let (ok, out) = get_layout(t, n);
             (ok && out.contains("Quit")).then(|| n.to_string())
         })
+}
+
+/// `gdbus call` on the session bus.
+fn gdbus(t: &TestHome, dest: &str, path: &str, method: &str, args: &[&str]) -> (bool, String) {
+    let mut all = vec![
+        "call",
+        "--session",
+        "--dest",
+        dest,
+        "--object-path",
+        path,
+        "--method",
+        method,
+    ];
+    all.extend_from_slice(args);
+    tool(t, "gdbus", &all)
+}
+
+/// The whole tray menu as dbusmenu describes it.
+fn get_layout(t: &TestHome, bus_name: &str) -> (bool, String) {
+    gdbus(
+        t,
+        bus_name,
+        MENU_PATH,
+        "com.canonical.dbusmenu.GetLayout",
+        &["--", "0", "-1", "[]"],
+    )
 }
 
 fn wait_for_window(t: &TestHome, title: &str) -> String {
@@ -228,21 +201,12 @@ fn browser(t: &TestHome) -> PathBuf {
 
 /// The file the tray icon shows now (StatusNotifierItem `IconName`).
 fn icon_file(t: &TestHome, bus_name: &str) -> String {
-    let (_, out) = tool(
+    let (_, out) = gdbus(
         t,
-        "gdbus",
-        &[
-            "call",
-            "--session",
-            "--dest",
-            bus_name,
-            "--object-path",
-            MENU_PATH.trim_end_matches("/Menu"),
-            "--method",
-            "org.freedesktop.DBus.Properties.Get",
-            "org.kde.StatusNotifierItem",
-            "IconName",
-        ],
+        bus_name,
+        MENU_PATH.trim_end_matches("/Menu"),
+        "org.freedesktop.DBus.Properties.Get",
+        &["org.kde.StatusNotifierItem", "IconName"],
     );
     out.split('\'').nth(1).unwrap_or_default().to_string()
 }
