@@ -198,6 +198,24 @@ impl TestHome {
             .to_string()
     }
 
+    /// `authsome get <provider> --field <field>`, trimmed (empty when the
+    /// command fails, e.g. before the connection exists).
+    pub fn field(&self, provider: &str, field: &str) -> String {
+        self.run(&["get", provider, "--field", field], None)
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// `authsome get <provider> --field <field> --show-secret`, which must succeed.
+    pub fn secret(&self, provider: &str, field: &str) -> String {
+        self.run(&["get", provider, "--field", field, "--show-secret"], None)
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    }
+
     /// The running daemon's pid.
     pub fn daemon_pid(&self) -> Option<i32> {
         self.daemon_info()

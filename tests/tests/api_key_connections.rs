@@ -37,13 +37,7 @@ fn login_list_get_export_revoke_round_trip() {
         get.contains("api_key") && get.contains("***") && !get.contains(KEY),
         "{get}"
     );
-    assert_eq!(
-        t.run(&["get", "openai", "--field", "api_key"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "***"
-    );
+    assert_eq!(t.field("openai", "api_key"), "***");
     assert_eq!(
         t.run(
             &["get", "openai", "--field", "api_key", "--show-secret"],
@@ -53,13 +47,7 @@ fn login_list_get_export_revoke_round_trip() {
         .stdout,
         format!("{KEY}\n")
     );
-    assert_eq!(
-        t.run(&["get", "openai", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
+    assert_eq!(t.field("openai", "status"), "connected");
     let view: serde_json::Value =
         serde_json::from_str(&t.run(&["get", "openai", "--json"], None).ok().stdout).unwrap();
     assert_eq!(view["secrets"]["api_key"], "***");
@@ -97,13 +85,7 @@ fn login_list_get_export_revoke_round_trip() {
     let revoke = t.run(&["revoke", "openai"], None).ok().stdout;
     assert!(revoke.contains("Revoked openai (default)"), "{revoke}");
     t.run(&["get", "openai"], None).code(3);
-    assert_eq!(
-        t.run(&["get", "anthropic", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
+    assert_eq!(t.field("anthropic", "status"), "connected");
 }
 
 #[test]
@@ -118,13 +100,7 @@ fn exit_codes_follow_the_contract() {
     )
     .ok();
     assert_eq!(
-        t.run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None
-        )
-        .ok()
-        .stdout
-        .trim(),
+        t.secret("openai", "api_key"),
         "sk-replaced-abcdefghijklmnopqrstuvwx"
     );
     t.run(&["get", "no-such-provider"], None).code(4);
@@ -223,13 +199,7 @@ fn profiles_keep_connections_apart() {
     t.run(&["--profile", "nope", "list"], None).code(2);
     t.run(&["profile", "use", "ci"], None).ok();
     assert_eq!(
-        t.run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None
-        )
-        .ok()
-        .stdout
-        .trim(),
+        t.secret("openai", "api_key"),
         "sk-ci-abcdefghijklmnopqrstuvwxyz12"
     );
     let list = t.run(&["profile", "list"], None).ok().stdout;

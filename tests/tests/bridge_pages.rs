@@ -69,16 +69,7 @@ fn login_without_a_terminal_completes_through_the_bridge_page() {
         log.contains("POST 200") && log.contains("is connected"),
         "{log}"
     );
-    assert_eq!(
-        t.run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None
-        )
-        .ok()
-        .stdout
-        .trim(),
-        KEY
-    );
+    assert_eq!(t.secret("openai", "api_key"), KEY);
     // The page is single use: a second load finds nothing.
     let url = log
         .lines()
@@ -196,13 +187,7 @@ fn a_rejected_key_on_the_bridge_page_shows_the_hint_and_keeps_the_page() {
     assert_eq!(code, 200, "{body}");
     let status = child.wait().unwrap();
     assert!(status.success());
-    assert_eq!(
-        t.run(&["get", "openai", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
+    assert_eq!(t.field("openai", "status"), "connected");
     let (code, _) = send(
         http()
             .post(&url)

@@ -37,16 +37,7 @@ fn sigterm_stops_cleanly_and_acknowledged_writes_survive() {
     t.login_key("openai", KEY);
     t.signal_daemon(Signal::SIGTERM);
     assert!(t.daemon_info().is_none(), "daemon.json removed on shutdown");
-    assert_eq!(
-        t.run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None
-        )
-        .ok()
-        .stdout
-        .trim(),
-        KEY
-    );
+    assert_eq!(t.secret("openai", "api_key"), KEY);
     t.run(&["daemon", "status"], None).ok();
     t.run(&["daemon", "stop"], None).ok();
     t.run(&["daemon", "status"], None).code(9);

@@ -44,16 +44,7 @@ fn a_new_home_keeps_its_master_key_in_the_keychain() {
 
     // A restarted daemon reads the key back from the keychain.
     t.run(&["daemon", "stop"], None).ok();
-    assert_eq!(
-        t.run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None
-        )
-        .ok()
-        .stdout
-        .trim(),
-        KEY
-    );
+    assert_eq!(t.secret("openai", "api_key"), KEY);
     let doctor = t.run(&["doctor"], None).ok().stdout;
     assert!(
         doctor.contains("master key from keychain") && doctor.contains("persists"),
@@ -103,16 +94,7 @@ fn a_keychain_home_without_its_keychain_fails_clearly_and_never_switches() {
     );
 
     // Back with its keychain, everything is there.
-    assert_eq!(
-        t.run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None
-        )
-        .ok()
-        .stdout
-        .trim(),
-        KEY
-    );
+    assert_eq!(t.secret("openai", "api_key"), KEY);
 }
 
 #[test]

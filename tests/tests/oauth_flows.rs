@@ -93,14 +93,6 @@ fn login(t: &TestHome, extra: &[&str]) -> authsome_tests::Run {
     t.run(&args, Some(SECRET))
 }
 
-fn secret(t: &TestHome, field: &str) -> String {
-    t.run(&["get", "fake", "--field", field, "--show-secret"], None)
-        .ok()
-        .stdout
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn pkce_login_stores_tokens_and_reuses_the_client() {
     let (t, fake) = setup("pkce", "follow");
@@ -129,29 +121,12 @@ fn pkce_login_stores_tokens_and_reuses_the_client() {
             format!("http://127.0.0.1:{}/auth/callback/oauth", t.port)
         );
         assert_eq!(q["scope"], "read write");
-        assert_eq!(secret(&t, "access_token"), st.issued[0]);
+        assert_eq!(t.secret("fake", "access_token"), st.issued[0]);
         assert_eq!(st.client_auth_seen, vec!["body"]);
     }
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "scopes"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "read,write"
-    );
-    assert!(!t
-        .run(&["get", "fake", "--field", "expires_at"], None)
-        .ok()
-        .stdout
-        .trim()
-        .is_empty());
+    assert_eq!(t.field("fake", "status"), "connected");
+    assert_eq!(t.field("fake", "scopes"), "read,write");
+    assert!(!t.field("fake", "expires_at").is_empty());
     assert_eq!(
         t.run(&["export", "fake"], None).ok().stdout.trim(),
         format!("FAKE_TOKEN={}", fake.state().issued[0])
@@ -271,7 +246,7 @@ fn device_code_login_polls_and_slows_down() {
         "slow_down was not obeyed: {took:?}"
     );
     assert_eq!(fake.state().device_polls_total, 3);
-    assert_eq!(secret(&t, "access_token"), fake.state().issued[0]);
+    assert_eq!(t.secret("fake", "access_token"), fake.state().issued[0]);
 }
 
 #[test]
@@ -360,24 +335,21 @@ fn refresh_rotates_the_refresh_token_before_handing_out_the_new_access_token() {
     let (t, fake) = setup("pkce", "follow");
     fake.state().switches.expires_in = Some(2);
     login(&t, &[]).ok();
-    let (first_at, first_rt) = (secret(&t, "access_token"), secret(&t, "refresh_token"));
+    let (first_at, first_rt) = (
+        t.secret("fake", "access_token"),
+        t.secret("fake", "refresh_token"),
+    );
     fake.state().switches.expires_in = Some(3600);
     std::thread::sleep(Duration::from_millis(1100));
-    let new_at = secret(&t, "access_token");
+    let new_at = t.secret("fake", "access_token");
     assert_ne!(
         new_at, first_at,
         "a token inside its window is refreshed on read"
     );
-    let new_rt = secret(&t, "refresh_token");
+    let new_rt = t.secret("fake", "refresh_token");
     assert_ne!(new_rt, first_rt, "the rotated refresh token was stored");
     assert_eq!(fake.state().refresh_tokens.get(&first_rt), Some(&false));
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
+    assert_eq!(t.field("fake", "status"), "connected");
     let log = t.run(&["log", "-n", "50", "--json"], None).ok().stdout;
     assert!(log.contains("\"event\":\"refresh\""), "{log}");
 }
@@ -387,15 +359,15 @@ fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
     let (t, fake) = setup("pkce", "follow");
     fake.state().switches.expires_in = Some(2);
     login(&t, &[]).ok();
-    let rt = secret(&t, "refresh_token");
+    let rt = t.secret("fake", "refresh_token");
     {
         let mut st = fake.state();
         st.switches.expires_in = Some(3600);
         st.switches.rotate = false;
     }
     std::thread::sleep(Duration::from_millis(1100));
-    secret(&t, "access_token");
-    assert_eq!(secret(&t, "refresh_token"), rt);
+    t.secret("fake", "access_token");
+    assert_eq!(t.secret("fake", "refresh_token"), rt);
 }
 
 fn notifications(t: &TestHome) -> usize {
@@ -422,13 +394,7 @@ fn a_rejected_refresh_marks_the_connection_invalid_and_notifies_once() {
         "{}",
         out.stderr
     );
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "invalid"
-    );
+    assert_eq!(t.field("fake", "status"), "invalid");
     let calls = fake.state().refresh_calls;
     // Reads keep failing, even before the old token's expiry, without calling the provider again.
     t.run(&["export", "fake"], None).code(5);
@@ -449,7 +415,7 @@ fn a_provider_outage_serves_the_old_token_then_expires_then_recovers() {
     let (t, fake) = setup("pkce", "follow");
     fake.state().switches.expires_in = Some(4);
     login(&t, &[]).ok();
-    let first = secret(&t, "access_token");
+    let first = t.secret("fake", "access_token");
     {
         let mut st = fake.state();
         st.switches.refresh_status = Some(503);
@@ -457,17 +423,11 @@ fn a_provider_outage_serves_the_old_token_then_expires_then_recovers() {
     }
     std::thread::sleep(Duration::from_millis(2300));
     assert_eq!(
-        secret(&t, "access_token"),
+        t.secret("fake", "access_token"),
         first,
         "the old token is served while valid"
     );
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
+    assert_eq!(t.field("fake", "status"), "connected");
     std::thread::sleep(Duration::from_millis(2000));
     let out = t
         .run(
@@ -480,11 +440,7 @@ fn a_provider_outage_serves_the_old_token_then_expires_then_recovers() {
         "{}",
         out.stderr
     );
-    assert!(eventually(5, || t
-        .run(&["get", "fake", "--field", "status"], None)
-        .stdout
-        .trim()
-        == "expired"));
+    assert!(eventually(5, || t.field("fake", "status") == "expired"));
     assert_eq!(notifications(&t), 1);
     // An agent retrying in a loop: the provider is asked at most once a second.
     let (calls, started) = (fake.state().refresh_calls, Instant::now());
@@ -513,13 +469,7 @@ fn a_provider_outage_serves_the_old_token_then_expires_then_recovers() {
         out.code == 0
     }));
     assert_ne!(recovered.trim(), first);
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
+    assert_eq!(t.field("fake", "status"), "connected");
     assert_eq!(notifications(&t), 2, "one notification for the recovery");
 }
 
@@ -527,7 +477,10 @@ fn a_provider_outage_serves_the_old_token_then_expires_then_recovers() {
 fn revoke_calls_the_revocation_endpoint_and_forgets_the_client() {
     let (t, fake) = setup("pkce", "follow");
     login(&t, &[]).ok();
-    let (at, rt) = (secret(&t, "access_token"), secret(&t, "refresh_token"));
+    let (at, rt) = (
+        t.secret("fake", "access_token"),
+        t.secret("fake", "refresh_token"),
+    );
     let out = t.run(&["revoke", "fake"], None).ok();
     assert!(
         out.stdout.contains("client credentials forgotten"),
@@ -592,16 +545,10 @@ fn base_url_fills_the_templates_and_is_kept_for_refresh() {
     assert!(out.stderr.contains("--base-url"), "{}", out.stderr);
     fake.state().switches.expires_in = Some(2);
     login(&t, &["--base-url", &fake.base]).ok();
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "base_url"], None)
-            .ok()
-            .stdout
-            .trim(),
-        fake.base
-    );
+    assert_eq!(t.field("fake", "base_url"), fake.base);
     fake.state().switches.expires_in = Some(3600);
     std::thread::sleep(Duration::from_millis(1100));
-    secret(&t, "access_token");
+    t.secret("fake", "access_token");
     assert_eq!(
         fake.state().refresh_calls,
         1,
@@ -617,13 +564,7 @@ fn requested_scopes_are_sent_and_stored() {
         fake.state().authorize_requests[0]["scope"],
         "repo read:user"
     );
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "scopes"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "repo,read:user"
-    );
+    assert_eq!(t.field("fake", "scopes"), "repo,read:user");
 }
 
 #[test]
@@ -774,17 +715,11 @@ fn a_kill_mid_refresh_is_recovered_inside_the_providers_reuse_interval() {
         "the interrupted refresh was not retried"
     );
     assert!(eventually(10, || {
-        let rt = secret(&t, "refresh_token");
+        let rt = t.secret("fake", "refresh_token");
         rt != old_rt && fake.state().refresh_tokens.get(&rt) == Some(&true)
     }));
-    assert_eq!(
-        t.run(&["get", "fake", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
-    let at = secret(&t, "access_token");
+    assert_eq!(t.field("fake", "status"), "connected");
+    let at = t.secret("fake", "access_token");
     assert!(fake.state().issued.contains(&at));
     let log = std::fs::read_to_string(t.home().join("logs/authsome.log")).unwrap_or_default();
     assert!(
@@ -806,11 +741,7 @@ fn a_kill_mid_refresh_against_a_strict_provider_ends_invalid_with_the_reason() {
             .contains(&old_rt)),
         "the interrupted refresh was not retried"
     );
-    assert!(eventually(10, || t
-        .run(&["get", "fake", "--field", "status"], None)
-        .stdout
-        .trim()
-        == "invalid"));
+    assert!(eventually(10, || t.field("fake", "status") == "invalid"));
     let out = t
         .run(
             &["get", "fake", "--field", "access_token", "--show-secret"],
@@ -845,10 +776,10 @@ fn a_login_during_a_refresh_is_not_overwritten_by_the_refresh() {
     std::thread::sleep(Duration::from_millis(2500));
     fake.state().switches.refresh_answer_delay_ms = 0;
     assert_eq!(
-        secret(&t, "access_token"),
+        t.secret("fake", "access_token"),
         login_token,
         "the refresh that started before the login replaced it"
     );
-    let rt = secret(&t, "refresh_token");
+    let rt = t.secret("fake", "refresh_token");
     assert_eq!(fake.state().refresh_tokens.get(&rt), Some(&true));
 }

@@ -73,16 +73,7 @@ fn the_key_is_asked_for_with_a_masked_prompt_and_never_echoed() {
         "{screen}"
     );
     assert!(!screen.contains(KEY), "the typed key was echoed: {screen}");
-    assert_eq!(
-        t.run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None
-        )
-        .ok()
-        .stdout
-        .trim(),
-        KEY
-    );
+    assert_eq!(t.secret("openai", "api_key"), KEY);
 }
 
 #[test]
@@ -92,11 +83,5 @@ fn a_mistyped_key_is_asked_for_again_with_the_hint() {
     assert_eq!(code, 0, "{screen}");
     assert!(screen.contains("start with sk-"), "{screen}");
     assert!(!screen.contains("oops"), "{screen}");
-    assert_eq!(
-        t.run(&["get", "openai", "--field", "status"], None)
-            .ok()
-            .stdout
-            .trim(),
-        "connected"
-    );
+    assert_eq!(t.field("openai", "status"), "connected");
 }

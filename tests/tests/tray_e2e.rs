@@ -333,21 +333,11 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     screenshot(&t, "tray-prompt-window.png");
     fill(&t, &window, &["sk-tray-e2e-abcdefghijklmnopqrstuv"]);
     assert!(
-        eventually(15, || t
-            .run(&["get", "openai", "--field", "status"], None)
-            .stdout
-            .trim()
-            == "connected"),
+        eventually(15, || t.field("openai", "status") == "connected"),
         "the key typed into the window was not stored"
     );
     assert_eq!(
-        t.run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None
-        )
-        .ok()
-        .stdout
-        .trim(),
+        t.secret("openai", "api_key"),
         "sk-tray-e2e-abcdefghijklmnopqrstuv"
     );
     assert!(
@@ -420,11 +410,7 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     let window = wait_for_window(&t, "Authsome: connect Fake fake");
     fill(&t, &window, &["tray-client", "fake-client-secret"]);
     assert!(
-        eventually(20, || t
-            .run(&["get", "fake", "--field", "status"], None)
-            .stdout
-            .trim()
-            == "connected"),
+        eventually(20, || t.field("fake", "status") == "connected"),
         "the OAuth login from the menu did not complete: {}",
         std::fs::read_to_string(&tray_log).unwrap_or_default()
     );
@@ -469,11 +455,7 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     let (ok, out) = tool(&t, "dunstctl", &["action", "0"]);
     assert!(ok, "dunstctl: {out}");
     assert!(
-        eventually(20, || t
-            .run(&["get", "fake", "--field", "status"], None)
-            .stdout
-            .trim()
-            == "connected"),
+        eventually(20, || t.field("fake", "status") == "connected"),
         "Reconnect from the notification did not log in again: {}",
         std::fs::read_to_string(&tray_log).unwrap_or_default()
     );
@@ -500,11 +482,7 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     std::thread::sleep(Duration::from_millis(1500));
     screenshot(&t, "tray-device-window.png");
     assert!(
-        eventually(30, || t
-            .run(&["get", "fakedev", "--field", "status"], None)
-            .stdout
-            .trim()
-            == "connected"),
+        eventually(30, || t.field("fakedev", "status") == "connected"),
         "the device-code login from the menu did not complete: {}",
         std::fs::read_to_string(&tray_log).unwrap_or_default()
     );
