@@ -44,6 +44,7 @@ pub struct ReadyLine {
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    port: u16,
     token: String,
     profile: Option<String>,
     verbose: bool,
@@ -184,6 +185,7 @@ impl Client {
                 return Ok(Client {
                     agent: agent(Duration::from_secs(120)),
                     base: format!("http://127.0.0.1:{}", info.port),
+                    port: info.port,
                     token: read_token(home)?,
                     profile,
                     verbose,
@@ -201,10 +203,16 @@ impl Client {
         Ok(Client {
             agent: agent(Duration::from_secs(120)),
             base: format!("http://127.0.0.1:{port}"),
+            port,
             token: read_token(home)?,
             profile,
             verbose,
         })
+    }
+
+    /// The daemon's API port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     fn request(&self, method: &str, path: &str) -> ureq::Request {

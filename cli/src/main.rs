@@ -113,6 +113,10 @@ fn run(cli: Cli) -> CliResult {
 }
 
 fn main() {
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(commands::run::TRAMPOLINE)) {
+        commands::run::contained_exec(args);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -61,6 +61,40 @@ pub struct Config {
     /// Proxy settings.
     #[serde(default, skip_serializing_if = "ProxyConfig::is_empty")]
     pub proxy: ProxyConfig,
+    /// Defaults for `authsome run`.
+    #[serde(default, skip_serializing_if = "RunConfig::is_default")]
+    pub run: RunConfig,
+}
+
+/// `[run]` in `config.toml`: defaults for `authsome run`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Run commands in the Landlock sandbox (`--no-contain` turns it off for one run).
+    #[serde(default = "yes")]
+    pub contain: bool,
+    /// Where a contained command may connect: `any`, or only the `proxy`.
+    #[serde(default)]
+    pub egress: crate::contain::Egress,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            contain: true,
+            egress: crate::contain::Egress::Any,
+        }
+    }
+}
+
+impl RunConfig {
+    fn is_default(&self) -> bool {
+        self == &RunConfig::default()
+    }
 }
 
 /// `[proxy]` in `config.toml`.
@@ -316,9 +350,21 @@ mod tests {
                 extra_ca_file: Some(PathBuf::from("/etc/corp-ca.pem")),
                 port: None,
             },
+            run: RunConfig {
+                contain: false,
+                egress: crate::contain::Egress::Proxy,
+            },
         };
         home.save_config(&cfg).unwrap();
         assert_eq!(home.load_config().unwrap(), cfg);
+        std::fs::write(home.config_path(), "[run]\negress = \"proxy\"\n").unwrap();
+        let run = home.load_config().unwrap().run;
+        assert!(run.contain, "contain defaults to true");
+        assert_eq!(run.egress, crate::contain::Egress::Proxy);
+        std::fs::write(home.config_path(), "[run]\negress = \"nowhere\"\n").unwrap();
+        let err = home.load_config().unwrap_err().to_string();
+        assert!(err.contains("nowhere") || err.contains("unknown variant"), "{err}");
+        home.save_config(&cfg).unwrap();
         assert_eq!(mode_of(&home.config_path()), Some(0o600));
         assert_eq!(home.default_profile().unwrap().as_str(), "work");
     }

@@ -13,6 +13,7 @@
 //! - [`notify`]: how the daemon tells a person that a connection needs attention.
 //! - [`refresh`]: refresh on read, single flight, and the scheduler.
 //! - [`proxy`]: the credential-injecting proxy behind `authsome run`.
+//! - [`contain`]: the Landlock sandbox a `run` command is executed in.
 //! - [`audit`]: the append-only audit log.
 //! - [`api`]: the axum routes and their wire types.
 //! - [`daemon`]: the handle that owns all of the above, start-up and shutdown.
@@ -22,6 +23,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod contain;
 pub mod daemon;
 pub mod doctor;
 pub mod error;

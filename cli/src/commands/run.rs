@@ -2,15 +2,29 @@
 //! behind the daemon's proxy, which adds credentials to its requests. CMD
 //! never sees a real secret: only proxy variables, a CA bundle, and
 //! placeholders for SDKs that insist on an API-key variable.
+//!
+//! CMD runs contained (Linux Landlock, see `authsome_daemon::contain`): the
+//! child process first executes this binary's hidden [`TRAMPOLINE`] entry,
+//! which restricts itself and then executes CMD in place, so the sandbox is
+//! in force before CMD's first instruction and the pid the daemon watches
+//! is CMD's own.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::process::ExitStatus;
 
 use authsome_daemon::api::types::{RunResponse, RunSummary};
+use authsome_daemon::contain::{self, Egress, Policy, Support};
+use authsome_daemon::providers::is_credential_var;
+use authsome_daemon::proxy::PLACEHOLDER;
 
 use crate::client::enc;
 use crate::error::{CliError, CliResult};
 use crate::Ctx;
+
+/// The hidden first argument that makes `authsome` apply a sandbox policy
+/// and execute a command: `authsome <TRAMPOLINE> POLICY_JSON CMD ARGS...`.
+pub const TRAMPOLINE: &str = "__contained-exec";
 
 /// Arguments.
 #[derive(Debug, clap::Args)]
@@ -18,6 +32,18 @@ pub struct Args {
     /// Use this connection for a provider (default: `default`); repeatable.
     #[arg(long = "connection", value_name = "PROVIDER=NAME")]
     connections: Vec<String>,
+    /// Run the command without the sandbox (it can then read the Authsome
+    /// home and reach the daemon's API).
+    #[arg(long)]
+    no_contain: bool,
+    /// Where the command may open TCP connections: `any` host (the default,
+    /// or `[run] egress` in config.toml), or only the `proxy`.
+    #[arg(long, value_name = "any|proxy")]
+    egress: Option<Egress>,
+    /// With `--egress proxy`, also allow connections to this port (a local
+    /// dev server, say); repeatable.
+    #[arg(long = "allow-port", value_name = "PORT")]
+    allow_ports: Vec<u16>,
     /// The command and its arguments.
     #[arg(
         trailing_var_arg = true,
@@ -28,7 +54,20 @@ pub struct Args {
     command: Vec<String>,
 }
 
-/// Variables pointing tools at the proxy and the CA bundle.
+/// CA-bundle variables, each read by some runtime or tool.
+const CA_VARS: [&str; 6] = [
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "GIT_SSL_CAINFO",
+    "DENO_CERT",
+];
+
+/// Variables pointing tools at the proxy and the CA bundle, and the SDK
+/// placeholders. From the daemon's answer only placeholder values for
+/// credential-named variables are taken: an answer can never set
+/// `LD_PRELOAD`, `PATH` or anything else that changes how CMD runs.
 fn child_env(run: &RunResponse) -> Vec<(String, String)> {
     let mut env = Vec::new();
     for var in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"] {
@@ -38,17 +77,17 @@ fn child_env(run: &RunResponse) -> Vec<(String, String)> {
     let no_proxy = "localhost,127.0.0.1,::1".to_string();
     env.push(("NO_PROXY".into(), no_proxy.clone()));
     env.push(("no_proxy".into(), no_proxy));
-    for var in [
-        "SSL_CERT_FILE",
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "NODE_EXTRA_CA_CERTS",
-        "GIT_SSL_CAINFO",
-    ] {
+    // Node 22.21+ and 24+ honour HTTPS_PROXY for fetch and https with this.
+    env.push(("NODE_USE_ENV_PROXY".into(), "1".into()));
+    for var in CA_VARS {
         env.push((var.to_string(), run.ca_bundle.clone()));
     }
     for (k, v) in &run.env {
-        env.push((k.clone(), v.clone()));
+        if v == PLACEHOLDER && is_credential_var(k) {
+            env.push((k.clone(), v.clone()));
+        } else {
+            eprintln!("authsome: warning: the daemon offered {k:?}, which is not a credential placeholder; left out");
+        }
     }
     env
 }
@@ -83,6 +122,12 @@ async fn supervise(mut child: tokio::process::Child) -> std::io::Result<ExitStat
     }
 }
 
+/// How this run is contained, decided before anything starts.
+enum Containment {
+    On { egress: Egress, support: Support },
+    Off,
+}
+
 /// Runs the command and exits with CMD's exit code.
 pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     let mut connections = BTreeMap::new();
@@ -92,6 +137,30 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             .ok_or_else(|| CliError::usage(format!("--connection {c:?}: use PROVIDER=NAME")))?;
         connections.insert(crate::provider_arg(p)?, crate::connection_arg(Some(n))?);
     }
+    // Not dumpable: a contained command (even one running as root, which
+    // loses CAP_SYS_PTRACE) cannot read this process's /proc files, such as
+    // an environment holding AUTHSOME_MASTER_KEY. Not inherited across exec.
+    let _ = nix::sys::prctl::set_dumpable(false);
+    let defaults = ctx.home.load_config()?.run;
+    let egress = args.egress.unwrap_or(defaults.egress);
+    if !args.allow_ports.is_empty() && egress != Egress::Proxy {
+        return Err(CliError::usage(
+            "--allow-port only matters with --egress proxy (other ports are reachable already)",
+        ));
+    }
+    let containment = if args.no_contain || !defaults.contain {
+        if args.egress == Some(Egress::Proxy) {
+            return Err(CliError::usage(
+                "--egress proxy needs the sandbox; drop --no-contain (or set [run] contain = true)",
+            ));
+        }
+        Containment::Off
+    } else {
+        Containment::On {
+            egress,
+            support: Support::detect(),
+        }
+    };
     let program = args.command[0].clone();
     let name = std::path::Path::new(&program)
         .file_name()
@@ -103,33 +172,63 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         "/v1/runs",
         &serde_json::json!({ "connections": connections, "command": name }),
     )?;
+    let mut cmd = match &containment {
+        Containment::Off => {
+            eprintln!(
+                "authsome: running without containment (--no-contain): the command can read the \
+                 Authsome home and reach the daemon's API"
+            );
+            let mut c = tokio::process::Command::new(&program);
+            c.args(&args.command[1..]);
+            c
+        }
+        Containment::On { egress, support } => {
+            if let Some(line) = support.missing(*egress) {
+                eprintln!("{line}");
+            }
+            let mut daemon_ports = run.daemon_ports.clone();
+            daemon_ports.push(client.port());
+            let policy = Policy {
+                home: ctx.home.root().to_path_buf(),
+                readable: vec![run.ca_bundle.clone().into()],
+                daemon_ports,
+                proxy_port: run.proxy_port,
+                egress: *egress,
+                allow_ports: args.allow_ports.clone(),
+            };
+            let exe = std::env::current_exe()
+                .map_err(|e| CliError::new("exec", format!("cannot find the authsome binary: {e}")))?;
+            let mut c = tokio::process::Command::new(exe);
+            c.arg(TRAMPOLINE)
+                .arg(serde_json::to_string(&policy).map_err(|e| CliError::new("internal", e.to_string()))?)
+                .args(&args.command);
+            c
+        }
+    };
+    cmd.envs(child_env(&run))
+        // The CLI may hold the master key (CI); the command never does.
+        .env_remove(authsome_daemon::vault::keys::MASTER_KEY_ENV)
+        .kill_on_drop(false);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let result = rt.block_on(async {
-        let child = tokio::process::Command::new(&program)
-            .args(&args.command[1..])
-            .envs(child_env(&run))
-            // The CLI may hold the master key (CI); the command never does.
-            .env_remove(authsome_daemon::vault::keys::MASTER_KEY_ENV)
-            .kill_on_drop(false)
-            .spawn();
-        match child {
-            Ok(child) => supervise(child)
-                .await
-                .map(exit_code)
-                .map_err(CliError::from),
-            Err(e) => {
-                let code = if e.kind() == std::io::ErrorKind::NotFound {
-                    127
-                } else {
-                    126
-                };
-                Err(CliError::new(
-                    &format!("exec_{code}"),
-                    format!("cannot run {program}: {e}"),
-                ))
+        match cmd.spawn() {
+            Ok(child) => {
+                // Registered before the child is ever waited for: until then
+                // its pid cannot be reused, even if it has exited.
+                if let Some(pid) = child.id() {
+                    let watched: CliResult<serde_json::Value> = client.post(
+                        &format!("/v1/runs/{}/pid", enc(&run.id)),
+                        &serde_json::json!({ "pid": pid }),
+                    );
+                    if let Err(e) = watched {
+                        tracing::warn!("the daemon cannot watch the command: {}", e.message);
+                    }
+                }
+                supervise(child).await.map(exit_code).map_err(CliError::from)
             }
+            Err(e) => Err(spawn_error(&program, &e)),
         }
     });
     let code = match &result {
@@ -153,4 +252,48 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         eprintln!("Error: {}", e.message);
     }
     std::process::exit(code);
+}
+
+fn spawn_error(program: &str, e: &std::io::Error) -> CliError {
+    let code = if e.kind() == std::io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    };
+    CliError::new(
+        &format!("exec_{code}"),
+        format!("cannot run {program}: {e}"),
+    )
+}
+
+/// The trampoline: `authsome __contained-exec POLICY CMD ARGS...`. Applies
+/// the policy to this (single-threaded) process, then becomes CMD. Never
+/// returns: on failure it exits 126 (cannot contain or execute) or 127
+/// (CMD not found), as a shell does.
+pub fn contained_exec(mut args: impl Iterator<Item = OsString>) -> ! {
+    use std::os::unix::process::CommandExt;
+    let fail = |code: i32, msg: String| -> ! {
+        eprintln!("Error: {msg}");
+        std::process::exit(code);
+    };
+    let policy: Policy = match args
+        .next()
+        .and_then(|p| p.into_string().ok())
+        .map(|p| serde_json::from_str(&p))
+    {
+        Some(Ok(p)) => p,
+        _ => fail(126, "the sandbox policy is missing or malformed".into()),
+    };
+    let Some(program) = args.next() else {
+        fail(126, "no command to run".into());
+    };
+    if let Err(e) = contain::apply(&policy) {
+        fail(
+            126,
+            format!("cannot contain the command: {e} (`authsome run --no-contain` runs it uncontained)"),
+        );
+    }
+    let e = std::process::Command::new(&program).args(args).exec();
+    let err = spawn_error(&program.to_string_lossy(), &e);
+    fail(if err.code == "exec_127" { 127 } else { 126 }, err.message)
 }

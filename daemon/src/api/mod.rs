@@ -176,6 +176,7 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/v1/logins/{id}/input", post(login_input))
         .route("/v1/profiles", get(profiles).post(create_profile))
         .route("/v1/runs", post(begin_run))
+        .route("/v1/runs/{id}/pid", post(watch_run))
         .route("/v1/runs/{id}/end", post(end_run))
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
         .route(crate::OAUTH_CALLBACK_PATH, get(bridge::oauth_callback))
@@ -361,4 +362,12 @@ async fn end_run(
     ApiJson(req): ApiJson<RunEnd>,
 ) -> Result<Json<RunSummary>, Error> {
     d.end_run(&id, req.exit_code).map(Json)
+}
+
+async fn watch_run(
+    State(d): State<Daemon>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RunPid>,
+) -> Result<StatusCode, Error> {
+    d.watch_run(&id, req.pid).map(|_| StatusCode::NO_CONTENT)
 }

@@ -79,6 +79,19 @@ pub struct RunResponse {
     pub ca_bundle: String,
     /// Placeholder variables for SDKs (`OPENAI_API_KEY=authsome-proxy-managed`).
     pub env: BTreeMap<String, String>,
+    /// The proxy's port, the one daemon port a contained command may reach.
+    #[serde(default)]
+    pub proxy_port: u16,
+    /// Every port the daemon listens on (API and OAuth callback, proxy).
+    #[serde(default)]
+    pub daemon_ports: Vec<u16>,
+}
+
+/// `POST /v1/runs/{id}/pid`: the command's process, whose exit ends the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunPid {
+    /// Process id of the command (the CLI's child).
+    pub pid: u32,
 }
 
 /// `POST /v1/runs/{id}/end`.

@@ -9,4 +9,5 @@ pub use catalogue::{Catalogue, FileProblem, ProviderOrigin};
 pub use schema::{
     ApiKeySpec, AuthType, ClientAuth, DeviceTokenFormat, Flow, HostUrl, OAuthSpec, ProviderDef,
 };
-pub use validate::{parse_definition, validate, HostPattern, Warning, MAX_DEFINITION_BYTES};
+pub use validate::{
+    is_credential_var, parse_definition, validate, HostPattern, Warning, MAX_DEFINITION_BYTES};

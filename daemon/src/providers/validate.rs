@@ -151,6 +151,20 @@ fn check_url(
     }
 }
 
+/// True for a variable a `run` command may be given a placeholder in: the
+/// name of a credential (one of its `_`-separated words is `KEY`, `TOKEN`,
+/// `SECRET`, `PAT`, `PASSWORD` or `CREDENTIALS`), never one that changes how
+/// programs load, run or connect (`LD_PRELOAD`, `PATH`, the proxy and CA
+/// variables), and never one of Authsome's own.
+pub fn is_credential_var(name: &str) -> bool {
+    const WORDS: [&str; 6] = ["KEY", "TOKEN", "SECRET", "PAT", "PASSWORD", "CREDENTIALS"];
+    const PREFIXES: [&str; 4] = ["LD_", "DYLD_", "AUTHSOME_", "GIT_"];
+    is_env_name(name)
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && !PREFIXES.iter().any(|p| name.starts_with(p))
+        && name.split('_').any(|w| WORDS.contains(&w))
+}
+
 fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars
@@ -246,6 +260,15 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
                     return Err(invalid(
                         name,
                         format!("api_key.env_var {env:?} is not an environment variable name"),
+                    ));
+                }
+                if !is_credential_var(env) {
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "api_key.env_var {env:?} must name a credential (a KEY, TOKEN, SECRET, \
+                             PAT, PASSWORD or CREDENTIALS word; not LD_, DYLD_, GIT_ or AUTHSOME_)"
+                        ),
                     ));
                 }
             }
@@ -450,5 +473,40 @@ mod tests {
         };
         let hostile = format!("{}b", "a".repeat(50_000));
         assert!(!re.is_match(&hostile));
+    }
+}
+
+#[cfg(test)]
+mod credential_var_tests {
+    use super::is_credential_var;
+
+    #[test]
+    fn only_credential_names_can_carry_a_placeholder() {
+        for ok in [
+            "OPENAI_API_KEY",
+            "GITHUB_TOKEN",
+            "AWS_BEARER_TOKEN_BEDROCK",
+            "STRIPE_SECRET_KEY",
+            "GH_PAT",
+        ] {
+            assert!(is_credential_var(ok), "{ok}");
+        }
+        for bad in [
+            "PATH",
+            "LD_PRELOAD",
+            "LD_KEY",
+            "DYLD_INSERT_LIBRARIES",
+            "HTTPS_PROXY",
+            "NODE_OPTIONS",
+            "SSL_CERT_FILE",
+            "AUTHSOME_MASTER_KEY",
+            "GIT_SSH_COMMAND",
+            "MONKEY",
+            "_KEY",
+            "openai_api_key",
+            "",
+        ] {
+            assert!(!is_credential_var(bad), "{bad}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 pub mod ca;
 pub mod matcher;
 pub mod runs;
+pub mod session;
 
 use std::convert::Infallible;
 use std::net::IpAddr;

@@ -1,8 +1,13 @@
 //! Run sessions: each `authsome run` gets its own proxy credentials, valid
 //! until the command ends. Requests without a live run's credentials get 407.
+//!
+//! A run ends when the CLI says so, when the daemon sees the command's
+//! process exit (a pidfd, so a SIGKILLed CLI does not leave the run live),
+//! or when no process was ever registered for it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use base64::Engine;
@@ -30,6 +35,8 @@ pub struct Run {
     pub started: Instant,
     injected: Mutex<BTreeMap<String, u64>>,
     pub(crate) candidates: Mutex<Option<CachedCandidates>>,
+    ended: AtomicBool,
+    pid: OnceLock<u32>,
 }
 
 impl Run {
@@ -55,6 +62,28 @@ impl Run {
     /// Injected requests per provider.
     pub fn injected(&self) -> BTreeMap<String, u64> {
         self.injected.lock().expect("run counters").clone()
+    }
+
+    /// False once the run has ended, however it ended. Checked on every
+    /// request, so a connection opened while the run was live gets no
+    /// credential afterwards.
+    pub fn is_live(&self) -> bool {
+        !self.ended.load(Ordering::SeqCst)
+    }
+
+    /// Marks the run ended; its credentials stop working at once.
+    pub fn mark_ended(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+    }
+
+    /// Records the command's pid; only the first one counts.
+    pub fn set_pid(&self, pid: u32) -> bool {
+        self.pid.set(pid).is_ok()
+    }
+
+    /// The command's pid, once registered.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid.get().copied()
     }
 
     /// The connection this run uses for a provider.
@@ -89,6 +118,8 @@ impl Runs {
             started: Instant::now(),
             injected: Mutex::default(),
             candidates: Mutex::default(),
+            ended: AtomicBool::new(false),
+            pid: OnceLock::new(),
         });
         self.map
             .lock()
@@ -99,7 +130,14 @@ impl Runs {
 
     /// Ends a run; its credentials stop working at once.
     pub fn end(&self, id: &str) -> Option<Arc<Run>> {
-        self.map.lock().expect("runs").remove(id)
+        let run = self.map.lock().expect("runs").remove(id)?;
+        run.mark_ended();
+        Some(run)
+    }
+
+    /// A run by id, live or ended but not yet removed.
+    pub fn get(&self, id: &str) -> Option<Arc<Run>> {
+        self.map.lock().expect("runs").get(id).cloned()
     }
 
     /// The live run whose credentials a `Proxy-Authorization: Basic` header carries.
@@ -114,12 +152,17 @@ impl Runs {
         let (id, secret) = text.split_once(':')?;
         let secret = percent_decode(secret);
         let run = self.map.lock().expect("runs").get(id).cloned()?;
-        constant_time_eq(&secret, run.secret.expose()).then_some(run)
+        (constant_time_eq(&secret, run.secret.expose()) && run.is_live()).then_some(run)
     }
 
     /// Number of live runs.
     pub fn len(&self) -> usize {
-        self.map.lock().expect("runs").len()
+        self.map
+            .lock()
+            .expect("runs")
+            .values()
+            .filter(|r| r.is_live())
+            .count()
     }
 
     /// True when no run is live.
@@ -164,10 +207,17 @@ mod tests {
         assert!(runs.authenticate(Some(&wrong)).is_none());
         assert!(runs.authenticate(None).is_none());
         assert!(runs.authenticate(Some("Bearer x")).is_none());
+        run.mark_ended();
+        assert!(
+            runs.authenticate(Some(&header)).is_none(),
+            "an ended run's credentials are refused before the run is removed"
+        );
+        assert!(runs.get(&run.id).is_some());
         runs.end(&run.id);
         assert!(
             runs.authenticate(Some(&header)).is_none(),
             "a finished run's credentials are refused"
         );
+        assert!(!run.is_live(), "a connection holding the run sees it ended");
     }
 }

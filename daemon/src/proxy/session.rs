@@ -1,0 +1,197 @@
+//! The life of an `authsome run` on the daemon's side: begun by the CLI,
+//! tied to the command's process through a pidfd once the CLI registers it,
+//! and ended by the CLI, by the process exiting, or by a deadline when no
+//! process was ever registered. No run outlives its command.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::api::types::{RunRequest, RunResponse, RunSummary};
+use crate::audit::AuditEvent;
+use crate::daemon::Daemon;
+use crate::error::{Error, Result};
+use crate::names::{ConnectionName, ProfileName, ProviderName};
+use crate::vault::Status;
+
+/// How long a run may wait for the CLI to register its command's process.
+/// The CLI does it right after spawning, so this only ends runs whose CLI
+/// died in between.
+pub const PID_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long a run whose process exited waits for the CLI to report the
+/// exit code before it is recorded without one. Its credentials are dead
+/// from the moment the process exits.
+pub const EXIT_REPORT_GRACE: Duration = Duration::from_secs(5);
+
+impl Daemon {
+    /// Starts an `authsome run` session: proxy credentials, the CA bundle,
+    /// and placeholder variables for the connected API-key providers.
+    pub async fn begin_run(&self, profile: &ProfileName, req: RunRequest) -> Result<RunResponse> {
+        let store = self.store(profile).await?;
+        let mut selections = HashMap::new();
+        for (provider, connection) in &req.connections {
+            let pname = ProviderName::parse(provider)?;
+            let cname = ConnectionName::parse(connection)?;
+            self.catalogue().get(provider)?;
+            if store.get_connection(&pname, &cname).await?.is_none() {
+                return Err(Error::ConnectionNotFound {
+                    provider: provider.clone(),
+                    connection: connection.clone(),
+                });
+            }
+            selections.insert(provider.clone(), cname);
+        }
+        let command: String = req
+            .command
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        let proxy = self.proxy();
+        let run = proxy.runs.create(profile.clone(), selections, command);
+        let mut env = BTreeMap::new();
+        for m in store.list_connections().await? {
+            if m.status != Status::Connected
+                || m.connection != run.connection_for(m.provider.as_str())
+            {
+                continue;
+            }
+            if let Ok((def, _)) = self.catalogue().get(m.provider.as_str()) {
+                if let Some(var) = def.api_key.as_ref().and_then(|k| k.env_var.clone()) {
+                    env.insert(var, crate::proxy::PLACEHOLDER.to_string());
+                }
+            }
+        }
+        let d = self.clone();
+        let id = run.id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PID_DEADLINE).await;
+            let orphan = d
+                .proxy()
+                .runs
+                .get(&id)
+                .is_some_and(|r| r.pid().is_none() && r.is_live());
+            if orphan {
+                tracing::info!(run = %id, "no process was registered for the run; ending it");
+                d.finish_run(&id, "its process was never registered");
+            }
+        });
+        Ok(RunResponse {
+            id: run.id.clone(),
+            proxy_url: run.proxy_url(proxy.port()),
+            ca_bundle: proxy.bundle_path.display().to_string(),
+            env,
+            proxy_port: proxy.port(),
+            daemon_ports: vec![self.port(), proxy.port()],
+        })
+    }
+
+    /// Ties a run to its command's process: when the process exits, the
+    /// run's credentials stop working, whatever happened to the CLI.
+    pub fn watch_run(&self, id: &str, pid: u32) -> Result<()> {
+        let run = self
+            .proxy()
+            .runs
+            .get(id)
+            .filter(|r| r.is_live())
+            .ok_or(Error::NotFound)?;
+        let raw = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| Error::InvalidInput(format!("{pid} is not a process id")))?;
+        if !run.set_pid(pid) {
+            return Err(Error::InvalidInput(
+                "the run's process is already registered".into(),
+            ));
+        }
+        let pidfd = match rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => {
+                self.process_exited(id);
+                return Ok(());
+            }
+            Err(e) => {
+                // Without a pidfd the run would have no end but the CLI's: refuse it.
+                run.mark_ended();
+                return Err(Error::Internal(format!(
+                    "cannot watch process {pid} (pidfd_open): {e}"
+                )));
+            }
+        };
+        let d = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            // A pidfd becomes readable when the process exits. The AsyncFd
+            // owns the OwnedFd, so the descriptor cannot be closed under the
+            // registration (the I/O-safety concern behind the deprecation).
+            #[allow(deprecated)]
+            let registered =
+                tokio::io::unix::AsyncFd::with_interest(pidfd, tokio::io::Interest::READABLE);
+            match registered {
+                Ok(fd) => {
+                    let _ = fd.readable().await;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot poll the pidfd of run {id}: {e}; polling /proc");
+                    while crate::daemon::process_alive(pid) {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+            }
+            d.process_exited(&id);
+        });
+        Ok(())
+    }
+
+    /// The command's process is gone: its credentials die now; the record
+    /// waits briefly for the CLI's exit code.
+    fn process_exited(&self, id: &str) {
+        let Some(run) = self.proxy().runs.get(id) else {
+            return;
+        };
+        run.mark_ended();
+        tracing::debug!(run = %id, "the run's process exited");
+        let d = self.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(EXIT_REPORT_GRACE).await;
+            d.finish_run(&id, "its process exited without `authsome run` reporting it");
+        });
+    }
+
+    /// Ends a run nobody reported the end of.
+    fn finish_run(&self, id: &str, why: &str) {
+        if let Some(run) = self.proxy().runs.end(id) {
+            self.audit_run(&run, &format!("exit unknown ({why})"));
+        }
+    }
+
+    /// Ends a run: its credentials stop working, and one `run` audit event
+    /// records the command, its exit code and what was injected.
+    pub fn end_run(&self, id: &str, exit_code: i32) -> Result<RunSummary> {
+        let run = self.proxy().runs.end(id).ok_or(Error::NotFound)?;
+        Ok(self.audit_run(&run, &format!("exit {exit_code}")))
+    }
+
+    fn audit_run(&self, run: &crate::proxy::runs::Run, exit: &str) -> RunSummary {
+        let injected = run.injected();
+        let counts: Vec<String> = injected.iter().map(|(p, n)| format!("{p}={n}")).collect();
+        let mut event = AuditEvent::new("run").detail(format!(
+            "command {}, {exit}, {:.1} s, injected {}",
+            if run.command.is_empty() {
+                "-"
+            } else {
+                &run.command
+            },
+            run.started.elapsed().as_secs_f64(),
+            if counts.is_empty() {
+                "nothing".to_string()
+            } else {
+                counts.join(" ")
+            }
+        ));
+        event.profile = Some(run.profile.to_string());
+        self.audit(event);
+        RunSummary { injected }
+    }
+}
