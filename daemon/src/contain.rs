@@ -95,7 +95,9 @@ impl Policy {
             Egress::Proxy => {
                 let mut ports = self.allow_ports.clone();
                 ports.push(self.proxy_port);
-                ports.retain(|p| *p != 0 && (*p == self.proxy_port || !self.daemon_ports.contains(p)));
+                ports.retain(|p| {
+                    *p != 0 && (*p == self.proxy_port || !self.daemon_ports.contains(p))
+                });
                 ports.sort_unstable();
                 ports.dedup();
                 ports
@@ -300,7 +302,12 @@ fn entry_rule(path: &Path) -> Option<FileRule> {
     }
     let access = if kind.is_dir() {
         AccessFs::from_all(TARGET_ABI)
-    } else if kind.is_file() || kind.is_char_device() || kind.is_block_device() || kind.is_fifo() || kind.is_socket() {
+    } else if kind.is_file()
+        || kind.is_char_device()
+        || kind.is_block_device()
+        || kind.is_fifo()
+        || kind.is_socket()
+    {
         AccessFs::from_file(TARGET_ABI)
     } else {
         return None;
@@ -323,12 +330,10 @@ pub fn apply(policy: &Policy) -> Result<Applied, ContainError> {
         created = created.add_rule(PathBeneath::new(file, access))?;
     }
     if support.tcp() {
-        created = created.add_rules(
-            policy
-                .connect_ports()
-                .into_iter()
-                .map(|p| Ok::<_, landlock::RulesetError>(NetPort::new(p, AccessNet::ConnectTcp))),
-        )?;
+        created =
+            created.add_rules(policy.connect_ports().into_iter().map(|p| {
+                Ok::<_, landlock::RulesetError>(NetPort::new(p, AccessNet::ConnectTcp))
+            }))?;
     }
     drop_inspection_capabilities();
     let status = created.restrict_self()?;

@@ -201,5 +201,24 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
             format!("{}: {}", p.file, p.problem),
         ));
     }
+    out.push(containment_check(home));
     out
+}
+
+/// The kernel's Landlock and what `authsome run` gets from it.
+fn containment_check(home: &Home) -> Check {
+    let support = crate::contain::Support::detect();
+    let egress = home.load_config().map(|c| c.run).unwrap_or_default();
+    let mut detail = format!("Landlock {}", support.describe());
+    if !egress.contain {
+        detail.push_str("; off by default here ([run] contain = false)");
+    } else if egress.egress == crate::contain::Egress::Proxy {
+        detail.push_str("; egress limited to the proxy by default");
+    }
+    let status = if support.tcp() && egress.contain {
+        CheckStatus::Ok
+    } else {
+        CheckStatus::Warn
+    };
+    check("run containment", status, detail)
 }

@@ -363,7 +363,10 @@ mod tests {
         assert_eq!(run.egress, crate::contain::Egress::Proxy);
         std::fs::write(home.config_path(), "[run]\negress = \"nowhere\"\n").unwrap();
         let err = home.load_config().unwrap_err().to_string();
-        assert!(err.contains("nowhere") || err.contains("unknown variant"), "{err}");
+        assert!(
+            err.contains("nowhere") || err.contains("unknown variant"),
+            "{err}"
+        );
         home.save_config(&cfg).unwrap();
         assert_eq!(mode_of(&home.config_path()), Some(0o600));
         assert_eq!(home.default_profile().unwrap().as_str(), "work");

@@ -4,6 +4,7 @@
 
 pub mod echo;
 pub mod fake_oauth;
+pub mod runs;
 
 use std::io::Write;
 use std::net::TcpListener;

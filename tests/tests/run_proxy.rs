@@ -7,55 +7,15 @@ use std::time::Duration;
 
 use authsome_tests::echo::{self, Echo};
 use authsome_tests::fake_oauth::FakeOAuth;
+use authsome_tests::runs::{api_key_provider, echo_home, headers_of, register, KEY};
 use authsome_tests::{eventually, TestHome};
-
-const KEY: &str = "echo-secret-key-5Jq8Lm2Vx7Nc";
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn register(t: &TestHome, def: serde_json::Value) {
-    let file = t
-        .dir()
-        .join(format!("{}.json", def["name"].as_str().unwrap()));
-    std::fs::write(&file, def.to_string()).unwrap();
-    t.run(&["register", file.to_str().unwrap(), "--force"], None)
-        .ok();
-}
-
-fn api_key_provider(name: &str, host_url: &str) -> serde_json::Value {
-    serde_json::json!({
-        "name": name, "display_name": name, "auth_type": "api_key", "flow": "api_key",
-        "host_url": host_url,
-        "api_key": {"header_name": "X-Api-Key", "header_prefix": "", "env_var": format!("{}_API_KEY", name.to_uppercase())},
-        "export": {format!("{}_API_KEY", name.to_uppercase()): "api_key"}
-    })
-}
-
-/// A home trusting the echo server's CA, with provider `echo` connected.
 fn setup() -> (TestHome, Echo) {
-    let t = TestHome::new();
-    let echo = echo::https(t.dir(), ip("127.0.0.2"), "echo");
-    t.run(&["init", "--key-backend", "file"], None).ok();
-    let config = t.home().join("config.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "\n[proxy]\nextra_ca_file = {:?}\n",
-        echo.ca_file.as_ref().unwrap().display().to_string()
-    ));
-    std::fs::write(&config, text).unwrap();
-    register(&t, api_key_provider("echo", &echo.host_port()));
-    t.login_key("echo", KEY);
-    (t, echo)
-}
-
-fn headers_of(out: &str) -> serde_json::Value {
-    let line = out
-        .lines()
-        .find(|l| l.trim_start().starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON in {out:?}"));
-    serde_json::from_str::<serde_json::Value>(line).unwrap()["headers"].clone()
+    echo_home()
 }
 
 #[test]
@@ -93,6 +53,8 @@ fn curl_gets_the_header_and_the_child_sees_only_a_placeholder() {
         "CURL_CA_BUNDLE=",
         "NODE_EXTRA_CA_CERTS=",
         "GIT_SSL_CAINFO=",
+        "DENO_CERT=",
+        "NODE_USE_ENV_PROXY=1",
     ] {
         assert!(env.contains(var), "{var} missing");
     }
@@ -137,11 +99,7 @@ fn curl_gets_the_header_and_the_child_sees_only_a_placeholder() {
 fn python_and_node_clients_work_through_the_proxy() {
     let (t, echo) = setup();
     let py = t.dir().join("client.py");
-    std::fs::write(
-        &py,
-        "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1]).read().decode())\n",
-    )
-    .unwrap();
+    std::fs::write(&py, authsome_tests::runs::PYTHON_CLIENT).unwrap();
     let out = t
         .run(
             &[
@@ -157,28 +115,7 @@ fn python_and_node_clients_work_through_the_proxy() {
     assert_eq!(headers_of(&out.stdout)["x-api-key"], KEY);
 
     let js = t.dir().join("client.js");
-    std::fs::write(
-        &js,
-        r#"const http = require('http'), https = require('https'), tls = require('tls');
-const proxy = new URL(process.env.HTTPS_PROXY), target = new URL(process.argv[2]);
-const auth = 'Basic ' + Buffer.from(decodeURIComponent(proxy.username) + ':' + decodeURIComponent(proxy.password)).toString('base64');
-class TunnelAgent extends https.Agent {
-  createConnection(options, cb) {
-    const c = http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: `${options.host}:${options.port}`, headers: {'Proxy-Authorization': auth}});
-    c.on('connect', (res, socket) => {
-      if (res.statusCode !== 200) return cb(new Error('proxy answered ' + res.statusCode));
-      cb(null, super.createConnection({...options, socket}));
-    });
-    c.on('error', cb);
-    c.end();
-  }
-}
-https.get(target, {agent: new TunnelAgent()}, (resp) => {
-  let body = ''; resp.on('data', (d) => body += d); resp.on('end', () => console.log(body));
-}).on('error', (e) => { console.error(e.message); process.exit(1); });
-"#,
-    )
-    .unwrap();
+    std::fs::write(&js, authsome_tests::runs::NODE_CLIENT).unwrap();
     let out = t
         .run(
             &[

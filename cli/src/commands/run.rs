@@ -196,11 +196,15 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                 egress: *egress,
                 allow_ports: args.allow_ports.clone(),
             };
-            let exe = std::env::current_exe()
-                .map_err(|e| CliError::new("exec", format!("cannot find the authsome binary: {e}")))?;
+            let exe = std::env::current_exe().map_err(|e| {
+                CliError::new("exec", format!("cannot find the authsome binary: {e}"))
+            })?;
             let mut c = tokio::process::Command::new(exe);
             c.arg(TRAMPOLINE)
-                .arg(serde_json::to_string(&policy).map_err(|e| CliError::new("internal", e.to_string()))?)
+                .arg(
+                    serde_json::to_string(&policy)
+                        .map_err(|e| CliError::new("internal", e.to_string()))?,
+                )
                 .args(&args.command);
             c
         }
@@ -226,7 +230,10 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                         tracing::warn!("the daemon cannot watch the command: {}", e.message);
                     }
                 }
-                supervise(child).await.map(exit_code).map_err(CliError::from)
+                supervise(child)
+                    .await
+                    .map(exit_code)
+                    .map_err(CliError::from)
             }
             Err(e) => Err(spawn_error(&program, &e)),
         }
@@ -290,7 +297,9 @@ pub fn contained_exec(mut args: impl Iterator<Item = OsString>) -> ! {
     if let Err(e) = contain::apply(&policy) {
         fail(
             126,
-            format!("cannot contain the command: {e} (`authsome run --no-contain` runs it uncontained)"),
+            format!(
+                "cannot contain the command: {e} (`authsome run --no-contain` runs it uncontained)"
+            ),
         );
     }
     let e = std::process::Command::new(&program).args(args).exec();

@@ -10,4 +10,5 @@ pub use schema::{
     ApiKeySpec, AuthType, ClientAuth, DeviceTokenFormat, Flow, HostUrl, OAuthSpec, ProviderDef,
 };
 pub use validate::{
-    is_credential_var, parse_definition, validate, HostPattern, Warning, MAX_DEFINITION_BYTES};
+    is_credential_var, parse_definition, validate, HostPattern, Warning, MAX_DEFINITION_BYTES,
+};

@@ -81,8 +81,64 @@ pub fn intercepts(candidates: &[Candidate], host: &str, port: u16) -> bool {
     })
 }
 
-/// Decides which credential a request to `host:port` + `path` gets.
+/// The path a server will act on, for prefix matching: `%2e` and `%2f`
+/// (either case) decoded, a backslash read as `/`, and dot segments
+/// removed (RFC 3986 §5.2.4). Without this `/api/../private` or
+/// `/api/%2e%2e/private` would match a provider whose prefix is `/api`.
+/// The query is dropped.
+pub fn normalize_path(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let mut decoded = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(c) = rest.chars().next() {
+        let lower = rest.get(..3).map(|s| s.to_ascii_lowercase());
+        match (c, lower.as_deref()) {
+            ('%', Some("%2e")) => {
+                decoded.push('.');
+                rest = &rest[3..];
+            }
+            ('%', Some("%2f" | "%5c")) => {
+                decoded.push('/');
+                rest = &rest[3..];
+            }
+            ('\\', _) => {
+                decoded.push('/');
+                rest = &rest[1..];
+            }
+            _ => {
+                decoded.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    // RFC 3986 §5.2.4 on an absolute path: keep a stack of segments.
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// Decides which credential a request to `host:port` + `path` gets. The
+/// path is matched as the server will read it ([`normalize_path`]).
 pub fn decide(candidates: &[Candidate], host: &str, port: u16, path: &str) -> Decision {
+    let path = normalize_path(path);
+    let path = path.as_str();
     let mut best: Option<(u8, usize)> = None;
     let mut winners: Vec<&Candidate> = Vec::new();
     for c in candidates {
@@ -122,6 +178,53 @@ pub fn decide(candidates: &[Candidate], host: &str, port: u16, path: &str) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_normalised_as_a_server_reads_them() {
+        for (raw, want) in [
+            ("/api/x", "/api/x"),
+            ("/api/../private", "/private"),
+            ("/api/%2e%2e/private", "/private"),
+            ("/api/%2E%2e/private", "/private"),
+            ("/api%2f..%2fprivate", "/private"),
+            ("/api/..\\private", "/private"),
+            ("/api/./x/.", "/api/x/"),
+            ("/../../etc", "/etc"),
+            ("/api/x/..", "/api/"),
+            ("/a/b?c=../d", "/a/b"),
+            ("/", "/"),
+            ("", "/"),
+            ("/api/%41", "/api/%41"),
+        ] {
+            assert_eq!(normalize_path(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_path_escaping_the_prefix_gets_no_credential() {
+        let c = Candidate {
+            provider: "p".into(),
+            connection: ConnectionName::default_name(),
+            patterns: vec![HostPattern::parse("api.test/api").unwrap()],
+            excluded: vec![],
+        };
+        let cands = [c];
+        assert!(matches!(
+            decide(&cands, "api.test", 443, "/api/v1"),
+            Decision::Inject { .. }
+        ));
+        for escape in [
+            "/api/../private",
+            "/api/%2e%2e/private",
+            "/api%2f..%2fprivate",
+        ] {
+            assert_eq!(
+                decide(&cands, "api.test", 443, escape),
+                Decision::Miss,
+                "{escape}"
+            );
+        }
+    }
 
     fn cand(name: &str, patterns: &[&str]) -> Candidate {
         Candidate {

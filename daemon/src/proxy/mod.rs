@@ -250,6 +250,9 @@ async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<B
         );
     };
     let (host, port) = split_authority(&authority, 443);
+    if let Some(refusal) = daemon_target(&d, &host, port).await {
+        return refusal;
+    }
     let candidates = d.run_candidates(&run).await;
     if matcher::intercepts(&candidates, &host, port) {
         let config = match d.proxy().ca.server_config(&host) {
@@ -314,6 +317,39 @@ async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<B
     Response::new(empty())
 }
 
+/// A 403 for a request aimed at one of the daemon's own ports on this
+/// machine: a run's command must not reach the API (or the proxy itself)
+/// through the proxy, whatever spelling of the address it uses.
+async fn daemon_target(d: &Daemon, host: &str, port: u16) -> Option<Response<Body>> {
+    if port != d.port() && port != d.proxy().port() {
+        return None;
+    }
+    let local = |ip: IpAddr| {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        ip.is_loopback() || ip.is_unspecified()
+    };
+    let reaches_us = match host.parse::<IpAddr>() {
+        Ok(ip) => local(ip),
+        Err(_) => match tokio::net::lookup_host((host, port)).await {
+            Ok(mut addrs) => addrs.any(|a| local(a.ip())),
+            // Unresolvable here means unreachable for the forward too.
+            Err(_) => false,
+        },
+    };
+    reaches_us.then(|| {
+        text(
+            StatusCode::FORBIDDEN,
+            "Authsome proxy: the daemon's own ports cannot be reached through the proxy",
+        )
+    })
+}
+
 fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -332,6 +368,9 @@ async fn plain(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<Bod
         );
     }
     let (host, port) = split_authority(&authority, 80);
+    if let Some(refusal) = daemon_target(&d, &host, port).await {
+        return refusal;
+    }
     // Credentials never travel in clear text except to this machine.
     let inject = is_loopback(&host);
     forward(&d, &run, "http", &host, port, req, inject).await
@@ -382,6 +421,14 @@ async fn forward(
     mut req: Request<Incoming>,
     inject: bool,
 ) -> Response<Body> {
+    // A connection opened while the run was live (a tunnel, a keep-alive)
+    // carries no credential once it has ended.
+    if !run.is_live() {
+        return proxy_auth_required();
+    }
+    if let Some(refusal) = refuse(scheme, host, port, &req) {
+        return refusal;
+    }
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -436,6 +483,51 @@ async fn forward(
             text(StatusCode::BAD_GATEWAY, why)
         }
     }
+}
+
+/// Requests the proxy answers itself: `TRACE` and `TRACK` (405: they echo
+/// the request, credential included), and a request whose `Host` header or
+/// absolute-form authority names another host than the one it goes to
+/// (421: a credential must never travel under a foreign `Host`).
+fn refuse(scheme: &str, host: &str, port: u16, req: &Request<Incoming>) -> Option<Response<Body>> {
+    let method = req.method().as_str();
+    if method.eq_ignore_ascii_case("TRACE") || method.eq_ignore_ascii_case("TRACK") {
+        let mut resp = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Authsome proxy: {method} is not forwarded"),
+        );
+        resp.headers_mut().insert(
+            "allow",
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        return Some(resp);
+    }
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let named: Vec<String> = req
+        .headers()
+        .get_all("host")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .chain(req.uri().authority().map(|a| a.as_str().to_string()))
+        .collect();
+    for authority in named {
+        let same = authority
+            .parse::<hyper::http::uri::Authority>()
+            .ok()
+            .filter(|a| !a.as_str().contains('@'))
+            .map(|a| split_authority(&a, default_port))
+            .is_some_and(|(h, p)| h == host && p == port);
+        if !same {
+            return Some(text(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "Authsome proxy: the request names {authority:?} but goes to {host}:{port}; \
+                     it is not forwarded"
+                ),
+            ));
+        }
+    }
+    None
 }
 
 fn is_placeholder(v: &HeaderValue) -> bool {

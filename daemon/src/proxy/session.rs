@@ -155,7 +155,10 @@ impl Daemon {
         let id = id.to_string();
         tokio::spawn(async move {
             tokio::time::sleep(EXIT_REPORT_GRACE).await;
-            d.finish_run(&id, "its process exited without `authsome run` reporting it");
+            d.finish_run(
+                &id,
+                "its process exited without `authsome run` reporting it",
+            );
         });
     }
 
