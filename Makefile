@@ -31,6 +31,7 @@ bench: build
 	$(CARGO) build --release --bins
 	python3 scripts/bench_get.py
 	python3 scripts/bench_proxy.py
+	python3 scripts/bench_run.py
 	./scripts/bench_tray_rss.sh
 	python3 scripts/load.py
 

@@ -306,3 +306,43 @@ pub fn contained_exec(mut args: impl Iterator<Item = OsString>) -> ! {
     let err = spawn_error(&program.to_string_lossy(), &e);
     fail(if err.code == "exec_127" { 127 } else { 126 }, err.message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(env: &[(&str, &str)]) -> RunResponse {
+        RunResponse {
+            id: "run-x".into(),
+            proxy_url: "http://run-x:s@127.0.0.1:1".into(),
+            ca_bundle: "/h/ca/bundle.pem".into(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            proxy_port: 1,
+            daemon_ports: vec![2, 1],
+        }
+    }
+
+    #[test]
+    fn a_daemon_answer_can_only_add_credential_placeholders() {
+        let env = child_env(&answer(&[
+            ("OPENAI_API_KEY", PLACEHOLDER),
+            ("LD_PRELOAD", PLACEHOLDER),
+            ("PATH", PLACEHOLDER),
+            ("NODE_OPTIONS", "--require /tmp/x.js"),
+            ("GITHUB_TOKEN", "ghp_real_value"),
+        ]));
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(names.contains(&"OPENAI_API_KEY"));
+        for refused in ["LD_PRELOAD", "PATH", "NODE_OPTIONS", "GITHUB_TOKEN"] {
+            assert!(!names.contains(&refused), "{refused} was taken");
+        }
+        for (k, v) in &env {
+            assert!(!v.contains("ghp_real_value"), "{k}");
+        }
+        assert!(env.contains(&("NODE_USE_ENV_PROXY".into(), "1".into())));
+        assert!(env.contains(&("DENO_CERT".into(), "/h/ca/bundle.pem".into())));
+    }
+}
