@@ -86,6 +86,27 @@ pub struct Policy {
     pub egress: Egress,
     /// Extra ports reachable under [`Egress::Proxy`] (local dev servers).
     pub allow_ports: Vec<u16>,
+    /// Hide the home behind an empty mount in a private mount namespace
+    /// when user namespaces allow it; path rules otherwise.
+    #[serde(default = "yes")]
+    pub mount_namespace: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How the home is kept from a contained command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shield {
+    /// In a private mount namespace (inside an unprivileged user
+    /// namespace), an empty read-only tmpfs covers the home; only copies of
+    /// the readable files are in it. The command may use the rest of the
+    /// filesystem as before.
+    Mount,
+    /// Landlock path rules allow every entry beside the path to the home;
+    /// the directories on that path cannot be listed or written directly.
+    Paths,
 }
 
 impl Policy {
@@ -208,6 +229,8 @@ impl Support {
 pub struct Applied {
     /// The kernel's support.
     pub support: Support,
+    /// How the home was kept from the command.
+    pub shield: Shield,
     /// Landlock enforced every rule of the policy.
     pub fully_enforced: bool,
 }
@@ -232,6 +255,9 @@ pub enum ContainError {
         /// Why.
         source: std::io::Error,
     },
+    /// The user and mount namespace was created but could not be set up.
+    #[error("cannot set up the private mount namespace: {0} (AUTHSOME_RUN_USERNS=0 uses path rules instead)")]
+    Namespace(String),
     /// Landlock refused the ruleset.
     #[error("Landlock: {0}")]
     Landlock(#[from] landlock::RulesetError),
@@ -319,6 +345,11 @@ fn entry_rule(path: &Path) -> Option<FileRule> {
 /// Call it in a single-threaded process right before `exec`.
 pub fn apply(policy: &Policy) -> Result<Applied, ContainError> {
     let support = Support::detect();
+    let shield = if policy.mount_namespace && user_namespaces_allowed().is_ok() {
+        hide_home(policy)?
+    } else {
+        Shield::Paths
+    };
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(AccessFs::from_all(TARGET_ABI))?;
@@ -326,7 +357,19 @@ pub fn apply(policy: &Policy) -> Result<Applied, ContainError> {
         ruleset = ruleset.handle_access(AccessNet::ConnectTcp)?;
     }
     let mut created = ruleset.create()?;
-    for (file, access) in file_rules(policy)? {
+    let rules = match shield {
+        // Everything is allowed: the home is an empty mount now, and the
+        // Landlock domain keeps the command from unmounting it.
+        Shield::Mount => vec![(
+            open_path(Path::new("/")).map_err(|source| ContainError::List {
+                path: "/".into(),
+                source,
+            })?,
+            AccessFs::from_all(TARGET_ABI),
+        )],
+        Shield::Paths => file_rules(policy)?,
+    };
+    for (file, access) in rules {
         created = created.add_rule(PathBeneath::new(file, access))?;
     }
     if support.tcp() {
@@ -339,8 +382,103 @@ pub fn apply(policy: &Policy) -> Result<Applied, ContainError> {
     let status = created.restrict_self()?;
     Ok(Applied {
         support,
+        shield,
         fully_enforced: status.ruleset == RulesetStatus::FullyEnforced,
     })
+}
+
+/// Why an unprivileged user namespace cannot be had here, if it cannot.
+pub fn user_namespaces_allowed() -> Result<(), String> {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let root = nix::unistd::geteuid().is_root();
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Err("user.max_user_namespaces is 0".into());
+    }
+    if !root && read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        return Err("kernel.unprivileged_userns_clone is 0".into());
+    }
+    if !root
+        && read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
+    {
+        return Err("AppArmor restricts unprivileged user namespaces".into());
+    }
+    Ok(())
+}
+
+/// Enters a new user and mount namespace (the same ids inside as outside)
+/// and covers the home with an empty read-only tmpfs holding copies of the
+/// readable files. [`Shield::Paths`] when the namespace cannot be created;
+/// an error when it was created but could not be set up.
+fn hide_home(policy: &Policy) -> Result<Shield, ContainError> {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+    let home = policy
+        .home
+        .canonicalize()
+        .map_err(|source| ContainError::Home {
+            path: policy.home.display().to_string(),
+            source,
+        })?;
+    // Read what stays readable before it is covered.
+    let copies: Vec<(PathBuf, Vec<u8>)> = policy
+        .readable
+        .iter()
+        .filter_map(|p| {
+            let p = p.canonicalize().ok()?;
+            let rel = p.strip_prefix(&home).ok()?.to_path_buf();
+            std::fs::read(&p).ok().map(|bytes| (rel, bytes))
+        })
+        .collect();
+    let cwd = std::env::current_dir().ok();
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    if unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).is_err() {
+        return Ok(Shield::Paths);
+    }
+    let setup =
+        |what: &str, e: &dyn std::fmt::Display| ContainError::Namespace(format!("{what}: {e}"));
+    let _ = std::fs::write("/proc/self/setgroups", "deny");
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))
+        .map_err(|e| setup("uid_map", &e))?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+        .map_err(|e| setup("gid_map", &e))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(
+        Some("authsome-home"),
+        &home,
+        Some("tmpfs"),
+        flags,
+        Some("mode=0755,size=16m"),
+    )
+    .map_err(|e| setup("mount over the home", &e))?;
+    for (rel, bytes) in &copies {
+        let target = home.join(rel);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| setup("copy", &e))?;
+        }
+        std::fs::write(&target, bytes).map_err(|e| setup("copy", &e))?;
+    }
+    mount(
+        None::<&str>,
+        &home,
+        None::<&str>,
+        flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(|e| setup("read-only remount", &e))?;
+    // A working directory inside the home still points at the real one:
+    // enter it again by name, which now leads into the empty mount.
+    if let Some(cwd) = cwd {
+        if cwd.starts_with(&home) {
+            std::env::set_current_dir(&cwd)
+                .or_else(|_| std::env::set_current_dir(&home))
+                .map_err(|e| setup("working directory", &e))?;
+        }
+    }
+    Ok(Shield::Mount)
 }
 
 /// Capabilities that let a process read other processes' memory or
@@ -404,6 +542,7 @@ mod tests {
             proxy_port: 40000,
             egress,
             allow_ports: vec![5173, 7998],
+            mount_namespace: true,
         }
     }
 

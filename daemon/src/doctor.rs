@@ -210,6 +210,14 @@ fn containment_check(home: &Home) -> Check {
     let support = crate::contain::Support::detect();
     let egress = home.load_config().map(|c| c.run).unwrap_or_default();
     let mut detail = format!("Landlock {}", support.describe());
+    if support.files() {
+        match crate::contain::user_namespaces_allowed() {
+            Ok(()) => detail.push_str("; the home is hidden behind a private mount"),
+            Err(why) => detail.push_str(&format!(
+                "; the home is kept out by path rules ({why}), so `/` and the directories above the home cannot be listed"
+            )),
+        }
+    }
     if !egress.contain {
         detail.push_str("; off by default here ([run] contain = false)");
     } else if egress.egress == crate::contain::Egress::Proxy {

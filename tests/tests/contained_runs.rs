@@ -60,8 +60,28 @@ const TRY: &str = r#"OUT="$1"; shift
 try() { name="$1"; shift; "$@" > "$OUT/$name.out" 2>&1; echo $? > "$OUT/$name.rc"; }
 "#;
 
+/// How the home is kept from the command: `AUTHSOME_RUN_USERNS`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shield {
+    /// A private mount namespace covers the home (the default here).
+    Mount,
+    /// Landlock path rules only.
+    Paths,
+}
+
 #[test]
 fn a_contained_command_cannot_take_a_secret_even_when_it_tries() {
+    hostile_agent(Shield::Mount);
+}
+
+#[test]
+fn a_contained_command_cannot_take_a_secret_with_path_rules_alone() {
+    hostile_agent(Shield::Paths);
+}
+
+/// Every attempt a hostile agent would make, in one contained run, and the
+/// legitimate requests beside them.
+fn hostile_agent(shield: Shield) {
     let (t, echo) = echo_home_with_prefix("/api");
     let token = t.token();
     let master_key = std::fs::read_to_string(t.home().join("master.key"))
@@ -126,6 +146,10 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
     ]);
     cmd.env("STOLEN", &token)
         .env("AUTHSOME_MASTER_KEY", &master_key)
+        .env(
+            "AUTHSOME_RUN_USERNS",
+            if shield == Shield::Mount { "1" } else { "0" },
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let run = cmd.output().unwrap();
@@ -144,6 +168,19 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
             assert!(!a.output.contains(s), "{} got a secret: {a:?}", a.name);
         }
         let refused = match a.name.as_str() {
+            // Under the mount the home lists as an empty directory.
+            "list_home" if shield == Shield::Mount => {
+                a.code == 0
+                    && [
+                        "master.key",
+                        "daemon.token",
+                        "profiles",
+                        "config.toml",
+                        "audit.log",
+                    ]
+                    .iter()
+                    .all(|f| !a.output.contains(f))
+            }
             // The echo server answers these, without a credential.
             "dot_segments" | "dot_segments_encoded" => {
                 let headers = headers_of(&a.output);
@@ -154,11 +191,13 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
         assert!(refused, "{} was not refused: {a:?}", a.name);
     }
     let by_name = |n: &str| all.iter().find(|a| a.name == n).unwrap();
-    assert!(
-        by_name("cat_token").output.contains("Permission denied"),
-        "{:?}",
-        by_name("cat_token")
-    );
+    let why = match shield {
+        Shield::Mount => "No such file or directory",
+        Shield::Paths => "Permission denied",
+    };
+    for cat in ["cat_token", "cat_master_key", "cat_store"] {
+        assert!(by_name(cat).output.contains(why), "{:?}", by_name(cat));
+    }
     for direct in ["api_direct", "api_localhost"] {
         assert_eq!(
             by_name(direct).code,
@@ -534,4 +573,34 @@ fn a_contained_command_keeps_its_own_files_signals_and_exit_code() {
     );
     assert_eq!(out.status.code(), Some(42), "{out:?}");
     assert!(work.join("g").exists() && !work.join("sub").exists());
+}
+
+#[test]
+fn under_the_mount_the_directory_holding_the_home_stays_usable() {
+    let (t, _echo) = echo_home();
+    let parent = t.dir().display().to_string();
+    let script = format!(
+        "touch {parent}/made-in-run && ls {parent} && ls {home}",
+        home = t.home().display()
+    );
+    let out = t.run(&["run", "--", "sh", "-c", &script], None).ok();
+    assert!(t.dir().join("made-in-run").exists());
+    assert!(
+        out.stdout.contains("authsome") && out.stdout.contains("ca"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("master.key"), "{}", out.stdout);
+    // With path rules alone the same directory cannot be written (README:
+    // "Good to know").
+    let mut paths = t.cmd(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        &script.replace("made-in-run", "made-by-paths"),
+    ]);
+    paths.env("AUTHSOME_RUN_USERNS", "0");
+    assert!(!paths.output().unwrap().status.success());
+    assert!(!t.dir().join("made-by-paths").exists());
 }

@@ -195,6 +195,9 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                 proxy_port: run.proxy_port,
                 egress: *egress,
                 allow_ports: args.allow_ports.clone(),
+                // AUTHSOME_RUN_USERNS=0: path rules only, for systems where a
+                // user namespace is possible but unwelcome.
+                mount_namespace: std::env::var_os("AUTHSOME_RUN_USERNS").is_none_or(|v| v != "0"),
             };
             let exe = std::env::current_exe().map_err(|e| {
                 CliError::new("exec", format!("cannot find the authsome binary: {e}"))
