@@ -182,14 +182,23 @@ impl Support {
         self.abi >= 4
     }
 
-    /// The one line a run prints when it gets less than full containment.
-    pub fn missing(self, egress: Egress) -> Option<String> {
+    /// The one line a run prints when it gets less than full containment;
+    /// `home_mount` says whether a private mount can still hide the home.
+    pub fn missing(self, egress: Egress, home_mount: bool) -> Option<String> {
         if !self.files() {
-            return Some(
-                "authsome: warning: this kernel has no Landlock; the command runs uncontained \
-                 and can read the Authsome home and reach the daemon's API"
-                    .into(),
-            );
+            let home = if home_mount {
+                "the home is hidden by a private mount, but"
+            } else {
+                "the command can read the Authsome home,"
+            };
+            let egress = match egress {
+                Egress::Any => "",
+                Egress::Proxy => ", and --egress proxy is not enforced",
+            };
+            return Some(format!(
+                "authsome: warning: this kernel has no Landlock; {home} the command can reach the \
+                 daemon's API and inspect Authsome's processes{egress}"
+            ));
         }
         if !self.tcp() {
             let what = match egress {
@@ -562,11 +571,14 @@ mod tests {
 
     #[test]
     fn a_kernel_without_tcp_rules_is_named_in_one_line() {
-        assert!(Support { abi: 7 }.missing(Egress::Any).is_none());
-        assert!(Support { abi: 4 }.missing(Egress::Proxy).is_none());
-        let line = Support { abi: 3 }.missing(Egress::Proxy).unwrap();
+        assert!(Support { abi: 7 }.missing(Egress::Any, false).is_none());
+        assert!(Support { abi: 4 }.missing(Egress::Proxy, true).is_none());
+        let line = Support { abi: 3 }.missing(Egress::Proxy, true).unwrap();
         assert!(line.contains("ABI 3") && line.contains("TCP") && !line.contains('\n'));
-        let none = Support { abi: 0 }.missing(Egress::Any).unwrap();
-        assert!(none.contains("no Landlock") && none.contains("uncontained"));
+        let none = Support { abi: 0 }.missing(Egress::Any, false).unwrap();
+        assert!(none.contains("no Landlock") && none.contains("can read the Authsome home"));
+        let mounted = Support { abi: 0 }.missing(Egress::Proxy, true).unwrap();
+        assert!(mounted.contains("hidden") && mounted.contains("not enforced"));
+        assert!(!mounted.contains('\n'));
     }
 }

@@ -183,7 +183,9 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             c
         }
         Containment::On { egress, support } => {
-            if let Some(line) = support.missing(*egress) {
+            let mount_namespace = std::env::var_os("AUTHSOME_RUN_USERNS").is_none_or(|v| v != "0");
+            let home_mount = mount_namespace && contain::user_namespaces_allowed().is_ok();
+            if let Some(line) = support.missing(*egress, home_mount) {
                 eprintln!("{line}");
             }
             let mut daemon_ports = run.daemon_ports.clone();
