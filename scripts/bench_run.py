@@ -3,7 +3,8 @@
 
 Starts a daemon in a temp home with one API key stored, then runs
 `authsome run -- true` N times (default 200) with the Landlock sandbox
-(the default) and N times with `--no-contain`, interleaved, and prints
+(the default), with `--egress proxy`, and with `--no-contain`,
+interleaved, and prints
 p50 / p99 / mean of each in milliseconds. Uses the release binary when
 built, else the debug one. Target on a 2-core machine: p50 <= 20 ms.
 """
@@ -40,6 +41,7 @@ def main():
     subprocess.run([exe, "login", "openai", "--stdin"], input=key.encode(), env=env, check=True, capture_output=True)
     variants = {
         "contained": [exe, "run", "--", "true"],
+        "contained --egress proxy": [exe, "run", "--egress", "proxy", "--", "true"],
         "--no-contain": [exe, "run", "--no-contain", "--", "true"],
     }
     for cmd in variants.values():
