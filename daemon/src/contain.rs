@@ -22,8 +22,11 @@
 //!   command run as root loses those capabilities (and the ones that reach
 //!   kernel memory) before it starts.
 //!
-//! Signals, abstract UNIX sockets, D-Bus and binding ports stay allowed
-//! (see docs/SECURITY.md for what that leaves reachable).
+//! - **Signals and abstract UNIX sockets** (ABI 6): none to processes or
+//!   sockets outside the domain.
+//!
+//! Path UNIX sockets (D-Bus), binding ports and UDP stay allowed (see
+//! docs/SECURITY.md for what that leaves reachable).
 
 use std::fs::File;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -31,7 +34,7 @@ use std::path::{Component, Path, PathBuf};
 
 use landlock::{
     Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus, NetPort,
-    PathBeneath, RestrictSelf, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, ABI,
+    PathBeneath, RestrictSelf, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use serde::{Deserialize, Serialize};
 
@@ -182,23 +185,17 @@ impl Support {
         self.abi >= 4
     }
 
-    /// The one line a run prints when it gets less than full containment;
-    /// `home_mount` says whether a private mount can still hide the home.
-    pub fn missing(self, egress: Egress, home_mount: bool) -> Option<String> {
+    /// The one line a run prints when it gets less than full containment.
+    pub fn missing(self, egress: Egress) -> Option<String> {
         if !self.files() {
-            let home = if home_mount {
-                "the home is hidden by a private mount, but"
-            } else {
-                "the command can read the Authsome home,"
-            };
-            let egress = match egress {
-                Egress::Any => "",
-                Egress::Proxy => ", and --egress proxy is not enforced",
-            };
-            return Some(format!(
-                "authsome: warning: this kernel has no Landlock; {home} the command can reach the \
-                 daemon's API and inspect Authsome's processes{egress}"
-            ));
+            // A private mount alone is no boundary: without Landlock the
+            // command can reach the home through /proc/<pid>/root of any
+            // process of the user, or by debugging one.
+            return Some(
+                "authsome: warning: this kernel has no Landlock; the command runs uncontained \
+                 and can read the Authsome home and reach the daemon's API"
+                    .into(),
+            );
         }
         if !self.tcp() {
             let what = match egress {
@@ -354,14 +351,18 @@ fn entry_rule(path: &Path) -> Option<FileRule> {
 /// Call it in a single-threaded process right before `exec`.
 pub fn apply(policy: &Policy) -> Result<Applied, ContainError> {
     let support = Support::detect();
-    let shield = if policy.mount_namespace && user_namespaces_allowed().is_ok() {
+    let shield = if support.files() && policy.mount_namespace && user_namespaces_allowed().is_ok() {
         hide_home(policy)?
     } else {
         Shield::Paths
     };
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(AccessFs::from_all(TARGET_ABI))?;
+        .handle_access(AccessFs::from_all(TARGET_ABI))?
+        // ABI 6: no signals to processes outside the domain (the daemon,
+        // the tray, the CLI: killing the daemon is the first step of
+        // impersonating it) and no abstract UNIX sockets created outside.
+        .scope(Scope::from_all(TARGET_ABI))?;
     if support.tcp() {
         ruleset = ruleset.handle_access(AccessNet::ConnectTcp)?;
     }
@@ -571,14 +572,12 @@ mod tests {
 
     #[test]
     fn a_kernel_without_tcp_rules_is_named_in_one_line() {
-        assert!(Support { abi: 7 }.missing(Egress::Any, false).is_none());
-        assert!(Support { abi: 4 }.missing(Egress::Proxy, true).is_none());
-        let line = Support { abi: 3 }.missing(Egress::Proxy, true).unwrap();
+        assert!(Support { abi: 7 }.missing(Egress::Any).is_none());
+        assert!(Support { abi: 4 }.missing(Egress::Proxy).is_none());
+        let line = Support { abi: 3 }.missing(Egress::Proxy).unwrap();
         assert!(line.contains("ABI 3") && line.contains("TCP") && !line.contains('\n'));
-        let none = Support { abi: 0 }.missing(Egress::Any, false).unwrap();
-        assert!(none.contains("no Landlock") && none.contains("can read the Authsome home"));
-        let mounted = Support { abi: 0 }.missing(Egress::Proxy, true).unwrap();
-        assert!(mounted.contains("hidden") && mounted.contains("not enforced"));
-        assert!(!mounted.contains('\n'));
+        let none = Support { abi: 0 }.missing(Egress::Any).unwrap();
+        assert!(none.contains("no Landlock") && none.contains("uncontained"));
+        assert!(!none.contains('\n'));
     }
 }

@@ -115,6 +115,7 @@ try api_localhost curl -sS --max-time 5 --noproxy '*' -H "Authorization: Bearer 
 try api_via_proxy curl -sS --fail --max-time 5 --noproxy '' -x "$HTTPS_PROXY" -H "Authorization: Bearer $STOLEN" "{secret_route}"
 try api_via_proxy_any curl -sS --fail --max-time 5 --noproxy '' -x "$HTTPS_PROXY" -H "Authorization: Bearer $STOLEN" "http://0.0.0.0:{port}/v1/connections/echo/default?show_secret=true"
 try api_via_tunnel curl -sS --fail --max-time 5 --noproxy '' -p -x "$HTTPS_PROXY" -H "Authorization: Bearer $STOLEN" "{secret_route}"
+try api_via_tunnel_any curl -sS --fail --max-time 5 --noproxy '' -p -x "$HTTPS_PROXY" -H "Host: 127.0.0.1:{port}" -H "Authorization: Bearer $STOLEN" "http://0.0.0.0:{port}/v1/connections/echo/default?show_secret=true"
 # 4. Authsome's processes: the CLI (which holds the master key in its
 # environment here) and the daemon.
 try proc_cli_environ cat /proc/$PPID/environ
@@ -122,6 +123,11 @@ try proc_cli_mem head -c 64 /proc/$PPID/mem
 try proc_daemon_environ cat /proc/{daemon_pid}/environ
 try proc_daemon_maps cat /proc/{daemon_pid}/maps
 try proc_daemon_fd ls -l /proc/{daemon_pid}/fd/
+# A process of the same user outside the run, dumpable, with a secret in
+# its environment: Landlock's scoping, not dumpability, must stop these.
+try proc_outsider_environ cat /proc/$OUTSIDER/environ
+try proc_outsider_mem head -c 64 /proc/$OUTSIDER/mem
+try kill_daemon kill -0 {daemon_pid}
 try ptrace_cli python3 -c "import ctypes,sys,time; libc=ctypes.CDLL(None, use_errno=True); pid=int(sys.argv[1]); r=libc.ptrace(16, pid, 0, 0); e=ctypes.get_errno(); r == 0 and (time.sleep(0.1), libc.ptrace(17, pid, 0, 0)); print('attach', r, 'errno', e); sys.exit(1 if r != 0 else 0)" $PPID
 # 9. Host swap, 10. TRACE, 11. dot segments.
 try host_swap curl -sS --fail --max-time 10 -H "Host: evil.test" "{echo_base}/api/x"
@@ -138,6 +144,12 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
         echo_base = echo.url(""),
     );
     let hostile = script(&t, "hostile.sh", &body);
+    let outsider_secret = "outsider-secret-Zq81Lmx0";
+    let mut outsider = std::process::Command::new("sleep")
+        .arg("60")
+        .env("OUTSIDER_SECRET", outsider_secret)
+        .spawn()
+        .unwrap();
     let mut cmd = t.cmd(&[
         "run",
         "--",
@@ -145,6 +157,7 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
         out_dir.to_str().unwrap(),
     ]);
     cmd.env("STOLEN", &token)
+        .env("OUTSIDER", outsider.id().to_string())
         .env("AUTHSOME_MASTER_KEY", &master_key)
         .env(
             "AUTHSOME_RUN_USERNS",
@@ -153,6 +166,8 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let run = cmd.output().unwrap();
+    let _ = outsider.kill();
+    let _ = outsider.wait();
     assert!(run.status.success(), "{run:?}");
     assert!(
         !String::from_utf8_lossy(&run.stderr).contains("warning"),
@@ -161,8 +176,8 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
     );
 
     let all = attempts(&out_dir);
-    assert_eq!(all.len(), 25, "every attempt ran: {all:#?}");
-    let secrets = [KEY, token.as_str(), master_key.as_str()];
+    assert_eq!(all.len(), 29, "every attempt ran: {all:#?}");
+    let secrets = [KEY, token.as_str(), master_key.as_str(), outsider_secret];
     for a in all.iter().filter(|a| !a.name.starts_with("legit_")) {
         for s in secrets {
             assert!(!a.output.contains(s), "{} got a secret: {a:?}", a.name);
@@ -206,7 +221,25 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
             by_name(direct)
         );
     }
-    for via in ["api_via_proxy", "api_via_proxy_any", "api_via_tunnel"] {
+    for open in ["proc_cli_mem", "proc_outsider_environ", "proc_outsider_mem"] {
+        // Refused when opened (a granted open of `mem` fails later, on read).
+        assert!(
+            by_name(open).output.contains("Permission denied"),
+            "{:?}",
+            by_name(open)
+        );
+    }
+    assert!(
+        by_name("kill_daemon").output.contains("not permitted"),
+        "{:?}",
+        by_name("kill_daemon")
+    );
+    for via in [
+        "api_via_proxy",
+        "api_via_proxy_any",
+        "api_via_tunnel",
+        "api_via_tunnel_any",
+    ] {
         assert!(by_name(via).output.contains("403"), "{:?}", by_name(via));
     }
     assert!(

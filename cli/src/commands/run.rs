@@ -183,9 +183,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             c
         }
         Containment::On { egress, support } => {
-            let mount_namespace = std::env::var_os("AUTHSOME_RUN_USERNS").is_none_or(|v| v != "0");
-            let home_mount = mount_namespace && contain::user_namespaces_allowed().is_ok();
-            if let Some(line) = support.missing(*egress, home_mount) {
+            if let Some(line) = support.missing(*egress) {
                 eprintln!("{line}");
             }
             let mut daemon_ports = run.daemon_ports.clone();
@@ -232,7 +230,13 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                         &serde_json::json!({ "pid": pid }),
                     );
                     if let Err(e) = watched {
-                        tracing::warn!("the daemon cannot watch the command: {}", e.message);
+                        // The run ends: a command the daemon cannot watch
+                        // gets no credentials rather than unending ones.
+                        eprintln!(
+                            "authsome: warning: the daemon cannot watch the command ({}); \
+                             its requests get no credentials",
+                            e.message
+                        );
                     }
                 }
                 supervise(child)

@@ -134,9 +134,26 @@ pub fn normalize_path(path: &str) -> String {
     format!("/{}", out.join("/"))
 }
 
+/// True for a path that servers read in different ways: dot segments,
+/// encoded `.`, `/` or backslash, a backslash, an empty segment (nginx merges
+/// `//`) or a `;` parameter (Tomcat reads `..;` as `..`). Such a request
+/// gets no credential rather than a guess at how its server reads it.
+pub fn is_ambiguous_path(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let lower = path.to_ascii_lowercase();
+    ["%2e", "%2f", "%5c", "\\", "//", ";"]
+        .iter()
+        .any(|s| lower.contains(s))
+        || path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
 /// Decides which credential a request to `host:port` + `path` gets. The
-/// path is matched as the server will read it ([`normalize_path`]).
+/// path is matched as the server will read it ([`normalize_path`]); an
+/// ambiguous one ([`is_ambiguous_path`]) gets none.
 pub fn decide(candidates: &[Candidate], host: &str, port: u16, path: &str) -> Decision {
+    if is_ambiguous_path(path) {
+        return Decision::Miss;
+    }
     let path = normalize_path(path);
     let path = path.as_str();
     let mut best: Option<(u8, usize)> = None;
@@ -217,6 +234,12 @@ mod tests {
             "/api/../private",
             "/api/%2e%2e/private",
             "/api%2f..%2fprivate",
+            "/api//../private",
+            "/api/..;/private",
+            "/api/x/..",
+            "/api/./v1",
+            "/api\\..\\private",
+            "/api//v1",
         ] {
             assert_eq!(
                 decide(&cands, "api.test", 443, escape),

@@ -303,6 +303,14 @@ async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<B
             )
         }
     };
+    // The name was checked before it was resolved again here: check where
+    // the connection really went (a rebinding name may now point home).
+    if upstream
+        .peer_addr()
+        .is_ok_and(|a| reaches_daemon(&d, a.ip(), a.port()))
+    {
+        return daemon_ports_refused();
+    }
     let _ = upstream.set_nodelay(true);
     tokio::spawn(async move {
         match hyper::upgrade::on(req).await {
@@ -324,30 +332,37 @@ async fn daemon_target(d: &Daemon, host: &str, port: u16) -> Option<Response<Bod
     if port != d.port() && port != d.proxy().port() {
         return None;
     }
-    let local = |ip: IpAddr| {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map(IpAddr::V4)
-                .unwrap_or(IpAddr::V6(v6)),
-            v4 => v4,
-        };
-        ip.is_loopback() || ip.is_unspecified()
-    };
     let reaches_us = match host.parse::<IpAddr>() {
-        Ok(ip) => local(ip),
+        Ok(ip) => reaches_daemon(d, ip, port),
         Err(_) => match tokio::net::lookup_host((host, port)).await {
-            Ok(mut addrs) => addrs.any(|a| local(a.ip())),
+            Ok(mut addrs) => addrs.any(|a| reaches_daemon(d, a.ip(), port)),
             // Unresolvable here means unreachable for the forward too.
             Err(_) => false,
         },
     };
-    reaches_us.then(|| {
-        text(
-            StatusCode::FORBIDDEN,
-            "Authsome proxy: the daemon's own ports cannot be reached through the proxy",
-        )
-    })
+    reaches_us.then(daemon_ports_refused)
+}
+
+/// True when `ip:port` is one of the daemon's own listening sockets.
+fn reaches_daemon(d: &Daemon, ip: IpAddr, port: u16) -> bool {
+    if port != d.port() && port != d.proxy().port() {
+        return false;
+    }
+    let ip = match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    ip.is_loopback() || ip.is_unspecified()
+}
+
+fn daemon_ports_refused() -> Response<Body> {
+    text(
+        StatusCode::FORBIDDEN,
+        "Authsome proxy: the daemon's own ports cannot be reached through the proxy",
+    )
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -111,8 +111,8 @@ impl Daemon {
                 return Ok(());
             }
             Err(e) => {
-                // Without a pidfd the run would have no end but the CLI's: refuse it.
-                run.mark_ended();
+                // Without a pidfd the run would have no end but the CLI's: end it.
+                self.finish_run(id, &format!("its process could not be watched: {e}"));
                 return Err(Error::Internal(format!(
                     "cannot watch process {pid} (pidfd_open): {e}"
                 )));
