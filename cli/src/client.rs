@@ -40,7 +40,6 @@ pub struct ReadyLine {
 }
 
 /// An authenticated connection to the daemon.
-#[derive(Debug)]
 pub struct Client {
     agent: ureq::Agent,
     base: String,
@@ -67,6 +66,53 @@ pub fn read_info(home: &Home) -> Option<DaemonInfo> {
 /// True when a process with this pid exists (and is not a zombie).
 pub fn pid_alive(pid: u32) -> bool {
     authsome_daemon::daemon::process_alive(pid)
+}
+
+/// What answers on a daemon port.
+#[derive(Debug)]
+pub enum Probe {
+    /// This home's daemon: it proved it knows the token.
+    Ours(HealthResponse),
+    /// Nothing listens (a stale `daemon.json`).
+    Nothing,
+    /// Something that cannot prove it knows the token.
+    Impostor,
+}
+
+/// Asks whatever listens on `port` to prove it knows `token` (see
+/// `authsome_daemon::identity`). Sends nothing else, and never the token.
+pub fn probe(port: u16, token: &str) -> Probe {
+    use authsome_daemon::identity;
+    let challenge = identity::new_challenge();
+    let url = format!(
+        "http://127.0.0.1:{port}/health?{}={challenge}",
+        identity::CHALLENGE_PARAM
+    );
+    match agent(Duration::from_secs(5)).get(&url).call() {
+        Err(ureq::Error::Transport(_)) => Probe::Nothing,
+        Err(ureq::Error::Status(..)) => Probe::Impostor,
+        Ok(resp) => match resp.into_json::<HealthResponse>() {
+            Ok(h)
+                if h.proof
+                    .as_deref()
+                    .is_some_and(|p| identity::verify(token, port, &challenge, p)) =>
+            {
+                Probe::Ours(h)
+            }
+            _ => Probe::Impostor,
+        },
+    }
+}
+
+fn impostor(port: u16) -> CliError {
+    CliError::new(
+        "daemon_impostor",
+        format!(
+            "the process on 127.0.0.1:{port} is not this home's daemon (it cannot prove it knows \
+             daemon.token); nothing was sent to it. If the daemon was killed, something else holds \
+             its port now: stop it, or set AUTHSOME_PORT"
+        ),
+    )
 }
 
 /// `GET /health` on a port, if something answers like a daemon.
@@ -108,7 +154,17 @@ pub fn start_daemon(home: &Home) -> CliResult<u16> {
     ensure_initialized(home)?;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::unavailable(format!("cannot find the authsome binary: {e}")))?;
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    // A daemon started from inside `authsome run --no-contain` must not
+    // send its own requests through that run's proxy, nor trust its CA.
+    for var in authsome_daemon::proxy::PROXY_VARS
+        .iter()
+        .chain(&authsome_daemon::proxy::CA_VARS)
+        .chain(&["NODE_USE_ENV_PROXY"])
+    {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
         .args(["daemon", "serve", "--ready-pipe"])
         .env("AUTHSOME_HOME", home.root())
         .current_dir("/")
@@ -151,8 +207,10 @@ pub fn start_daemon(home: &Home) -> CliResult<u16> {
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(info) = read_info(home) {
-                if health(info.port).is_some() {
-                    return Ok(info.port);
+                match read_token(home).map(|t| probe(info.port, &t)) {
+                    Ok(Probe::Ours(_)) => return Ok(info.port),
+                    Ok(Probe::Impostor) => return Err(impostor(info.port)),
+                    _ => {}
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -175,29 +233,43 @@ pub fn stop_daemon(home: &Home) -> CliResult<bool> {
         .map_err(CliError::from)
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &"***")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Client {
     /// Connects to the home's daemon, starting it when none answers and
     /// restarting it when it runs another version.
     pub fn connect(home: &Home, profile: Option<String>, verbose: bool) -> CliResult<Client> {
         let ours = authsome_daemon::VERSION;
         if let Some(info) = read_info(home).filter(|i| pid_alive(i.pid)) {
-            if info.version == ours {
-                return Ok(Client {
-                    agent: agent(Duration::from_secs(120)),
-                    base: format!("http://127.0.0.1:{}", info.port),
-                    port: info.port,
-                    token: read_token(home)?,
-                    profile,
-                    verbose,
-                });
+            let token = read_token(home)?;
+            match probe(info.port, &token) {
+                Probe::Ours(h) if h.version == ours && info.version == ours => {
+                    return Ok(Client {
+                        agent: agent(Duration::from_secs(120)),
+                        base: format!("http://127.0.0.1:{}", info.port),
+                        port: info.port,
+                        token,
+                        profile,
+                        verbose,
+                    });
+                }
+                Probe::Ours(h) => {
+                    if verbose {
+                        eprintln!("DEBUG restarting daemon {} (this CLI is {ours})", h.version);
+                    }
+                    stop_daemon(home)?;
+                }
+                Probe::Impostor => return Err(impostor(info.port)),
+                Probe::Nothing => {}
             }
-            if verbose {
-                eprintln!(
-                    "DEBUG restarting daemon {} (this CLI is {ours})",
-                    info.version
-                );
-            }
-            stop_daemon(home)?;
         }
         let port = start_daemon(home)?;
         Ok(Client {
@@ -316,4 +388,23 @@ pub fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = Client {
+            agent: agent(Duration::from_secs(1)),
+            base: "http://127.0.0.1:1".into(),
+            port: 1,
+            token: "daemon-token-secret".into(),
+            profile: None,
+            verbose: false,
+        };
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("daemon-token-secret") && printed.contains("***"));
+    }
 }

@@ -52,7 +52,7 @@ impl CliError {
                 5
             }
             "already_connected" => 6,
-            "daemon_unavailable" => 9,
+            "daemon_unavailable" | "daemon_impostor" => 9,
             _ => 1,
         }
     }

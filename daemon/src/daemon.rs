@@ -132,16 +132,18 @@ pub fn core_dumps_disabled() -> bool {
     no_core && !dumpable
 }
 
-/// True when a process with this pid exists and is not a zombie waiting to
-/// be reaped (a detached daemon's parent is whoever adopts orphans).
+/// True when a process of this user with this pid exists and is not a
+/// zombie waiting to be reaped (a detached daemon's parent is whoever adopts
+/// orphans). A pid that answers `EPERM` belongs to another user: after an
+/// unclean stop it is not our daemon, whatever `daemon.json` says.
 pub fn process_alive(pid: u32) -> bool {
     let Ok(raw) = i32::try_from(pid) else {
         return false;
     };
-    let exists = matches!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
-        Ok(()) | Err(nix::errno::Errno::EPERM)
-    );
+    let exists = ours(nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(raw),
+        None,
+    ));
     // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses.
     let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
@@ -151,6 +153,11 @@ pub fn process_alive(pid: u32) -> bool {
         })
         .unwrap_or(false);
     exists && !zombie
+}
+
+/// Whether the answer to `kill(pid, 0)` means a process we can signal.
+fn ours(signal_zero: nix::Result<()>) -> bool {
+    signal_zero.is_ok()
 }
 
 /// Asks the daemon that serves `home` (if any) to stop, and waits until its
@@ -172,6 +179,28 @@ pub async fn stop_running(home: &Home) -> Result<bool> {
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| Error::Internal(e.to_string()))?;
+    // The token goes only to a port that proves it knows it.
+    let challenge = crate::identity::new_challenge();
+    let answer = client
+        .get(format!(
+            "http://127.0.0.1:{}/health?{}={challenge}",
+            info.port,
+            crate::identity::CHALLENGE_PARAM
+        ))
+        .send()
+        .await
+        .ok();
+    let Some(answer) = answer else {
+        // Nothing listens: a stale daemon.json.
+        return Ok(false);
+    };
+    let proven = answer.json::<HealthResponse>().await.ok().is_some_and(|h| {
+        h.proof
+            .is_some_and(|p| crate::identity::verify(token.trim(), info.port, &challenge, &p))
+    });
+    if !proven {
+        return Err(Error::Impostor { port: info.port });
+    }
     let _ = client
         .post(format!("http://127.0.0.1:{}/v1/shutdown", info.port))
         .bearer_auth(token.trim())
@@ -1050,4 +1079,21 @@ fn overall_status(connections: &[ConnectionSummary], configured: bool) -> Status
         } else {
             Status::Available
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pid_of_another_user_is_not_our_daemon() {
+        assert!(ours(Ok(())));
+        assert!(
+            !ours(Err(nix::errno::Errno::EPERM)),
+            "EPERM: another user's process"
+        );
+        assert!(!ours(Err(nix::errno::Errno::ESRCH)));
+        assert!(process_alive(std::process::id()));
+        assert!(!process_alive(u32::MAX));
+    }
 }

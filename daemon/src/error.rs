@@ -79,6 +79,8 @@ pub enum Error {
     AddrInUse { addr: String },
     #[error("another Authsome daemon already serves {home}")]
     DaemonRunning { home: String },
+    #[error("the process on 127.0.0.1:{port} is not this home's daemon (it cannot prove it knows daemon.token); nothing was sent to it")]
+    Impostor { port: u16 },
     #[error("missing or invalid daemon token")]
     Unauthorized,
     #[error("{0}")]
@@ -138,6 +140,7 @@ impl Error {
             Error::Decrypt { .. } => "decrypt_failed",
             Error::AddrInUse { .. } => "address_in_use",
             Error::DaemonRunning { .. } => "daemon_running",
+            Error::Impostor { .. } => "daemon_impostor",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::PayloadTooLarge => "payload_too_large",

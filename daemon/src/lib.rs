@@ -18,6 +18,7 @@
 //! - [`api`]: the axum routes and their wire types.
 //! - [`daemon`]: the handle that owns all of the above, start-up and shutdown.
 //! - [`doctor`]: installation checks shared by the CLI and the tray.
+//! - [`identity`]: the challenge a client checks before it trusts a daemon's port.
 //! - [`logging`]: the rotated debug log.
 //! - [`invariants`]: properties of the untrusted-input parsers, for fuzzing and regression tests.
 
@@ -29,6 +30,7 @@ pub mod doctor;
 pub mod error;
 pub mod flows;
 pub mod home;
+pub mod identity;
 pub mod invariants;
 pub mod logging;
 pub mod names;

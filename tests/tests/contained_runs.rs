@@ -637,3 +637,33 @@ fn under_the_mount_the_directory_holding_the_home_stays_usable() {
     assert!(!paths.output().unwrap().status.success());
     assert!(!t.dir().join("made-by-paths").exists());
 }
+
+#[test]
+fn the_daemon_started_from_a_run_does_not_use_its_proxy() {
+    let (t, _echo) = echo_home();
+    let bin = authsome_bin().display().to_string();
+    let script = format!("{bin} daemon stop >/dev/null && {bin} list >/dev/null");
+    t.run(&["run", "--no-contain", "--", "sh", "-c", &script], None)
+        .ok();
+    let pid = t
+        .daemon_pid()
+        .expect("a daemon started from inside the run");
+    // The daemon is not dumpable: only root can read its environment.
+    if nix::unistd::geteuid().is_root() {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        let environ = String::from_utf8_lossy(&environ);
+        for var in [
+            "HTTPS_PROXY=",
+            "https_proxy=",
+            "ALL_PROXY=",
+            "SSL_CERT_FILE=",
+            "NODE_USE_ENV_PROXY=",
+        ] {
+            assert!(
+                !environ.contains(var),
+                "{var} reached the daemon: {environ}"
+            );
+        }
+        assert!(environ.contains("AUTHSOME_HOME="), "{environ}");
+    }
+}

@@ -4,7 +4,9 @@ use authsome_daemon::api::types::StatusResponse;
 use authsome_daemon::logging::{self, StderrLevel};
 use authsome_daemon::{Daemon, DaemonOptions};
 
-use crate::client::{health, pid_alive, read_info, start_daemon, stop_daemon, Client, ReadyLine};
+use crate::client::{
+    health, pid_alive, probe, read_info, start_daemon, stop_daemon, Client, Probe, ReadyLine,
+};
 use crate::error::{CliError, CliResult};
 use crate::output;
 use crate::Ctx;
@@ -99,8 +101,12 @@ pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> CliResult {
         DaemonCommand::Start => {
             let running = read_info(&ctx.home)
                 .filter(|i| pid_alive(i.pid) && i.version == authsome_daemon::VERSION);
+            let proven = |port: u16| {
+                std::fs::read_to_string(ctx.home.token_path())
+                    .is_ok_and(|t| matches!(probe(port, t.trim()), Probe::Ours(_)))
+            };
             let port = match running {
-                Some(i) if health(i.port).is_some() => i.port,
+                Some(i) if proven(i.port) => i.port,
                 _ => {
                     let _ = stop_daemon(&ctx.home);
                     start_daemon(&ctx.home)?

@@ -16,7 +16,7 @@ use std::process::ExitStatus;
 use authsome_daemon::api::types::{RunResponse, RunSummary};
 use authsome_daemon::contain::{self, Egress, Policy, Support};
 use authsome_daemon::providers::is_credential_var;
-use authsome_daemon::proxy::PLACEHOLDER;
+use authsome_daemon::proxy::{CA_VARS, PLACEHOLDER};
 
 use crate::client::enc;
 use crate::error::{CliError, CliResult};
@@ -53,16 +53,6 @@ pub struct Args {
     )]
     command: Vec<String>,
 }
-
-/// CA-bundle variables, each read by some runtime or tool.
-const CA_VARS: [&str; 6] = [
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "NODE_EXTRA_CA_CERTS",
-    "GIT_SSL_CAINFO",
-    "DENO_CERT",
-];
 
 /// Variables pointing tools at the proxy and the CA bundle, and the SDK
 /// placeholders. From the daemon's answer only placeholder values for

@@ -186,10 +186,22 @@ pub fn router(daemon: Daemon) -> Router {
         .with_state(daemon)
 }
 
-async fn health() -> Json<HealthResponse> {
+async fn health(
+    State(d): State<Daemon>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Json<HealthResponse> {
+    let challenge = query.as_deref().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == crate::identity::CHALLENGE_PARAM)
+            .map(|(_, v)| v.into_owned())
+    });
+    let proof = challenge
+        .filter(|c| crate::identity::valid_challenge(c))
+        .map(|c| crate::identity::proof(d.token().expose(), d.port(), &c));
     Json(HealthResponse {
         status: "ok".into(),
         version: crate::VERSION.into(),
+        proof,
     })
 }
 

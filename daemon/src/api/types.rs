@@ -23,6 +23,10 @@ pub struct HealthResponse {
     pub status: String,
     /// Daemon version.
     pub version: String,
+    /// With `?challenge=`, the proof that this daemon knows the home's
+    /// token (see [`crate::identity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// `GET /v1/status`.
@@ -69,7 +73,7 @@ pub struct RunRequest {
 }
 
 /// Answer to `POST /v1/runs`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RunResponse {
     /// Run id.
     pub id: String,
@@ -148,7 +152,7 @@ pub struct ListResponse {
 }
 
 /// One connection (`GET /v1/connections/{provider}/{connection}`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ConnectionView {
     /// Provider name.
     pub provider: String,
@@ -185,7 +189,7 @@ pub struct ConnectionView {
 }
 
 /// One exported variable.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ExportVar {
     /// Environment variable name.
     pub name: String,
@@ -356,4 +360,88 @@ pub struct ErrorBody {
     pub error: String,
     /// Message for people.
     pub message: String,
+}
+
+impl std::fmt::Debug for ConnectionView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets: Vec<&String> = self.secrets.keys().collect();
+        f.debug_struct("ConnectionView")
+            .field("provider", &self.provider)
+            .field("connection", &self.connection)
+            .field("profile", &self.profile)
+            .field("status", &self.status)
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .field("secrets", &format_args!("{secrets:?} = ***"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ExportVar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportVar")
+            .field("name", &self.name)
+            .field("value", &"***")
+            .field("provider", &self.provider)
+            .field("connection", &self.connection)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RunResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The proxy URL carries the run's credentials as its userinfo.
+        let proxy_url = match self.proxy_url.split_once('@') {
+            Some((creds, host)) => {
+                let user = creds.rsplit_once(':').map_or(creds, |(u, _)| u);
+                format!("{user}:***@{host}")
+            }
+            None => self.proxy_url.clone(),
+        };
+        f.debug_struct("RunResponse")
+            .field("id", &self.id)
+            .field("proxy_url", &proxy_url)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("env", &self.env)
+            .field("proxy_port", &self.proxy_port)
+            .field("daemon_ports", &self.daemon_ports)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_wire_types_with_secrets_shows_no_secret() {
+        let run = RunResponse {
+            id: "run-abc".into(),
+            proxy_url: "http://run-abc:s3cr3t-run-pass@127.0.0.1:4000".into(),
+            ca_bundle: "/h/ca/bundle.pem".into(),
+            env: BTreeMap::new(),
+            proxy_port: 4000,
+            daemon_ports: vec![7998, 4000],
+        };
+        let var = ExportVar {
+            name: "OPENAI_API_KEY".into(),
+            value: "sk-export-secret".into(),
+            provider: "openai".into(),
+            connection: "default".into(),
+        };
+        let view: ConnectionView = serde_json::from_value(serde_json::json!({
+            "provider": "openai", "display_name": "OpenAI", "connection": "default",
+            "profile": "default", "status": "connected", "auth_type": "api_key",
+            "scopes": [], "base_url": null, "account": null, "expires_at": null,
+            "obtained_at": null, "last_refresh_at": null, "last_error": null,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "secrets": {"api_key": "sk-view-secret"}
+        }))
+        .unwrap();
+        let printed = format!("{run:?} {var:?} {view:?}");
+        for secret in ["s3cr3t-run-pass", "sk-export-secret", "sk-view-secret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("run-abc:***@127.0.0.1:4000") && printed.contains("api_key"));
+    }
 }

@@ -39,6 +39,29 @@ use runs::{Run, Runs};
 /// The value SDKs see in their API-key variables during a run.
 pub const PLACEHOLDER: &str = "authsome-proxy-managed";
 
+/// The proxy variables `authsome run` gives its command.
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// The CA-bundle variables `authsome run` gives its command, each read by
+/// some runtime or tool.
+pub const CA_VARS: [&str; 6] = [
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "GIT_SSL_CAINFO",
+    "DENO_CERT",
+];
+
 type Body = BoxBody<Bytes, hyper::Error>;
 type CredKey = (ProfileName, String, crate::names::ConnectionName);
 
