@@ -395,14 +395,13 @@ impl Daemon {
             None => None,
         };
         let app = crate::api::router(self.clone());
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    _ = stop.wait_for(|s| *s) => {}
-                }
-            })
-            .await;
+        let result = crate::api::serve(listener, app, async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        })
+        .await;
         sweeper.abort();
         scheduler.abort();
         if let Some(p) = proxy {

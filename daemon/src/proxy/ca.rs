@@ -1,12 +1,14 @@
 //! The proxy's certificate authority: created once per home, its
 //! certificate in `ca/ca.pem`, its private key sealed with the vault's
-//! master key in `ca/ca.key.sealed`. Leaf certificates are minted per host
-//! and cached.
+//! master key in `ca/ca.key.sealed`. Leaf certificates are minted per host,
+//! valid for [`LEAF_DAYS`], and cached (at most [`LEAF_CACHE`] hosts, the
+//! least recently used leaving first). A new CA is valid for [`CA_DAYS`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -20,6 +22,32 @@ use crate::home::{write_private_file, Home};
 use crate::vault::MasterKey;
 
 const CA_NAME: &str = "Authsome local proxy CA";
+
+/// How long a leaf certificate is valid.
+pub const LEAF_DAYS: i64 = 30;
+/// A cached leaf is minted again after this long, well inside its validity.
+const LEAF_REUSE: Duration = Duration::from_secs(20 * 24 * 3600);
+/// How many hosts' leaves are cached.
+pub const LEAF_CACHE: usize = 1024;
+/// How long a newly created CA is valid.
+pub const CA_DAYS: i64 = 3650;
+
+/// The date `days` from today (UTC) as year, month, day, for certificate
+/// validity (`rcgen::date_time_ymd`).
+fn ymd(days: i64) -> (i32, u8, u8) {
+    use chrono::Datelike;
+    let d = (chrono::Utc::now() + chrono::Duration::days(days)).date_naive();
+    (d.year(), d.month() as u8, d.day() as u8)
+}
+
+/// Validity from yesterday (clock skew) to `days` from today.
+fn validity(params: &mut CertificateParams, days: i64) {
+    let (y, m, d) = ymd(-1);
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = ymd(days);
+    params.not_after = rcgen::date_time_ymd(y, m, d);
+}
+
 const KEY_AAD: &str = "ca:key";
 
 /// The certificate authority and its leaf cache.
@@ -28,7 +56,15 @@ pub struct CertificateAuthority {
     cert_der: Vec<u8>,
     issuer: rcgen::Certificate,
     key: KeyPair,
-    leaves: Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
+    leaves: Mutex<HashMap<String, Leaf>>,
+    leaf_cap: usize,
+}
+
+/// A cached leaf: its TLS configuration, when it was minted and last used.
+struct Leaf {
+    config: Arc<rustls::ServerConfig>,
+    minted: Instant,
+    used: Instant,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -52,8 +88,7 @@ fn ca_params() -> Result<CertificateParams> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2044, 1, 1);
+    validity(&mut params, CA_DAYS);
     Ok(params)
 }
 
@@ -109,12 +144,18 @@ impl CertificateAuthority {
             issuer,
             key: key_pair,
             leaves: Mutex::new(HashMap::new()),
+            leaf_cap: LEAF_CACHE,
         })
     }
 
     /// The CA certificate in PEM.
     pub fn cert_pem(&self) -> &str {
         &self.cert_pem
+    }
+
+    /// Number of cached leaves.
+    pub fn cached_leaves(&self) -> usize {
+        self.leaves.lock().expect("leaf cache").len()
     }
 
     /// SHA-256 fingerprint of the CA certificate, as colon-separated hex.
@@ -125,26 +166,13 @@ impl CertificateAuthority {
     /// A TLS server configuration presenting a leaf certificate for `host`,
     /// minted on first use and cached.
     pub fn server_config(&self, host: &str) -> Result<Arc<rustls::ServerConfig>> {
-        if let Some(c) = self.leaves.lock().expect("leaf cache").get(host) {
-            return Ok(c.clone());
+        if let Some(leaf) = self.leaves.lock().expect("leaf cache").get_mut(host) {
+            if leaf.minted.elapsed() < LEAF_REUSE {
+                leaf.used = Instant::now();
+                return Ok(leaf.config.clone());
+            }
         }
-        let mut params = CertificateParams::new(Vec::<String>::new())
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        params.subject_alt_names = vec![match host.parse::<IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(
-                host.try_into()
-                    .map_err(|e| Error::Internal(format!("{host}: {e}")))?,
-            ),
-        }];
-        params.distinguished_name.push(DnType::CommonName, host);
-        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2044, 1, 1);
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let params = leaf_params(host)?;
         let leaf_key = KeyPair::generate().map_err(|e| Error::Internal(e.to_string()))?;
         let leaf = params
             .signed_by(&leaf_key, &self.issuer, &self.key)
@@ -164,12 +192,48 @@ impl CertificateAuthority {
         .map_err(|e| Error::Internal(e.to_string()))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let config = Arc::new(config);
-        self.leaves
-            .lock()
-            .expect("leaf cache")
-            .insert(host.to_string(), config.clone());
+        let mut leaves = self.leaves.lock().expect("leaf cache");
+        if leaves.len() >= self.leaf_cap && !leaves.contains_key(host) {
+            let oldest = leaves
+                .iter()
+                .min_by_key(|(_, l)| l.used)
+                .map(|(h, _)| h.clone());
+            if let Some(h) = oldest {
+                leaves.remove(&h);
+            }
+        }
+        let now = Instant::now();
+        leaves.insert(
+            host.to_string(),
+            Leaf {
+                config: config.clone(),
+                minted: now,
+                used: now,
+            },
+        );
         Ok(config)
     }
+}
+
+/// The parameters of `host`'s leaf certificate.
+fn leaf_params(host: &str) -> Result<CertificateParams> {
+    let mut params =
+        CertificateParams::new(Vec::<String>::new()).map_err(|e| Error::Internal(e.to_string()))?;
+    params.subject_alt_names = vec![match host.parse::<IpAddr>() {
+        Ok(ip) => SanType::IpAddress(ip),
+        Err(_) => SanType::DnsName(
+            host.try_into()
+                .map_err(|e| Error::Internal(format!("{host}: {e}")))?,
+        ),
+    }];
+    params.distinguished_name.push(DnType::CommonName, host);
+    validity(&mut params, LEAF_DAYS);
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    Ok(params)
 }
 
 /// SHA-256 of DER bytes as colon-separated uppercase hex.
@@ -204,4 +268,38 @@ pub fn system_roots_pem() -> String {
         }
     }
     String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_live_thirty_days_and_a_new_ca_ten_years() {
+        let leaf = leaf_params("api.example.test").unwrap();
+        let days = (leaf.not_after - leaf.not_before).whole_days();
+        assert!((LEAF_DAYS..=LEAF_DAYS + 1).contains(&days), "{days}");
+        let ca = ca_params().unwrap();
+        let days = (ca.not_after - ca.not_before).whole_days();
+        assert!((CA_DAYS..=CA_DAYS + 1).contains(&days), "{days}");
+    }
+
+    #[test]
+    fn the_leaf_cache_keeps_the_most_recently_used_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("h"));
+        home.ensure_dirs().unwrap();
+        let mut ca = CertificateAuthority::load_or_create(&home, &MasterKey::generate()).unwrap();
+        ca.leaf_cap = 3;
+        for host in ["a.test", "b.test", "c.test"] {
+            ca.server_config(host).unwrap();
+        }
+        let a = ca.server_config("a.test").unwrap();
+        ca.server_config("d.test").unwrap();
+        assert_eq!(ca.cached_leaves(), 3, "bounded");
+        let leaves = ca.leaves.lock().unwrap();
+        assert!(leaves.contains_key("a.test"), "recently used stays");
+        assert!(!leaves.contains_key("b.test"), "least recently used leaves");
+        assert!(Arc::ptr_eq(&a, &leaves["a.test"].config));
+    }
 }

@@ -212,9 +212,32 @@ impl ProxyState {
     }
 }
 
+/// A request's headers must arrive within this long; a keep-alive
+/// connection that sends nothing is closed after it too (slowloris).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections (tunnels included) the proxy serves at once; more wait.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Held for as long as a connection or a tunnel born from it lives.
+type ConnectionPermit = Arc<tokio::sync::OwnedSemaphorePermit>;
+
+/// An HTTP/1 server builder with the header timeout.
+fn http1_server() -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    b
+}
+
 /// Accepts proxy connections until the task is aborted.
 pub async fn serve(daemon: Daemon, listener: TcpListener) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        let permit: ConnectionPermit = Arc::new(permit);
         let (stream, _) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
@@ -226,11 +249,12 @@ pub async fn serve(daemon: Daemon, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         let d = daemon.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
+            let svc = service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(permit.clone());
                 let d = d.clone();
                 async move { Ok::<_, Infallible>(handle(d, req).await) }
             });
-            if let Err(e) = http1::Builder::new()
+            if let Err(e) = http1_server()
                 .serve_connection(TokioIo::new(stream), svc)
                 .with_upgrades()
                 .await
@@ -287,7 +311,9 @@ async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<B
                 )
             }
         };
+        let permit = req.extensions().get::<ConnectionPermit>().cloned();
         tokio::spawn(async move {
+            let _permit = permit;
             let upgraded = match hyper::upgrade::on(req).await {
                 Ok(u) => u,
                 Err(e) => return tracing::debug!("CONNECT upgrade failed: {e}"),
@@ -307,7 +333,7 @@ async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<B
                     Ok::<_, Infallible>(forward(&d, &run, "https", &host, port, inner, true).await)
                 }
             });
-            if let Err(e) = http1::Builder::new()
+            if let Err(e) = http1_server()
                 .serve_connection(TokioIo::new(tls), svc)
                 .await
             {
@@ -335,7 +361,9 @@ async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<B
         return daemon_ports_refused();
     }
     let _ = upstream.set_nodelay(true);
+    let permit = req.extensions().get::<ConnectionPermit>().cloned();
     tokio::spawn(async move {
+        let _permit = permit;
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
                 let mut client = TokioIo::new(upgraded);
