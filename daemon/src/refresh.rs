@@ -43,14 +43,19 @@ pub struct Refresher {
     backoff: Mutex<HashMap<Key, (Instant, Duration, Instant)>>,
 }
 
+/// Above this many refresh locks, the ones nobody holds or waits for are
+/// dropped (a removed connection's lock would otherwise stay forever).
+const MAX_IDLE_LOCKS: usize = 256;
+
 impl Refresher {
     fn lock_for(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .expect("refresh locks")
-            .entry(key.clone())
-            .or_default()
-            .clone()
+        let mut locks = self.locks.lock().expect("refresh locks");
+        if locks.len() >= MAX_IDLE_LOCKS && !locks.contains_key(key) {
+            // Only the map holds such a lock: dropping it loses no waiter,
+            // and the next refresh of that connection makes a new one.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key.clone()).or_default().clone()
     }
 
     fn backing_off(&self, key: &Key) -> bool {
@@ -504,6 +509,28 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_refresh_locks_are_dropped_and_held_ones_kept() {
+        let r = Refresher::default();
+        let key = |i: usize| {
+            (
+                ProfileName::default_name(),
+                ProviderName::parse("github").unwrap(),
+                ConnectionName::parse(&format!("c{i}")).unwrap(),
+            )
+        };
+        let held = r.lock_for(&key(0));
+        for i in 1..1000 {
+            drop(r.lock_for(&key(i)));
+        }
+        let len = r.locks.lock().unwrap().len();
+        assert!(len <= MAX_IDLE_LOCKS, "{len} locks kept");
+        assert!(
+            Arc::ptr_eq(&held, &r.lock_for(&key(0))),
+            "a held lock is never replaced: single flight holds"
+        );
+    }
     use crate::vault::store::{new_record, ConnectionSecrets};
 
     fn meta(lifetime_s: i64, elapsed_s: i64) -> ConnectionMeta {
