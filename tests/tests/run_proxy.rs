@@ -394,3 +394,44 @@ fn doctor_shows_the_ca_fingerprint() {
         "{line}"
     );
 }
+
+/// This machine's first non-loopback IPv4 address (traffic to it stays on
+/// the machine).
+fn own_address() -> Option<IpAddr> {
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+}
+
+#[test]
+fn plain_http_to_a_non_loopback_address_gets_no_credential() {
+    let (t, _echo) = setup();
+    let addr = own_address().expect("a non-loopback IPv4 address on this machine");
+    let plain = echo::http(addr);
+    register(&t, api_key_provider("lan", &plain.host_port()));
+    t.login_key("lan", "lan-key-never-in-clear");
+    // NO_PROXY covers loopback only: the request goes through the proxy,
+    // which forwards it but adds nothing in clear text.
+    let out = t
+        .run(
+            &["run", "--", "curl", "-sS", "--fail", &plain.url("/clear")],
+            None,
+        )
+        .ok();
+    assert!(
+        out.stdout.contains("\"path\":\"/clear\""),
+        "it reached the server: {}",
+        out.stdout
+    );
+    assert!(
+        headers_of(&out.stdout).get("x-api-key").is_none(),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("lan-key-never-in-clear"));
+}

@@ -20,13 +20,18 @@ impl Pkce {
     /// A fresh pair.
     pub fn generate() -> Pkce {
         let verifier = random_token(48); // 64 characters
-        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(Sha256::digest(verifier.as_bytes()));
+        let challenge = s256(&verifier);
         Pkce {
             verifier: Secret::new(verifier),
             challenge,
         }
     }
+}
+
+/// The S256 code challenge of a verifier: base64url(SHA-256(verifier)),
+/// without padding (RFC 7636 §4.2).
+fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// What the authorization URL carries.
@@ -81,13 +86,25 @@ mod tests {
 
     #[test]
     fn the_challenge_is_s256_of_the_verifier() {
-        // RFC 7636 appendix B.
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(Sha256::digest(verifier.as_bytes()));
-        assert_eq!(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        // RFC 7636 appendix B, through the code's own function.
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        // And every generated pair: the challenge is the hash of its own
+        // verifier (computed here independently), never reused.
         let p = Pkce::generate();
-        assert_eq!(p.verifier.expose().len(), 64);
+        let v = p.verifier.expose();
+        assert_eq!(v.len(), 64);
+        assert!(v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        let digest: Vec<u8> = Sha256::digest(v.as_bytes()).to_vec();
+        let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        assert_eq!(p.challenge, expected);
+        let q = Pkce::generate();
+        assert_ne!(p.challenge, q.challenge);
+        assert_ne!(p.verifier.expose(), q.verifier.expose());
     }
 
     #[test]
