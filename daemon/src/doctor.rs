@@ -194,6 +194,20 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
             format!("{} valid", custom.len()),
         ));
     }
+    let bundled: Vec<String> = Catalogue::bundled()
+        .map(|defs| defs.into_iter().map(|d| d.name).collect())
+        .unwrap_or_default();
+    for def in custom.iter().filter(|d| bundled.contains(&d.name)) {
+        out.push(check(
+            "provider override",
+            CheckStatus::Warn,
+            format!(
+                "{} in {} replaces the bundled definition; its URLs decide where tokens and keys go",
+                def.name,
+                home.providers_dir().display()
+            ),
+        ));
+    }
     for p in problems {
         out.push(check(
             "custom providers",

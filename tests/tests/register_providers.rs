@@ -133,3 +133,31 @@ fn loopback_http_is_accepted_with_a_warning() {
         "{inspect}"
     );
 }
+
+#[test]
+fn a_custom_file_replacing_a_bundled_provider_shows_in_doctor_and_the_log() {
+    let t = TestHome::new();
+    let doctor = t.run(&["doctor"], None).stdout;
+    assert!(!doctor.contains("provider override"), "{doctor}");
+    let mut openai = acme();
+    openai["name"] = "openai".into();
+    let f = write(&t, "openai.json", &openai);
+    t.run(&["register", &f, "--force"], None).ok();
+    let doctor = t.run(&["doctor"], None).stdout;
+    let line = doctor
+        .lines()
+        .find(|l| l.contains("provider override"))
+        .unwrap_or_else(|| panic!("{doctor}"));
+    assert!(
+        line.contains("openai") && line.contains("replaces the bundled definition"),
+        "{line}"
+    );
+    // The daemon says so in its log when it loads the file.
+    t.run(&["daemon", "stop"], None).ok();
+    t.run(&["list"], None).ok();
+    let log = std::fs::read_to_string(t.home().join("logs/authsome.log")).unwrap();
+    assert!(
+        log.contains("replaces the bundled definition of openai"),
+        "{log}"
+    );
+}

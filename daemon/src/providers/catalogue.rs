@@ -84,6 +84,15 @@ impl Catalogue {
         }
         let (custom, problems) = Self::read_custom(home);
         for def in custom {
+            if entries.contains_key(&def.name) {
+                // Its URLs decide where tokens, client secrets and keys go.
+                tracing::warn!(
+                    provider = %def.name,
+                    dir = %home.providers_dir().display(),
+                    "a custom provider file replaces the bundled definition of {}",
+                    def.name
+                );
+            }
             entries.insert(
                 def.name.clone(),
                 Entry {
