@@ -60,17 +60,25 @@ pub fn fill(template: &str, base_url: Option<&str>) -> Result<String> {
             "{template} needs a base URL; pass --base-url (for example https://github.example.com)"
         ))
     })?;
-    Ok(template.replace("{base_url}", base.trim_end_matches('/')))
+    // Checked again on every use (login, refresh, revoke, the proxy), not
+    // only when it was given: a stored value decides where secrets go.
+    let base = check_base_url(base)?;
+    Ok(template.replace("{base_url}", &base))
 }
 
 /// Checks a `--base-url`: an absolute https URL (plain http only on loopback).
 pub fn check_base_url(url: &str) -> Result<String> {
     let parsed = url::Url::parse(url)
-        .map_err(|e| Error::InvalidInput(format!("--base-url {url:?} is not a URL: {e}")))?;
+        .map_err(|e| Error::InvalidInput(format!("base URL {url:?} is not a URL: {e}")))?;
     let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
         return Err(Error::InvalidInput(format!(
-            "--base-url {url:?} must use https"
+            "base URL {url:?} must use https (plain http only on loopback)"
+        )));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(Error::InvalidInput(format!(
+            "base URL {url:?} must not carry a user name or password"
         )));
     }
     Ok(url.trim_end_matches('/').to_string())
@@ -479,6 +487,20 @@ mod tests {
             "https://gh.example/token"
         );
         assert!(fill("{base_url}/token", None).is_err());
+        // A stored base URL is checked again each time it is filled in.
+        for bad in [
+            "http://gh.example",
+            "ftp://gh.example",
+            "https://user:pw@gh.example",
+            "not a url",
+        ] {
+            let err = fill("{base_url}/token", Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("base URL"), "{bad}: {err}");
+        }
+        assert_eq!(
+            fill("{base_url}/token", Some("http://127.0.0.1:9000")).unwrap(),
+            "http://127.0.0.1:9000/token"
+        );
         assert!(check_base_url("http://gh.example").is_err());
         assert!(check_base_url("http://127.0.0.1:9000").is_ok());
     }
