@@ -164,16 +164,31 @@ pub fn start_daemon(home: &Home) -> CliResult<u16> {
     {
         cmd.env_remove(var);
     }
+    // The master key, if this CLI was given one, goes over a pipe: the
+    // daemon's environment (and so every process it starts) never holds it.
+    let key = authsome_daemon::vault::keys::given_key();
+    cmd.args(["daemon", "serve", "--ready-pipe"]);
+    if key.is_some() {
+        cmd.arg("--master-key-stdin").stdin(Stdio::piped());
+    } else {
+        cmd.stdin(Stdio::null());
+    }
     let mut child = cmd
-        .args(["daemon", "serve", "--ready-pipe"])
         .env("AUTHSOME_HOME", home.root())
         .current_dir("/")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
         .map_err(|e| CliError::unavailable(format!("cannot start the daemon: {e}")))?;
+    if let (Some(key), Some(mut stdin)) = (key, child.stdin.take()) {
+        use std::io::Write;
+        let mut line = zeroize::Zeroizing::new(key.to_string());
+        line.push('\n');
+        stdin
+            .write_all(line.as_bytes())
+            .map_err(|e| CliError::unavailable(format!("cannot start the daemon: {e}")))?;
+    }
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

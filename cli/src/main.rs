@@ -113,6 +113,8 @@ fn run(cli: Cli) -> CliResult {
 }
 
 fn main() {
+    // Single-threaded here: no child of this process inherits the key.
+    authsome_daemon::vault::keys::take_master_key_from_env();
     let mut args = std::env::args_os();
     if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(commands::run::TRAMPOLINE)) {
         commands::run::contained_exec(args);

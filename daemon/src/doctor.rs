@@ -82,8 +82,7 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
 
     let loader = MasterKeyLoader::new(home.clone());
     let backend = loader.recorded_backend().ok().flatten();
-    let env_key =
-        std::env::var_os(crate::vault::keys::MASTER_KEY_ENV).is_some_and(|v| !v.is_empty());
+    let env_key = crate::vault::keys::given_key().is_some();
     let probe = tokio::task::spawn_blocking(probe_keychain)
         .await
         .unwrap_or_else(|e| Err(e.to_string()));

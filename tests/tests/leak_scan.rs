@@ -264,3 +264,67 @@ fn oauth_tokens_client_secrets_and_the_master_key_stay_where_they_belong() {
         );
     }
 }
+
+#[test]
+fn the_master_key_reaches_no_process_authsome_starts() {
+    // A home whose master key is given in the environment, as in CI.
+    let t = TestHome::new();
+    t.run(&["init", "--key-backend", "file"], None).ok();
+    let master = std::fs::read_to_string(t.home().join("master.key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    std::fs::remove_file(t.home().join("master.key")).unwrap();
+    let t = t.env("AUTHSOME_MASTER_KEY", &master);
+    // A browser that records its environment.
+    let env_file = t.dir().join("browser.env");
+    let browser = t.dir().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!(
+            "#!/bin/sh\nenv > {0}.tmp && mv {0}.tmp {0}\n",
+            env_file.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t = t.env("BROWSER", browser.to_str().unwrap());
+
+    // The CLI starts the daemon, which works with the key it was handed.
+    t.login_key("openai", KEY);
+    assert_eq!(t.secret("openai", "api_key"), KEY);
+    let doctor = t.run(&["doctor"], None).stdout;
+    assert!(doctor.contains("master key from env"), "{doctor}");
+    // The daemon's environment never held it (readable by root only: the
+    // daemon is not dumpable).
+    if nix::unistd::geteuid().is_root() {
+        let pid = t.daemon_pid().unwrap();
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            !contains_bytes(&environ, master.as_bytes())
+                && !contains_bytes(&environ, b"AUTHSOME_MASTER_KEY"),
+            "the daemon's environment holds the master key"
+        );
+    }
+    // A browser opened for a login does not get it either.
+    let mut login = t
+        .cmd(&["login", "openai", "--connection", "second"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let opened = authsome_tests::eventually(20, || env_file.exists());
+    let _ = login.kill();
+    let _ = login.wait();
+    assert!(opened, "the browser was not opened");
+    let env = std::fs::read_to_string(&env_file).unwrap();
+    assert!(env.contains("BROWSER="), "{env}");
+    assert!(
+        !env.contains("AUTHSOME_MASTER_KEY") && !env.contains(&master),
+        "{env}"
+    );
+    // Nor does a run's command.
+    let out = t.run(&["run", "--", "env"], None).ok();
+    assert!(!out.stdout.contains("AUTHSOME_MASTER_KEY") && !out.stdout.contains(&master));
+}

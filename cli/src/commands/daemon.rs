@@ -19,6 +19,10 @@ pub enum DaemonCommand {
         /// Print one JSON line on stdout once listening (used when the CLI starts it).
         #[arg(long, hide = true)]
         ready_pipe: bool,
+        /// Read the master key (base64) from the first line of standard
+        /// input, so that it is never in this process's environment.
+        #[arg(long, hide = true)]
+        master_key_stdin: bool,
     },
     /// Start the daemon in the background if it is not running.
     Start,
@@ -97,7 +101,19 @@ fn serve(ctx: &Ctx, ready_pipe: bool) -> CliResult {
 /// Runs the command.
 pub fn run(ctx: &Ctx, cmd: DaemonCommand) -> CliResult {
     match cmd {
-        DaemonCommand::Serve { ready_pipe } => serve(ctx, ready_pipe),
+        DaemonCommand::Serve {
+            ready_pipe,
+            master_key_stdin,
+        } => {
+            if master_key_stdin {
+                let mut line = zeroize::Zeroizing::new(String::new());
+                std::io::stdin().read_line(&mut line)?;
+                authsome_daemon::vault::keys::set_given_key(zeroize::Zeroizing::new(
+                    line.trim().to_string(),
+                ));
+            }
+            serve(ctx, ready_pipe)
+        }
         DaemonCommand::Start => {
             let running = read_info(&ctx.home)
                 .filter(|i| pid_alive(i.pid) && i.version == authsome_daemon::VERSION);

@@ -18,6 +18,42 @@ pub const KEYCHAIN_SERVICE: &str = "authsome";
 /// Environment variable that supplies the master key directly (CI).
 pub const MASTER_KEY_ENV: &str = "AUTHSOME_MASTER_KEY";
 
+/// The key given in `AUTHSOME_MASTER_KEY` (or handed over on a pipe by the
+/// CLI that started this daemon), once taken out of the environment.
+static GIVEN_KEY: std::sync::Mutex<Option<zeroize::Zeroizing<String>>> =
+    std::sync::Mutex::new(None);
+
+/// Moves `AUTHSOME_MASTER_KEY` out of this process's environment into
+/// [`given_key`], so no process Authsome starts (a browser, the daemon, a
+/// `run` command) inherits it. Call it first thing in `main`, while the
+/// process has a single thread. The bytes of the original environment
+/// block stay in `/proc/<pid>/environ` (see docs/SECURITY.md).
+pub fn take_master_key_from_env() {
+    if let Some(value) = std::env::var_os(MASTER_KEY_ENV) {
+        if let Ok(value) = value.into_string() {
+            if !value.is_empty() {
+                set_given_key(zeroize::Zeroizing::new(value));
+            }
+        }
+        std::env::remove_var(MASTER_KEY_ENV);
+    }
+}
+
+/// Hands this process a master key (base64) as if given in the environment.
+pub fn set_given_key(key: zeroize::Zeroizing<String>) {
+    *GIVEN_KEY.lock().expect("given key") = Some(key);
+}
+
+/// The master key given to this process, if any (see [`take_master_key_from_env`]).
+pub fn given_key() -> Option<zeroize::Zeroizing<String>> {
+    GIVEN_KEY.lock().expect("given key").clone().or_else(|| {
+        std::env::var(MASTER_KEY_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(zeroize::Zeroizing::new)
+    })
+}
+
 /// Which source the key in effect came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,11 +158,11 @@ impl MasterKeyLoader {
 
     /// The key from the environment, if set.
     fn from_env() -> Result<Option<MasterKey>> {
-        match std::env::var(MASTER_KEY_ENV).map(zeroize::Zeroizing::new) {
-            Ok(v) if !v.is_empty() => MasterKey::from_base64(&v)
+        match given_key() {
+            Some(v) => MasterKey::from_base64(&v)
                 .map(Some)
                 .map_err(|e| Error::MasterKey(format!("{MASTER_KEY_ENV}: {e}"))),
-            _ => Ok(None),
+            None => Ok(None),
         }
     }
 
