@@ -96,7 +96,12 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("sk-nope"));
-        assert!(check_key(&def(), &values("ak_1234\r\n5678")).is_err());
+        assert_eq!(
+            check_key(&def(), &values("ak_1234\r\n5678"))
+                .unwrap_err()
+                .to_string(),
+            "the API key contains control characters (such as a line break); paste the key alone"
+        );
         assert!(check_key(&def(), &values("")).is_err());
         assert!(check_key(&def(), &BTreeMap::new()).is_err());
     }

@@ -596,6 +596,20 @@ fn refuse(scheme: &str, host: &str, port: u16, req: &Request<Incoming>) -> Optio
     None
 }
 
+/// A credential as a header value. `HeaderValue` refuses CR, LF and NUL,
+/// so a stored value can never split the request it is added to. The value
+/// lives in hyper's reference-counted bytes, which are freed without zeroing
+/// (see docs/SECURITY.md).
+fn header_value(provider: &str, value: &str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        Error::InvalidInput(format!(
+            "the {provider} credential contains characters a header cannot carry"
+        ))
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 fn is_placeholder(v: &HeaderValue) -> bool {
     let s = v.to_str().unwrap_or("");
     s.trim().is_empty() || s.contains(PLACEHOLDER) || s.trim().eq_ignore_ascii_case("bearer")
@@ -785,15 +799,7 @@ impl Daemon {
         };
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| Error::InvalidProvider(format!("{provider}: bad header name")))?;
-        // HeaderValue refuses CR, LF and NUL, so a stored value can never split the request.
-        // The header value itself lives in hyper's reference-counted bytes,
-        // which are freed without zeroing (see docs/SECURITY.md).
-        let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            Error::InvalidInput(format!(
-                "the {provider} credential contains characters a header cannot carry"
-            ))
-        })?;
-        value.set_sensitive(true);
+        let value = header_value(provider, &value)?;
         // Reuse until the store changes, for a few seconds at most, and never
         // into the token's refresh window (the next read refreshes it).
         let now = chrono::Utc::now();
@@ -815,5 +821,24 @@ impl Daemon {
             );
         }
         Ok((name, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_with_cr_or_lf_never_becomes_a_header() {
+        for bad in ["Bearer a\r\nX-Injected: 1", "key\nmore", "key\0"] {
+            let err = header_value("acme", bad).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "the acme credential contains characters a header cannot carry"
+            );
+            assert!(!err.contains("X-Injected"));
+        }
+        let ok = header_value("acme", "Bearer abc").unwrap();
+        assert!(ok.is_sensitive());
     }
 }
