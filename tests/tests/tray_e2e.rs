@@ -239,10 +239,35 @@ fn exit_code_within(child: &mut Child, secs: u64) -> Option<Option<i32>> {
     status.map(|s| s.code())
 }
 
-fn screenshot(t: &TestHome, name: &str) {
+/// Saves the whole screen under `artifacts/`, and checks that `window`
+/// itself was drawn: a blank window is one colour (standard deviation 0);
+/// text on a page is not.
+fn screenshot(t: &TestHome, name: &str, window: &str) {
     let path = artifacts().join(name);
     let (ok, _) = tool(t, "import", &["-window", "root", path.to_str().unwrap()]);
     assert!(ok && path.exists(), "screenshot {name}");
+    let own = artifacts().join(format!("window-{name}"));
+    let mut drawn = 0.0;
+    // A page still loading on a cold start may be blank for a moment.
+    let shown = eventually(10, || {
+        let (ok, _) = tool(t, "import", &["-window", window, own.to_str().unwrap()]);
+        let (_, sd) = tool(
+            t,
+            "convert",
+            &[
+                own.to_str().unwrap(),
+                "-format",
+                "%[fx:standard_deviation]",
+                "info:",
+            ],
+        );
+        drawn = sd.trim().parse().unwrap_or(0.0);
+        ok && drawn > 0.02
+    });
+    assert!(
+        shown,
+        "{name}: the window looks blank (standard deviation {drawn})"
+    );
 }
 
 #[test]
@@ -330,7 +355,7 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     tray.click(&t, "OpenAI");
     let window = wait_for_window(&t, "Authsome: connect OpenAI");
     std::thread::sleep(Duration::from_millis(1500));
-    screenshot(&t, "tray-prompt-window.png");
+    screenshot(&t, "tray-prompt-window.png", &window);
     fill(&t, &window, &["sk-tray-e2e-abcdefghijklmnopqrstuv"]);
     assert!(
         eventually(15, || t.field("openai", "status") == "connected"),
@@ -386,9 +411,9 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
 
     // The main window, for the record.
     tray.click(&t, "Open Authsome");
-    wait_for_window(&t, "^Authsome$");
+    let main = wait_for_window(&t, "^Authsome$");
     std::thread::sleep(Duration::from_millis(2500));
-    screenshot(&t, "tray-main-window.png");
+    screenshot(&t, "tray-main-window.png", &main);
 
     // A refresh rejected by the fake server raises a notification naming the provider.
     let fake = FakeOAuth::start();
@@ -478,9 +503,9 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     tray.click(&t, "Fake fakedev");
     let window = wait_for_window(&t, "Authsome: connect Fake fakedev");
     fill(&t, &window, &["tray-device-client", "fake-client-secret"]);
-    wait_for_window(&t, "Authsome: sign in to Fake fakedev");
+    let device = wait_for_window(&t, "Authsome: sign in to Fake fakedev");
     std::thread::sleep(Duration::from_millis(1500));
-    screenshot(&t, "tray-device-window.png");
+    screenshot(&t, "tray-device-window.png", &device);
     assert!(
         eventually(30, || t.field("fakedev", "status") == "connected"),
         "the device-code login from the menu did not complete: {}",
