@@ -19,6 +19,43 @@ pub struct Candidate {
     pub excluded: Vec<(String, String)>,
 }
 
+/// The host (with its port, if not the default) and path of each of a
+/// provider's OAuth endpoints, filled from `base_url` (the connection's,
+/// else the definition's): requests there never get a credential, so a
+/// token request carries only what the client put in it.
+pub fn oauth_exclusions(
+    def: &crate::providers::ProviderDef,
+    base_url: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut excluded = Vec::new();
+    let Some(spec) = &def.oauth else {
+        return excluded;
+    };
+    let base = base_url.or(spec.base_url.as_deref());
+    for t in [
+        &spec.authorization_url,
+        &Some(spec.token_url.clone()),
+        &spec.revocation_url,
+        &spec.device_authorization_url,
+        &spec.registration_endpoint,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Some(u) = crate::flows::oauth::fill(t, base)
+            .ok()
+            .and_then(|u| url::Url::parse(&u).ok())
+        {
+            let host = match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
+                None => u.host_str().unwrap_or("").to_string(),
+            };
+            excluded.push((host, u.path().to_string()));
+        }
+    }
+    excluded
+}
+
 /// The proxy's decision for one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -308,6 +345,53 @@ mod tests {
             decide(&cs, "api.example.com", 443, "/x"),
             Decision::Ambiguous(vec!["a".into(), "b".into()])
         );
+    }
+
+    #[test]
+    fn no_bundled_providers_oauth_endpoint_ever_gets_a_credential() {
+        let mut checked = 0;
+        for def in crate::providers::Catalogue::bundled().unwrap() {
+            let Some(spec) = &def.oauth else { continue };
+            let base = Some("https://ghe.example.test");
+            let candidate = Candidate {
+                provider: def.name.clone(),
+                connection: ConnectionName::default_name(),
+                patterns: def
+                    .host_url
+                    .patterns()
+                    .into_iter()
+                    .filter_map(|p| HostPattern::parse(p).ok())
+                    .collect(),
+                excluded: oauth_exclusions(&def, base),
+            };
+            let cands = [candidate];
+            for t in [
+                &spec.authorization_url,
+                &Some(spec.token_url.clone()),
+                &spec.revocation_url,
+                &spec.device_authorization_url,
+                &spec.registration_endpoint,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let u = url::Url::parse(
+                    &crate::flows::oauth::fill(t, base.or(spec.base_url.as_deref())).unwrap(),
+                )
+                .unwrap();
+                let port = u.port_or_known_default().unwrap();
+                let host = u.host_str().unwrap();
+                for path in [u.path().to_string(), format!("{}/x", u.path())] {
+                    assert!(
+                        !matches!(decide(&cands, host, port, &path), Decision::Inject { .. }),
+                        "{}: {host}{path} would get a credential",
+                        def.name
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "only {checked} endpoints checked");
     }
 
     #[test]

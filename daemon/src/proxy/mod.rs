@@ -659,31 +659,7 @@ impl Daemon {
                 .into_iter()
                 .filter_map(|p| HostPattern::parse(p).ok())
                 .collect();
-            let mut excluded = Vec::new();
-            if let Some(spec) = &def.oauth {
-                let base = m.base_url.as_deref().or(spec.base_url.as_deref());
-                for t in [
-                    &spec.authorization_url,
-                    &Some(spec.token_url.clone()),
-                    &spec.revocation_url,
-                    &spec.device_authorization_url,
-                    &spec.registration_endpoint,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    if let Some(u) = crate::flows::oauth::fill(t, base)
-                        .ok()
-                        .and_then(|u| url::Url::parse(&u).ok())
-                    {
-                        let host = match u.port() {
-                            Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
-                            None => u.host_str().unwrap_or("").to_string(),
-                        };
-                        excluded.push((host, u.path().to_string()));
-                    }
-                }
-            }
+            let excluded = matcher::oauth_exclusions(&def, m.base_url.as_deref());
             out.push(Candidate {
                 provider: m.provider.to_string(),
                 connection: m.connection.clone(),
