@@ -239,6 +239,8 @@ pub struct Applied {
     pub shield: Shield,
     /// Landlock enforced every rule of the policy.
     pub fully_enforced: bool,
+    /// Landlock enforced the policy at least in part.
+    pub enforced: bool,
 }
 
 /// Why the sandbox could not be set up.
@@ -394,6 +396,7 @@ pub fn apply(policy: &Policy) -> Result<Applied, ContainError> {
         support,
         shield,
         fully_enforced: status.ruleset == RulesetStatus::FullyEnforced,
+        enforced: status.ruleset != RulesetStatus::NotEnforced,
     })
 }
 
@@ -520,23 +523,6 @@ fn drop_inspection_capabilities() {
         sets.permitted.remove(drop);
         sets.inheritable.remove(drop);
         let _ = thread::set_capabilities(None, sets);
-    }
-}
-
-/// True when `path` is the home or lies under it (both resolved).
-pub fn is_under(path: &Path, home: &Path) -> bool {
-    match (path.canonicalize(), home.canonicalize()) {
-        (Ok(p), Ok(h)) => p.starts_with(h),
-        _ => false,
-    }
-}
-
-/// The name Landlock's ABI has in messages.
-pub fn abi_label(abi: u8) -> String {
-    if abi == 0 {
-        "none".into()
-    } else {
-        format!("ABI {abi}")
     }
 }
 

@@ -293,13 +293,21 @@ pub fn contained_exec(mut args: impl Iterator<Item = OsString>) -> ! {
     let Some(program) = args.next() else {
         fail(126, "no command to run".into());
     };
-    if let Err(e) = contain::apply(&policy) {
-        fail(
+    match contain::apply(&policy) {
+        Err(e) => fail(
             126,
             format!(
                 "cannot contain the command: {e} (`authsome run --no-contain` runs it uncontained)"
             ),
-        );
+        ),
+        // The kernel has Landlock but applied nothing: never run as if contained.
+        Ok(applied) if applied.support.files() && !applied.enforced => fail(
+            126,
+            "cannot contain the command: Landlock enforced none of the sandbox \
+             (`authsome run --no-contain` runs it uncontained)"
+                .into(),
+        ),
+        Ok(_) => {}
     }
     let e = std::process::Command::new(&program).args(args).exec();
     let err = spawn_error(&program.to_string_lossy(), &e);
