@@ -144,7 +144,6 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
             // A second launch focuses the first.
             windows::open_main(app);
         }))
-        .plugin(tauri_plugin_shell::init())
         .setup(move |app| {
             let handle = app.handle().clone();
             menu::create_tray(&handle)?;

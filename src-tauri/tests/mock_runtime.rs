@@ -143,3 +143,69 @@ fn the_prompter_opens_a_window_whose_form_completes_the_login() {
     .unwrap();
     assert_eq!(view.secrets["api_key"], "sk-tray-abcdefghijklmnopqrstuvwx");
 }
+
+/// The app with the access control list that `tauri_build` resolved from
+/// `capabilities/*.json`, as the real tray embeds it.
+fn app_with_the_real_acl() -> (tauri::App<MockRuntime>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::at(dir.path().join("home"));
+    MasterKeyLoader::new(home.clone())
+        .init(Some(KeyBackendKind::File))
+        .unwrap();
+    let app = authsome_tray::builder(mock_builder())
+        .build(tauri::generate_context!(test = true))
+        .unwrap();
+    tauri::async_runtime::block_on(authsome_tray::start_daemon(
+        app.handle().clone(),
+        home,
+        Some(0),
+    ))
+    .unwrap();
+    (app, dir)
+}
+
+#[test]
+fn each_window_may_call_only_the_commands_of_its_kind() {
+    let (app, _dir) = app_with_the_real_acl();
+    let window = |label: &str| {
+        WebviewWindowBuilder::new(&app, label, Default::default())
+            .build()
+            .unwrap()
+    };
+    let main = window("main");
+    let prompt = window("prompt-someid");
+    let device = window("device-someid");
+    let denied = |w: &WebviewWindow<MockRuntime>, cmd: &str| {
+        let err = invoke(w, cmd, serde_json::json!({})).unwrap_err();
+        err.to_string().contains("not allowed")
+    };
+    // The main window reads the snapshot; the login windows cannot.
+    assert!(invoke(&main, "snapshot", serde_json::json!({})).is_ok());
+    for cmd in ["snapshot", "connect", "reconnect", "revoke", "login_state"] {
+        assert!(denied(&prompt, cmd), "a prompt window may call {cmd}");
+    }
+    for cmd in [
+        "snapshot",
+        "prompt_request",
+        "submit_prompt",
+        "cancel_prompt",
+    ] {
+        assert!(denied(&device, cmd), "a device window may call {cmd}");
+    }
+    for cmd in [
+        "prompt_request",
+        "submit_prompt",
+        "cancel_prompt",
+        "login_state",
+    ] {
+        assert!(denied(&main, cmd), "the main window may call {cmd}");
+    }
+    // A prompt window's own commands are allowed (it has no login here, so
+    // the command itself answers).
+    let own = invoke(&prompt, "prompt_request", serde_json::json!({}));
+    assert!(
+        !own.as_ref()
+            .is_err_and(|e| e.to_string().contains("not allowed")),
+        "{own:?}"
+    );
+}
