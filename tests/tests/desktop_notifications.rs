@@ -92,3 +92,80 @@ fn a_rejected_refresh_raises_one_desktop_notification_naming_the_provider() {
     );
     assert!(text.contains("authsome login fake --force"), "{text}");
 }
+
+#[test]
+#[ignore = "needs a session bus; run through scripts/with-session.sh (make test does)"]
+fn an_outage_raises_one_notification_on_the_bus_and_the_recovery_one_more() {
+    let bus =
+        std::env::var("DBUS_SESSION_BUS_ADDRESS").expect("run inside scripts/with-session.sh");
+    let fake = FakeOAuth::start();
+    let t = TestHome::new().env("DBUS_SESSION_BUS_ADDRESS", &bus);
+    let monitor = Monitor::start(&bus, t.dir().join("notify.log"));
+    let file = t.dir().join("provider.json");
+    std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap()], None).ok();
+    // A 4 s token: valid through the first failed refresh, expired later.
+    fake.state().switches.expires_in = Some(4);
+    fake.state().switches.device_pending_polls = 0;
+    t.run(
+        &[
+            "login",
+            "fake",
+            "--flow",
+            "device_code",
+            "--client-id",
+            "c",
+            "--stdin",
+        ],
+        Some("fake-client-secret"),
+    )
+    .ok();
+    {
+        let mut st = fake.state();
+        st.switches.refresh_status = Some(503);
+        st.switches.expires_in = Some(3600);
+    }
+    // Past expiry: the read fails and the connection moves to `expired`.
+    std::thread::sleep(Duration::from_millis(4500));
+    let read = || {
+        t.run(
+            &["get", "fake", "--field", "access_token", "--show-secret"],
+            None,
+        )
+    };
+    read().code(5);
+    assert!(
+        eventually(10, || monitor.calls() >= 1),
+        "no Notify call seen"
+    );
+    // More failing reads while expired raise nothing more.
+    for _ in 0..3 {
+        read().code(5);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(monitor.calls(), 1, "{}", monitor.text());
+    assert!(
+        monitor
+            .text()
+            .contains("Fake fake (default) could not be refreshed"),
+        "{}",
+        monitor.text()
+    );
+    // The provider is back: the next read recovers, and one more Notify says so.
+    fake.state().switches.refresh_status = None;
+    assert!(eventually(10, || read().code == 0));
+    assert!(
+        eventually(10, || monitor.calls() >= 2),
+        "{}",
+        monitor.text()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(monitor.calls(), 2, "{}", monitor.text());
+    assert!(
+        monitor
+            .text()
+            .contains("Fake fake (default) is connected again"),
+        "{}",
+        monitor.text()
+    );
+}
