@@ -346,6 +346,11 @@ impl Daemon {
                 // The rotated refresh token and the new access token land in one
                 // transaction before anyone is handed the new access token.
                 if !store.finish_refresh(&updated, started).await? {
+                    tracing::info!(
+                        %provider,
+                        %connection,
+                        "refresh answer dropped: a login, revoke or remove changed the connection during the refresh"
+                    );
                     return store
                         .get_connection(provider, connection)
                         .await?

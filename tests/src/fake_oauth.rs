@@ -48,6 +48,9 @@ pub struct Switches {
     /// Refresh waits this long after issuing (and rotating), before the answer
     /// is sent: the moment a client can die holding only the retired token.
     pub refresh_answer_delay_ms: u64,
+    /// While true, refresh answers wait (after the grant is done), so a test
+    /// can make something happen while a refresh is surely in flight.
+    pub hold_refresh_answers: bool,
     /// How long a retired refresh token is still accepted (a reuse interval,
     /// as Auth0 and Okta offer); `None`: retired at once.
     pub reuse_interval: Option<std::time::Duration>,
@@ -81,6 +84,7 @@ impl Default for Switches {
             refresh_status: None,
             refresh_delay_ms: 0,
             refresh_answer_delay_ms: 0,
+            hold_refresh_answers: false,
             reuse_interval: None,
             exchange_error: None,
             device_pending_polls: 1,
@@ -126,6 +130,8 @@ pub struct FakeState {
     pub token_calls: u32,
     /// Refresh grants received.
     pub refresh_calls: u32,
+    /// Refresh answers sent (after any hold or delay).
+    pub refresh_answers_sent: u32,
     /// Device-code token polls received.
     pub device_polls_total: u32,
     /// Client authentications seen at the token endpoint ("basic" or "body").
@@ -406,6 +412,12 @@ async fn token(
     if answer_delay > 0 {
         // The grant is done (a rotated token already retired); only the answer waits.
         tokio::time::sleep(std::time::Duration::from_millis(answer_delay)).await;
+    }
+    if grant == "refresh_token" {
+        while s.lock().unwrap().switches.hold_refresh_answers {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        s.lock().unwrap().refresh_answers_sent += 1;
     }
     answer
 }

@@ -764,17 +764,30 @@ fn a_login_during_a_refresh_is_not_overwritten_by_the_refresh() {
     {
         let mut st = fake.state();
         st.switches.expires_in = Some(2);
-        st.switches.refresh_answer_delay_ms = 2000;
+        // Every refresh answer waits until the test lets it go.
+        st.switches.hold_refresh_answers = true;
     }
     login(&t, &[]).ok();
     fake.state().switches.expires_in = Some(3600);
-    // The scheduler's refresh is sent at half the lifetime; its answer waits 2 s.
+    // The scheduler's refresh is sent at half the lifetime and held.
     assert!(eventually(10, || fake.state().refresh_calls >= 1));
+    // The login commits while that refresh is surely in flight.
     login(&t, &["--force"]).ok();
     let login_token = fake.state().issued.last().unwrap().clone();
-    // Let the refresh's answer arrive and be dealt with.
-    std::thread::sleep(Duration::from_millis(2500));
-    fake.state().switches.refresh_answer_delay_ms = 0;
+    assert_eq!(
+        fake.state().refresh_answers_sent,
+        0,
+        "the refresh is still held"
+    );
+    fake.state().switches.hold_refresh_answers = false;
+    // The refresh's answer arrives after the login and is dropped.
+    let log = t.home().join("logs/authsome.log");
+    assert!(
+        eventually(10, || std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("refresh answer dropped")),
+        "the held refresh was not dealt with"
+    );
     assert_eq!(
         t.secret("fake", "access_token"),
         login_token,
