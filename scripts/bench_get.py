@@ -10,10 +10,9 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from benchlib import binary, free_port
+from benchlib import BENCH_KEY, binary, home_with_key
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 
@@ -21,16 +20,8 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 def main():
     exe = binary("authsome")
     profile = os.path.basename(os.path.dirname(exe))
-    tmp = tempfile.mkdtemp(prefix="authsome-bench-")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": tmp,
-        "AUTHSOME_HOME": os.path.join(tmp, "home"),
-        "AUTHSOME_PORT": str(free_port()),
-        "XDG_RUNTIME_DIR": tmp,
-    }
-    key = "sk-bench-abcdefghijklmnopqrstuvwxyz012345"
-    subprocess.run([exe, "login", "openai", "--stdin"], input=key.encode(), env=env, check=True, capture_output=True)
+    env = home_with_key(exe)
+    key = BENCH_KEY
     cmd = [exe, "get", "openai", "--field", "api_key", "--show-secret"]
     for _ in range(10):  # warm-up
         subprocess.run(cmd, env=env, check=True, capture_output=True)

@@ -12,10 +12,9 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from benchlib import binary, free_port
+from benchlib import binary, home_with_key
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 
@@ -29,16 +28,7 @@ def summary(samples):
 def main():
     exe = binary("authsome")
     profile = os.path.basename(os.path.dirname(exe))
-    tmp = tempfile.mkdtemp(prefix="authsome-bench-")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": tmp,
-        "AUTHSOME_HOME": os.path.join(tmp, "home"),
-        "AUTHSOME_PORT": str(free_port()),
-        "XDG_RUNTIME_DIR": tmp,
-    }
-    key = "sk-bench-abcdefghijklmnopqrstuvwxyz012345"
-    subprocess.run([exe, "login", "openai", "--stdin"], input=key.encode(), env=env, check=True, capture_output=True)
+    env = home_with_key(exe)
     variants = {
         "contained": [exe, "run", "--", "true"],
         "contained --egress proxy": [exe, "run", "--egress", "proxy", "--", "true"],

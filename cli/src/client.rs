@@ -110,7 +110,8 @@ fn impostor(port: u16) -> CliError {
         format!(
             "the process on 127.0.0.1:{port} is not this home's daemon (it cannot prove it knows \
              daemon.token); nothing was sent to it. If the daemon was killed, something else holds \
-             its port now: stop it, or set AUTHSOME_PORT"
+             its port now: stop it, or set AUTHSOME_PORT (`authsome daemon stop` ends an older \
+             Authsome daemon that cannot answer)"
         ),
     )
 }

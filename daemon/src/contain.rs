@@ -113,7 +113,17 @@ pub enum Shield {
 }
 
 impl Policy {
-    /// The ports a contained command may connect to, or `None` for "all".
+    /// The home with symlinks resolved: the path both shields act on.
+    fn canonical_home(&self) -> Result<PathBuf, ContainError> {
+        self.home
+            .canonicalize()
+            .map_err(|source| ContainError::Home {
+                path: self.home.display().to_string(),
+                source,
+            })
+    }
+
+    /// The ports a contained command may connect to.
     fn connect_ports(&self) -> Vec<u16> {
         match self.egress {
             Egress::Proxy => {
@@ -237,8 +247,6 @@ pub struct Applied {
     pub support: Support,
     /// How the home was kept from the command.
     pub shield: Shield,
-    /// Landlock enforced every rule of the policy.
-    pub fully_enforced: bool,
     /// Landlock enforced the policy at least in part.
     pub enforced: bool,
 }
@@ -287,13 +295,7 @@ type FileRule = (File, BitFlags<AccessFs>);
 /// The file rules: every entry beside the path from `/` to the home, all
 /// rights; the readable files, read only.
 fn file_rules(policy: &Policy) -> Result<Vec<FileRule>, ContainError> {
-    let home = policy
-        .home
-        .canonicalize()
-        .map_err(|source| ContainError::Home {
-            path: policy.home.display().to_string(),
-            source,
-        })?;
+    let home = policy.canonical_home()?;
     let mut rules = Vec::new();
     let mut dir = PathBuf::from("/");
     for component in home.components() {
@@ -395,7 +397,6 @@ pub fn apply(policy: &Policy) -> Result<Applied, ContainError> {
     Ok(Applied {
         support,
         shield,
-        fully_enforced: status.ruleset == RulesetStatus::FullyEnforced,
         enforced: status.ruleset != RulesetStatus::NotEnforced,
     })
 }
@@ -429,13 +430,7 @@ pub fn user_namespaces_allowed() -> Result<(), String> {
 fn hide_home(policy: &Policy) -> Result<Shield, ContainError> {
     use nix::mount::{mount, MsFlags};
     use nix::sched::{unshare, CloneFlags};
-    let home = policy
-        .home
-        .canonicalize()
-        .map_err(|source| ContainError::Home {
-            path: policy.home.display().to_string(),
-            source,
-        })?;
+    let home = policy.canonical_home()?;
     // Read what stays readable before it is covered.
     let copies: Vec<(PathBuf, Vec<u8>)> = policy
         .readable

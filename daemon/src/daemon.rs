@@ -155,6 +155,22 @@ pub fn process_alive(pid: u32) -> bool {
     exists && !zombie
 }
 
+/// True when `pid` runs an `authsome` binary serving a daemon (its command
+/// line is `authsome daemon serve ...` or the tray's).
+fn runs_authsome(pid: u32) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let name = args
+        .first()
+        .and_then(|a| std::path::Path::new(std::str::from_utf8(a).ok()?).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let serves = args.get(1) == Some(&&b"daemon"[..]) && args.get(2) == Some(&&b"serve"[..]);
+    name == "authsome-tray" || (name == "authsome" && serves)
+}
+
 /// Whether the answer to `kill(pid, 0)` means a process we can signal.
 fn ours(signal_zero: nix::Result<()>) -> bool {
     signal_zero.is_ok()
@@ -199,13 +215,23 @@ pub async fn stop_running(home: &Home) -> Result<bool> {
             .is_some_and(|p| crate::identity::verify(token.trim(), info.port, &challenge, &p))
     });
     if !proven {
-        return Err(Error::Impostor { port: info.port });
+        // An Authsome daemon of this user that cannot answer the challenge
+        // (one from before it existed) is stopped with a signal: nothing is
+        // sent to its port. Anything else on the port is an impostor.
+        if !runs_authsome(info.pid) {
+            return Err(Error::Impostor { port: info.port });
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(info.pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    } else {
+        let _ = client
+            .post(format!("http://127.0.0.1:{}/v1/shutdown", info.port))
+            .bearer_auth(token.trim())
+            .send()
+            .await;
     }
-    let _ = client
-        .post(format!("http://127.0.0.1:{}/v1/shutdown", info.port))
-        .bearer_auth(token.trim())
-        .send()
-        .await;
     for _ in 0..200 {
         if !process_alive(info.pid) {
             return Ok(true);

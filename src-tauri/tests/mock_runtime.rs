@@ -14,13 +14,18 @@ use tauri::webview::InvokeRequest;
 use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
 
 fn app_with_daemon() -> (tauri::App<MockRuntime>, tempfile::TempDir) {
+    app_on(mock_context(noop_assets()))
+}
+
+/// The app on the mock runtime with `context`, its daemon started in a temp home.
+fn app_on(context: tauri::Context<MockRuntime>) -> (tauri::App<MockRuntime>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::at(dir.path().join("home"));
     MasterKeyLoader::new(home.clone())
         .init(Some(KeyBackendKind::File))
         .unwrap();
     let app = authsome_tray::builder(mock_builder())
-        .build(mock_context(noop_assets()))
+        .build(context)
         .unwrap();
     tauri::async_runtime::block_on(authsome_tray::start_daemon(
         app.handle().clone(),
@@ -144,29 +149,11 @@ fn the_prompter_opens_a_window_whose_form_completes_the_login() {
     assert_eq!(view.secrets["api_key"], "sk-tray-abcdefghijklmnopqrstuvwx");
 }
 
-/// The app with the access control list that `tauri_build` resolved from
-/// `capabilities/*.json`, as the real tray embeds it.
-fn app_with_the_real_acl() -> (tauri::App<MockRuntime>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let home = Home::at(dir.path().join("home"));
-    MasterKeyLoader::new(home.clone())
-        .init(Some(KeyBackendKind::File))
-        .unwrap();
-    let app = authsome_tray::builder(mock_builder())
-        .build(tauri::generate_context!(test = true))
-        .unwrap();
-    tauri::async_runtime::block_on(authsome_tray::start_daemon(
-        app.handle().clone(),
-        home,
-        Some(0),
-    ))
-    .unwrap();
-    (app, dir)
-}
-
 #[test]
 fn each_window_may_call_only_the_commands_of_its_kind() {
-    let (app, _dir) = app_with_the_real_acl();
+    // The access control list `tauri_build` resolved from capabilities/*.json,
+    // as the real tray embeds it.
+    let (app, _dir) = app_on(tauri::generate_context!(test = true));
     let window = |label: &str| {
         WebviewWindowBuilder::new(&app, label, Default::default())
             .build()
@@ -179,26 +166,36 @@ fn each_window_may_call_only_the_commands_of_its_kind() {
         let err = invoke(w, cmd, serde_json::json!({})).unwrap_err();
         err.to_string().contains("not allowed")
     };
-    // The main window reads the snapshot; the login windows cannot.
+    // The main window reads the snapshot; no window calls another kind's commands.
     assert!(invoke(&main, "snapshot", serde_json::json!({})).is_ok());
-    for cmd in ["snapshot", "connect", "reconnect", "revoke", "login_state"] {
-        assert!(denied(&prompt, cmd), "a prompt window may call {cmd}");
-    }
-    for cmd in [
-        "snapshot",
-        "prompt_request",
-        "submit_prompt",
-        "cancel_prompt",
-    ] {
-        assert!(denied(&device, cmd), "a device window may call {cmd}");
-    }
-    for cmd in [
-        "prompt_request",
-        "submit_prompt",
-        "cancel_prompt",
-        "login_state",
-    ] {
-        assert!(denied(&main, cmd), "the main window may call {cmd}");
+    let refused: [(&WebviewWindow<MockRuntime>, &[&str]); 3] = [
+        (
+            &prompt,
+            &["snapshot", "connect", "reconnect", "revoke", "login_state"],
+        ),
+        (
+            &device,
+            &[
+                "snapshot",
+                "prompt_request",
+                "submit_prompt",
+                "cancel_prompt",
+            ],
+        ),
+        (
+            &main,
+            &[
+                "prompt_request",
+                "submit_prompt",
+                "cancel_prompt",
+                "login_state",
+            ],
+        ),
+    ];
+    for (w, cmds) in refused {
+        for cmd in cmds {
+            assert!(denied(w, cmd), "{} may call {cmd}", w.label());
+        }
     }
     // A prompt window's own commands are allowed (it has no login here, so
     // the command itself answers).

@@ -184,6 +184,15 @@ impl TestHome {
         self.run(&["login", provider, "--stdin"], Some(key)).ok();
     }
 
+    /// Appends `text` (TOML) to the home's `config.toml`.
+    pub fn append_config(&self, text: &str) {
+        let path = self.home().join("config.toml");
+        let mut config = std::fs::read_to_string(&path).unwrap_or_default();
+        config.push('\n');
+        config.push_str(text);
+        std::fs::write(&path, config).unwrap();
+    }
+
     /// `daemon.json`, parsed.
     pub fn daemon_info(&self) -> Option<serde_json::Value> {
         std::fs::read(self.home().join("daemon.json"))

@@ -36,13 +36,10 @@ pub fn echo_home_with_prefix(path_prefix: &str) -> (TestHome, Echo) {
     let ip: IpAddr = "127.0.0.2".parse().unwrap();
     let echo = echo::https(t.dir(), ip, "echo");
     t.run(&["init", "--key-backend", "file"], None).ok();
-    let config = t.home().join("config.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "\n[proxy]\nextra_ca_file = {:?}\n",
+    t.append_config(&format!(
+        "[proxy]\nextra_ca_file = {:?}\n",
         echo.ca_file.as_ref().unwrap().display().to_string()
     ));
-    std::fs::write(&config, text).unwrap();
     register(
         &t,
         api_key_provider("echo", &format!("{}{path_prefix}", echo.host_port())),

@@ -109,6 +109,8 @@ try cat_master_key cat "{home}/master.key"
 try cat_store cat "{home}/profiles/default/store.db"
 try list_home ls -la "{home}"
 try write_home sh -c 'echo x > "{home}/planted"'
+# A namespace of its own, to unmount the cover or mount something over it.
+try nested_userns unshare -Urm --propagation unchanged sh -c 'umount -l "{home}" 2>/dev/null || mount -t tmpfs none /mnt; cat "{home}/daemon.token"'
 # 3. The API with a token handed in, directly and through the proxy.
 try api_direct curl -sS --max-time 5 --noproxy '*' -H "Authorization: Bearer $STOLEN" "{secret_route}"
 try api_localhost curl -sS --max-time 5 --noproxy '*' -H "Authorization: Bearer $STOLEN" "http://localhost:{port}/v1/connections/echo/default?show_secret=true"
@@ -176,7 +178,7 @@ try legit_node node "{dir}/client.js" "{echo_base}/api/node"
     );
 
     let all = attempts(&out_dir);
-    assert_eq!(all.len(), 29, "every attempt ran: {all:#?}");
+    assert_eq!(all.len(), 30, "every attempt ran: {all:#?}");
     let secrets = [KEY, token.as_str(), master_key.as_str(), outsider_secret];
     for a in all.iter().filter(|a| !a.name.starts_with("legit_")) {
         for s in secrets {
@@ -280,10 +282,7 @@ fn without_containment_the_same_command_can_read_the_home_and_says_so() {
         .ok();
     assert_eq!(out.stdout.trim(), t.token());
     assert!(out.stderr.contains("without containment"), "{}", out.stderr);
-    let config = t.home().join("config.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[run]\ncontain = false\n");
-    std::fs::write(&config, text).unwrap();
+    t.append_config("[run]\ncontain = false\n");
     let out = t
         .run(&["run", "--", "cat", token_file.to_str().unwrap()], None)
         .ok();
@@ -376,35 +375,25 @@ try dev_server curl -sS --fail --max-time 5 "{dev}/dev"
     assert_eq!(get("dev_server").code, 0, "{:?}", get("dev_server"));
 
     // Without --egress proxy the direct connection works (untouched, no credential).
-    std::fs::remove_dir_all(&out_dir).unwrap();
-    std::fs::create_dir(&out_dir).unwrap();
-    t.run(
-        &["run", "--", s.to_str().unwrap(), out_dir.to_str().unwrap()],
-        None,
-    )
-    .ok();
-    let direct = attempts(&out_dir)
-        .into_iter()
-        .find(|a| a.name == "direct")
-        .unwrap();
-    assert_eq!(direct.code, 0, "{direct:?}");
-    assert!(headers_of(&direct.output).get("x-api-key").is_none());
+    let direct = |t: &TestHome| {
+        std::fs::remove_dir_all(&out_dir).unwrap();
+        std::fs::create_dir(&out_dir).unwrap();
+        t.run(
+            &["run", "--", s.to_str().unwrap(), out_dir.to_str().unwrap()],
+            None,
+        )
+        .ok();
+        attempts(&out_dir)
+            .into_iter()
+            .find(|a| a.name == "direct")
+            .unwrap()
+    };
+    let open = direct(&t);
+    assert_eq!(open.code, 0, "{open:?}");
+    assert!(headers_of(&open.output).get("x-api-key").is_none());
     // And the config can make proxy-only egress the default.
-    let config = t.home().join("config.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[run]\negress = \"proxy\"\n");
-    std::fs::write(&config, text).unwrap();
-    std::fs::remove_dir_all(&out_dir).unwrap();
-    std::fs::create_dir(&out_dir).unwrap();
-    t.run(
-        &["run", "--", s.to_str().unwrap(), out_dir.to_str().unwrap()],
-        None,
-    )
-    .ok();
-    let direct = attempts(&out_dir)
-        .into_iter()
-        .find(|a| a.name == "direct")
-        .unwrap();
+    t.append_config("[run]\negress = \"proxy\"\n");
+    let direct = direct(&t);
     assert_eq!(direct.code, 7, "{direct:?}");
 }
 

@@ -45,9 +45,10 @@ impl Drop for Monitor {
     }
 }
 
-#[test]
-#[ignore = "needs a session bus; run through scripts/with-session.sh (make test does)"]
-fn a_rejected_refresh_raises_one_desktop_notification_naming_the_provider() {
+/// A home on the session bus with provider `fake` connected by device code
+/// (no browser needed) with an access token living `expires_in` seconds,
+/// and a monitor of the bus's notifications.
+fn connected_on_the_bus(expires_in: i64) -> (FakeOAuth, TestHome, Monitor) {
     let bus =
         std::env::var("DBUS_SESSION_BUS_ADDRESS").expect("run inside scripts/with-session.sh");
     let fake = FakeOAuth::start();
@@ -56,8 +57,7 @@ fn a_rejected_refresh_raises_one_desktop_notification_naming_the_provider() {
     let file = t.dir().join("provider.json");
     std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();
     t.run(&["register", file.to_str().unwrap()], None).ok();
-    // Device code needs no browser here.
-    fake.state().switches.expires_in = Some(2);
+    fake.state().switches.expires_in = Some(expires_in);
     fake.state().switches.device_pending_polls = 0;
     t.run(
         &[
@@ -72,6 +72,13 @@ fn a_rejected_refresh_raises_one_desktop_notification_naming_the_provider() {
         Some("fake-client-secret"),
     )
     .ok();
+    (fake, t, monitor)
+}
+
+#[test]
+#[ignore = "needs a session bus; run through scripts/with-session.sh (make test does)"]
+fn a_rejected_refresh_raises_one_desktop_notification_naming_the_provider() {
+    let (fake, t, monitor) = connected_on_the_bus(2);
     fake.state().switches.refresh_error = Some("invalid_grant".into());
     std::thread::sleep(Duration::from_millis(1100));
     t.run(
@@ -96,30 +103,8 @@ fn a_rejected_refresh_raises_one_desktop_notification_naming_the_provider() {
 #[test]
 #[ignore = "needs a session bus; run through scripts/with-session.sh (make test does)"]
 fn an_outage_raises_one_notification_on_the_bus_and_the_recovery_one_more() {
-    let bus =
-        std::env::var("DBUS_SESSION_BUS_ADDRESS").expect("run inside scripts/with-session.sh");
-    let fake = FakeOAuth::start();
-    let t = TestHome::new().env("DBUS_SESSION_BUS_ADDRESS", &bus);
-    let monitor = Monitor::start(&bus, t.dir().join("notify.log"));
-    let file = t.dir().join("provider.json");
-    std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();
-    t.run(&["register", file.to_str().unwrap()], None).ok();
     // A 4 s token: valid through the first failed refresh, expired later.
-    fake.state().switches.expires_in = Some(4);
-    fake.state().switches.device_pending_polls = 0;
-    t.run(
-        &[
-            "login",
-            "fake",
-            "--flow",
-            "device_code",
-            "--client-id",
-            "c",
-            "--stdin",
-        ],
-        Some("fake-client-secret"),
-    )
-    .ok();
+    let (fake, t, monitor) = connected_on_the_bus(4);
     {
         let mut st = fake.state();
         st.switches.refresh_status = Some(503);

@@ -122,13 +122,10 @@ fn oauth_tokens_client_secrets_and_the_master_key_stay_where_they_belong() {
     std::fs::write(&file, fake.provider("fake", "device_code").to_string()).unwrap();
     t.run(&["register", file.to_str().unwrap()], None).ok();
     let echo = echo::https(t.dir(), "127.0.0.3".parse().unwrap(), "echo");
-    let config = t.home().join("config.toml");
-    let mut text = std::fs::read_to_string(&config).unwrap_or_default();
-    text.push_str(&format!(
-        "\n[proxy]\nextra_ca_file = {:?}\n",
+    t.append_config(&format!(
+        "[proxy]\nextra_ca_file = {:?}\n",
         echo.ca_file.as_ref().unwrap().display().to_string()
     ));
-    std::fs::write(&config, text).unwrap();
     let def = serde_json::json!({
         "name": "echo", "display_name": "Echo", "auth_type": "api_key", "flow": "api_key",
         "host_url": echo.host_port(),

@@ -5,22 +5,18 @@ use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use authsome_tests::echo::{self, Echo};
+use authsome_tests::echo;
+use authsome_tests::eventually;
 use authsome_tests::fake_oauth::FakeOAuth;
 use authsome_tests::runs::{api_key_provider, echo_home, headers_of, register, KEY};
-use authsome_tests::{eventually, TestHome};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn setup() -> (TestHome, Echo) {
-    echo_home()
-}
-
 #[test]
 fn curl_gets_the_header_and_the_child_sees_only_a_placeholder() {
-    let (t, echo) = setup();
+    let (t, echo) = echo_home();
     let out = t
         .run(
             &[
@@ -97,7 +93,7 @@ fn curl_gets_the_header_and_the_child_sees_only_a_placeholder() {
 
 #[test]
 fn python_and_node_clients_work_through_the_proxy() {
-    let (t, echo) = setup();
+    let (t, echo) = echo_home();
     let py = t.dir().join("client.py");
     std::fs::write(&py, authsome_tests::runs::PYTHON_CLIENT).unwrap();
     let out = t
@@ -133,7 +129,7 @@ fn python_and_node_clients_work_through_the_proxy() {
 
 #[test]
 fn an_unmatched_host_is_tunnelled_untouched() {
-    let (t, _echo) = setup();
+    let (t, _echo) = echo_home();
     let other = echo::https(t.dir(), ip("127.0.0.3"), "other");
     // The client trusts only the other server's own CA: it would refuse Authsome's certificate.
     let ca = other
@@ -165,7 +161,7 @@ fn an_unmatched_host_is_tunnelled_untouched() {
 
 #[test]
 fn the_proxy_answers_407_without_a_live_runs_credentials() {
-    let (t, echo) = setup();
+    let (t, echo) = echo_home();
     let status = t.run(&["daemon", "status", "--json"], None).ok().stdout;
     let port = serde_json::from_str::<serde_json::Value>(&status).unwrap()["proxy_port"]
         .as_u64()
@@ -230,7 +226,7 @@ fn the_proxy_answers_407_without_a_live_runs_credentials() {
 
 #[test]
 fn an_ambiguous_match_injects_nothing_and_is_logged() {
-    let (t, echo) = setup();
+    let (t, echo) = echo_home();
     register(&t, api_key_provider("echotwin", &echo.host_port()));
     t.login_key("echotwin", "twin-key");
     let out = t
@@ -254,7 +250,7 @@ fn an_ambiguous_match_injects_nothing_and_is_logged() {
 
 #[test]
 fn exit_codes_and_signals_pass_through() {
-    let (t, _echo) = setup();
+    let (t, _echo) = echo_home();
     t.run(&["run", "--", "true"], None).code(0);
     t.run(&["run", "--", "sh", "-c", "exit 3"], None).code(3);
     t.run(&["run", "--", "sh", "-c", "kill -TERM $$"], None)
@@ -282,7 +278,7 @@ fn exit_codes_and_signals_pass_through() {
 
 #[test]
 fn plain_http_gets_credentials_only_on_loopback() {
-    let (t, _echo) = setup();
+    let (t, _echo) = echo_home();
     let plain = echo::http(ip("127.0.0.2"));
     register(&t, api_key_provider("plain", &plain.host_port()));
     t.login_key("plain", "plain-key");
@@ -295,7 +291,7 @@ fn plain_http_gets_credentials_only_on_loopback() {
 
 #[test]
 fn an_unverifiable_upstream_gives_the_child_a_502_with_the_reason() {
-    let (t, _echo) = setup();
+    let (t, _echo) = echo_home();
     let rogue = echo::https(t.dir(), ip("127.0.0.4"), "rogue");
     register(&t, api_key_provider("rogue", &rogue.host_port()));
     t.login_key("rogue", "rogue-key");
@@ -323,7 +319,7 @@ fn an_unverifiable_upstream_gives_the_child_a_502_with_the_reason() {
 
 #[test]
 fn a_token_refreshed_during_a_run_is_the_one_injected() {
-    let (t, echo) = setup();
+    let (t, echo) = echo_home();
     let fake = FakeOAuth::start();
     let mut def = fake.provider("fakeapi", "pkce");
     def["host_url"] = format!("{}/oauth-api", echo.host_port()).into();
@@ -383,7 +379,7 @@ fn a_token_refreshed_during_a_run_is_the_one_injected() {
 
 #[test]
 fn doctor_shows_the_ca_fingerprint() {
-    let (t, _echo) = setup();
+    let (t, _echo) = echo_home();
     let doctor = t.run(&["doctor"], None).ok().stdout;
     let line = doctor
         .lines()
@@ -410,7 +406,7 @@ fn own_address() -> Option<IpAddr> {
 
 #[test]
 fn plain_http_to_a_non_loopback_address_gets_no_credential() {
-    let (t, _echo) = setup();
+    let (t, _echo) = echo_home();
     let addr = own_address().expect("a non-loopback IPv4 address on this machine");
     let plain = echo::http(addr);
     register(&t, api_key_provider("lan", &plain.host_port()));

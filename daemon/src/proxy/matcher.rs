@@ -32,16 +32,7 @@ pub fn oauth_exclusions(
         return excluded;
     };
     let base = base_url.or(spec.base_url.as_deref());
-    for t in [
-        &spec.authorization_url,
-        &Some(spec.token_url.clone()),
-        &spec.revocation_url,
-        &spec.device_authorization_url,
-        &spec.registration_endpoint,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for t in oauth_endpoints(spec) {
         if let Some(u) = crate::flows::oauth::fill(t, base)
             .ok()
             .and_then(|u| url::Url::parse(&u).ok())
@@ -54,6 +45,19 @@ pub fn oauth_exclusions(
         }
     }
     excluded
+}
+
+/// Every OAuth endpoint URL template a provider names.
+fn oauth_endpoints(spec: &crate::providers::OAuthSpec) -> impl Iterator<Item = &str> {
+    [
+        spec.authorization_url.as_deref(),
+        Some(spec.token_url.as_str()),
+        spec.revocation_url.as_deref(),
+        spec.device_authorization_url.as_deref(),
+        spec.registration_endpoint.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The proxy's decision for one request.
@@ -365,16 +369,7 @@ mod tests {
                 excluded: oauth_exclusions(&def, base),
             };
             let cands = [candidate];
-            for t in [
-                &spec.authorization_url,
-                &Some(spec.token_url.clone()),
-                &spec.revocation_url,
-                &spec.device_authorization_url,
-                &spec.registration_endpoint,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for t in oauth_endpoints(spec) {
                 let u = url::Url::parse(
                     &crate::flows::oauth::fill(t, base.or(spec.base_url.as_deref())).unwrap(),
                 )
