@@ -11,6 +11,7 @@ fn main() {
             "submit_prompt",
             "cancel_prompt",
             "login_state",
+            "open_device_page",
             "open_external",
         ]),
     ))

@@ -11,10 +11,9 @@ async function poll() {
   } catch (_) {}
   document.getElementById('title').textContent = heading;
   if (r.state === 'device_code') {
-    const target = r.verification_uri_complete || r.verification_uri;
     const uri = document.getElementById('uri');
     uri.textContent = r.verification_uri;
-    uri.onclick = (e) => { e.preventDefault(); invoke('open_external', { url: target }); };
+    uri.onclick = (e) => { e.preventDefault(); invoke('open_device_page'); };
     document.getElementById('code').textContent = r.user_code;
   } else if (r.state === 'completed') {
     document.getElementById('status').textContent = 'Connected. You can close this window.';

@@ -282,6 +282,7 @@ impl Daemon {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("daemon.lock", e)),
         }
+        crate::flows::launch::clear_stale(&home.launch_dir());
         let port = match opts.port {
             Some(p) => p,
             None => home.port()?,
@@ -839,6 +840,7 @@ impl Daemon {
         }
         let mut open_url = None;
         if let Some(bridge) = &session.bridge {
+            let page = format!("{}/bridge/{}", self.base_url(), bridge.id);
             let request = PromptRequest {
                 login_id: session.id.clone(),
                 provider: def.name.clone(),
@@ -847,10 +849,10 @@ impl Daemon {
                 fields: session.fields.clone(),
                 docs_url: def.docs_url.clone(),
                 callback_url: (def.auth_type == AuthType::OAuth2).then(|| self.callback_url()),
-                bridge_url: format!("{}/bridge/{}", self.base_url(), bridge.id),
+                bridge_url: page.clone(),
             };
             if let PromptOutcome::OpenUrl(url) = self.inner.prompter.present(&request) {
-                open_url = Some(url);
+                open_url = Some(self.launch(&session, url, true)?);
             }
         }
         Ok(self.login_response(&session, open_url))
@@ -865,6 +867,7 @@ impl Daemon {
             state: session.state(),
             fields: session.fields.clone(),
             open_url,
+            launch_file: session.launch_file().map(|p| p.display().to_string()),
             callback_url: (session.flow != Flow::ApiKey).then(|| self.callback_url()),
             docs_url: session.provider.docs_url.clone(),
         }

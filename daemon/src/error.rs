@@ -54,6 +54,8 @@ pub enum Error {
     StateMismatch,
     #[error("this OAuth callback was already used; callbacks work once")]
     CallbackReplayed,
+    #[error("this callback did not come from the browser Authsome opened for the login; nothing was changed. Finish the login in that browser, or open the link `authsome login` printed")]
+    CallbackUnbound,
     #[error("authorization failed at the provider: {code}{}", description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     AuthorizationDenied {
         code: String,
@@ -131,6 +133,7 @@ impl Error {
             Error::LoginCancelled => "login_cancelled",
             Error::StateMismatch => "state_mismatch",
             Error::CallbackReplayed => "callback_replayed",
+            Error::CallbackUnbound => "callback_not_bound",
             Error::AuthorizationDenied { .. } => "authorization_denied",
             Error::TokenExchange { .. } => "token_exchange_failed",
             Error::DeviceCode(_) => "device_code_failed",
@@ -176,7 +179,7 @@ impl Error {
             Error::LoginTimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::LoginCancelled => StatusCode::GONE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Forbidden(_) | Error::CallbackUnbound => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -202,6 +202,10 @@ impl Home {
     pub fn ca_dir(&self) -> PathBuf {
         self.root.join("ca")
     }
+    /// `launch/`: launch files that lead a browser into a login.
+    pub fn launch_dir(&self) -> PathBuf {
+        self.root.join("launch")
+    }
     /// `master.key` (file key backend only).
     pub fn master_key_path(&self) -> PathBuf {
         self.root.join("master.key")

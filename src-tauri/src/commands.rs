@@ -167,7 +167,24 @@ pub async fn login_state<R: Runtime>(
     Ok(d.login_status(&id, "", std::time::Duration::ZERO).await?)
 }
 
-/// Opens an http(s) URL in the system browser (docs links, verification pages).
+/// Opens the verification page of the login behind a device-code window.
+/// The page's address carries the user code, so the browser gets a fresh
+/// launch file, never the address on its command line.
+#[tauri::command]
+pub fn open_device_page<R: Runtime>(
+    app: AppHandle<R>,
+    window: WebviewWindow<R>,
+) -> Result<(), UiError> {
+    let id = login_id(&window, windows::DEVICE_PREFIX)?;
+    let d = app.state::<TrayState>().daemon()?.clone();
+    let file = d.relaunch_device_page(&id)?;
+    webbrowser::open(&file.display().to_string()).map_err(|e| UiError {
+        code: "browser".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Opens a public http(s) URL in the system browser (docs links).
 #[tauri::command]
 pub fn open_external(url: String) -> Result<(), UiError> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {

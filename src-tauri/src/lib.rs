@@ -77,6 +77,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::submit_prompt,
             commands::cancel_prompt,
             commands::login_state,
+            commands::open_device_page,
             commands::open_external,
         ])
 }

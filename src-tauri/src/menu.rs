@@ -265,9 +265,13 @@ pub async fn start_login<R: Runtime>(
             };
             if r.state.tag() != after {
                 match &r.state {
-                    LoginState::Authorizing { url } => {
-                        if let Err(e) = webbrowser::open(url) {
-                            tracing::warn!("cannot open the browser: {e}");
+                    LoginState::Authorizing { .. } => {
+                        // The launch file, not the URL: a browser's command
+                        // line is readable by every user of the machine.
+                        if let Some(file) = &r.launch_file {
+                            if let Err(e) = webbrowser::open(file) {
+                                tracing::warn!("cannot open the browser: {e}");
+                            }
                         }
                     }
                     LoginState::DeviceCode { .. } => {

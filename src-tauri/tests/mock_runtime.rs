@@ -171,7 +171,14 @@ fn each_window_may_call_only_the_commands_of_its_kind() {
     let refused: [(&WebviewWindow<MockRuntime>, &[&str]); 3] = [
         (
             &prompt,
-            &["snapshot", "connect", "reconnect", "revoke", "login_state"],
+            &[
+                "snapshot",
+                "connect",
+                "reconnect",
+                "revoke",
+                "login_state",
+                "open_device_page",
+            ],
         ),
         (
             &device,
@@ -180,6 +187,7 @@ fn each_window_may_call_only_the_commands_of_its_kind() {
                 "prompt_request",
                 "submit_prompt",
                 "cancel_prompt",
+                "open_external",
             ],
         ),
         (
@@ -189,6 +197,7 @@ fn each_window_may_call_only_the_commands_of_its_kind() {
                 "submit_prompt",
                 "cancel_prompt",
                 "login_state",
+                "open_device_page",
             ],
         ),
     ];

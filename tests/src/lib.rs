@@ -2,6 +2,7 @@
 //! `XDG_*`), a free port, and runs the real `authsome` binary against a real
 //! daemon. Nothing touches the user's files or keychain.
 
+pub mod browser;
 pub mod echo;
 pub mod fake_oauth;
 pub mod runs;

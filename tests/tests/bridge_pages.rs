@@ -1,44 +1,47 @@
 //! The one-time bridge page a headless daemon serves when the CLI has no
 //! terminal: the browser is a small program set as `BROWSER`.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use authsome_tests::{eventually, http, send, TestHome};
 
 const KEY: &str = "sk-bridge-abcdefghijklmnopqrstuvwx";
 
-/// A "browser" that loads the page, reads the CSRF token and submits the
-/// form the way a browser would (with an Origin header). It records the URL
-/// it was given and the answers it got.
+/// A "browser" that claims the launch file it is given, loads the page,
+/// reads the CSRF token and submits the form the way a browser would (with
+/// an Origin header and the launch's cookie). It records what it was given,
+/// the page's URL, the cookie and the answers it got.
 fn browser_script(t: &TestHome, key: &str) -> PathBuf {
     let log = t.dir().join("browser.log");
-    let script = t.dir().join("browser.py");
-    std::fs::write(
-        &script,
-        format!(
-            r#"#!/usr/bin/env python3
-import re, sys, urllib.request, urllib.parse, urllib.error
-url = sys.argv[1]
-log = open({log:?}, "a")
+    authsome_tests::browser::program(
+        t,
+        "browser.py",
+        &format!(
+            r#"log = open({log:?}, "a")
+log.write("ARG " + ARG + "\n")
+status, url = step(launch_url(ARG))
 log.write("URL " + url + "\n")
-page = urllib.request.urlopen(url).read().decode()
+for c in JAR:
+    log.write("COOKIE %s=%s\n" % (c.name, c.value))
+log.flush()
+status, page = fetch(url)
 csrf = re.search(r'name=csrf value="([^"]+)"', page).group(1)
 origin = "/".join(url.split("/")[:3])
 body = urllib.parse.urlencode({{"csrf": csrf, "api_key": {key:?}}}).encode()
-req = urllib.request.Request(url, data=body, headers={{"Origin": origin, "Content-Type": "application/x-www-form-urlencoded"}})
-try:
-    resp = urllib.request.urlopen(req)
-    log.write("POST %d %s\n" % (resp.status, resp.read().decode()))
-except urllib.error.HTTPError as e:
-    log.write("POST %d %s\n" % (e.code, e.read().decode()))
+status, answer = fetch(url, data=body, headers={{"Origin": origin, "Content-Type": "application/x-www-form-urlencoded"}})
+log.write("POST %d %s\n" % (status, answer))
 "#,
             log = log.display().to_string(),
         ),
     )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script
+}
+
+/// The value after `prefix` on the first line of `log` that has it.
+fn logged(log: &str, prefix: &str) -> String {
+    log.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {log}"))
+        .to_string()
 }
 
 #[test]
@@ -70,12 +73,15 @@ fn login_without_a_terminal_completes_through_the_bridge_page() {
         "{log}"
     );
     assert_eq!(t.secret("openai", "api_key"), KEY);
+    // The browser's command line named the launch file, not the page.
+    let url = logged(&log, "URL ");
+    let arg = logged(&log, "ARG ");
+    let bridge_id = url.rsplit('/').next().unwrap();
+    assert!(
+        arg.contains("/launch/") && arg.ends_with(".html") && !arg.contains(bridge_id),
+        "{arg}"
+    );
     // The page is single use: a second load finds nothing.
-    let url = log
-        .lines()
-        .find_map(|l| l.strip_prefix("URL "))
-        .unwrap()
-        .to_string();
     let (code, body) = send(http().get(&url), None);
     assert_eq!(code, 404);
     assert!(body.contains("expired"), "{body}");
@@ -107,12 +113,15 @@ fn a_rejected_key_on_the_bridge_page_shows_the_hint_and_keeps_the_page() {
         log.contains("POST 400") && log.contains("start with sk-"),
         "{log}"
     );
-    let url = log
-        .lines()
-        .find_map(|l| l.strip_prefix("URL "))
-        .unwrap()
-        .to_string();
+    let url = logged(&log, "URL ");
+    let cookie = logged(&log, "COOKIE ");
+    // Only the browser the login was launched in sees the page.
     let (code, page) = send(http().get(&url), None);
+    assert_eq!(code, 403, "{page}");
+    assert!(page.contains("Open the link Authsome gave you"), "{page}");
+    let (code, page) = send(http().get(&url).set("Cookie", "authsome-login-x=y"), None);
+    assert_eq!(code, 403, "{page}");
+    let (code, page) = send(http().get(&url).set("Cookie", &cookie), None);
     assert_eq!(code, 200, "the page stays open after a rejected value");
     let csrf = page
         .split("name=csrf value=\"")
@@ -128,6 +137,7 @@ fn a_rejected_key_on_the_bridge_page_shows_the_hint_and_keeps_the_page() {
     let (code, _) = send(
         http()
             .post(&url)
+            .set("Cookie", &cookie)
             .set("Origin", &origin)
             .set("Content-Type", "application/x-www-form-urlencoded"),
         Some(&form("wrong-token", KEY)),
@@ -136,6 +146,7 @@ fn a_rejected_key_on_the_bridge_page_shows_the_hint_and_keeps_the_page() {
     let (code, _) = send(
         http()
             .post(&url)
+            .set("Cookie", &cookie)
             .set("Origin", "https://evil.example")
             .set("Content-Type", "application/x-www-form-urlencoded"),
         Some(&form(&csrf, KEY)),
@@ -144,6 +155,7 @@ fn a_rejected_key_on_the_bridge_page_shows_the_hint_and_keeps_the_page() {
     let (code, _) = send(
         http()
             .post(&url)
+            .set("Cookie", &cookie)
             .set("Content-Type", "application/x-www-form-urlencoded"),
         Some(&form(&csrf, KEY)),
     );
@@ -169,17 +181,31 @@ fn a_rejected_key_on_the_bridge_page_shows_the_hint_and_keeps_the_page() {
         let (code, _) = send(
             http()
                 .post(&url)
+                .set("Cookie", &cookie)
                 .set("Origin", &origin)
                 .set("Content-Type", content_type),
             Some(&body),
         );
         assert_eq!(code, 400, "{why} is refused");
     }
+    // The right form from another browser: refused, and nothing stored.
+    let (code, answer) = send(
+        http()
+            .post(&url)
+            .set("Origin", &origin)
+            .set("Content-Type", "application/x-www-form-urlencoded"),
+        Some(&form(&csrf, KEY)),
+    );
+    assert_eq!(
+        code, 403,
+        "a post without the launch cookie is refused: {answer}"
+    );
     t.run(&["get", "openai"], None).code(3);
 
     let (code, body) = send(
         http()
             .post(&url)
+            .set("Cookie", &cookie)
             .set("Origin", &origin)
             .set("Content-Type", "application/x-www-form-urlencoded"),
         Some(&form(&csrf, KEY)),
@@ -191,6 +217,7 @@ fn a_rejected_key_on_the_bridge_page_shows_the_hint_and_keeps_the_page() {
     let (code, _) = send(
         http()
             .post(&url)
+            .set("Cookie", &cookie)
             .set("Origin", &origin)
             .set("Content-Type", "application/x-www-form-urlencoded"),
         Some(&form(&csrf, KEY)),

@@ -2,8 +2,8 @@
 //! error, the right status or exit code, and that nothing changed.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 
+use authsome_tests::browser::{self, pending_login, Pending};
 use authsome_tests::fake_oauth::FakeOAuth;
 use authsome_tests::{http, send, TestHome};
 
@@ -248,68 +248,23 @@ fn oauth_callbacks_that_do_not_belong_to_a_login_are_refused() {
     nothing_stored(&t);
 }
 
-/// A browser that records the authorization URL and does nothing else.
-fn recording_browser(t: &TestHome) -> std::path::PathBuf {
-    let path = t.dir().join("record.sh");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\necho \"$1\" >> {:?}\n",
-            t.dir().join("urls.log").display().to_string()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-/// A PKCE login waiting for its callback: the home, the fake server, the
-/// waiting CLI and the login's `state`.
-fn pending_login() -> (TestHome, FakeOAuth, std::process::Child, String) {
-    let fake = FakeOAuth::start();
-    let t = TestHome::new();
-    let b = recording_browser(&t);
-    let t = t.env("BROWSER", b.to_str().unwrap());
-    let file = t.dir().join("fake.json");
-    std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();
-    t.run(&["register", file.to_str().unwrap()], None).ok();
-    let mut cli = t
-        .cmd(&["login", "fake", "--client-id", "c", "--stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    cli.stdin
-        .take()
-        .unwrap()
-        .write_all(b"fake-client-secret")
-        .unwrap();
-    let log = t.dir().join("urls.log");
-    assert!(authsome_tests::eventually(10, || std::fs::read_to_string(
-        &log
-    )
-    .is_ok_and(|s| s.contains("state="))));
-    let url = std::fs::read_to_string(&log).unwrap();
-    let state = url
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .trim()
-        .to_string();
-    (t, fake, cli, state)
-}
-
-/// Sends a hostile callback (built from the waiting login's `state`) and
-/// checks it is refused with 400, ends the waiting CLI with `exit` and a
-/// message naming `reason`, and exchanges no code.
+/// Sends a hostile callback (built from the waiting login's `state`) from
+/// the browser the login was launched in, and checks it is refused with
+/// 400, ends the waiting CLI with `exit` and a message naming `reason`, and
+/// exchanges no code.
 fn hostile_callback_ends_the_login(query: impl Fn(&str) -> String, exit: i32, reason: &str) {
-    let (t, fake, mut cli, state) = pending_login();
+    let Pending {
+        t,
+        fake,
+        mut cli,
+        state,
+        cookie,
+        ..
+    } = pending_login();
     let (code, body) = send(
-        http().get(&t.url(&format!("/auth/callback/oauth?{}", query(&state)))),
+        http()
+            .get(&t.url(&format!("/auth/callback/oauth?{}", query(&state))))
+            .set("Cookie", &cookie),
         None,
     );
     assert_eq!(code, 400, "{body}");
@@ -324,6 +279,64 @@ fn hostile_callback_ends_the_login(query: impl Fn(&str) -> String, exit: i32, re
     assert!(stderr.contains(reason), "{stderr}");
     assert!(fake.state().issued.is_empty(), "no code was exchanged");
     t.run(&["get", "fake"], None).code(3);
+}
+
+#[test]
+fn callbacks_from_a_browser_the_login_was_not_launched_in_are_refused_and_end_nothing() {
+    let Pending {
+        t,
+        fake,
+        mut cli,
+        state,
+        cookie,
+        authorize,
+        ..
+    } = pending_login();
+    let forged = [
+        // The <img src=...> any web page can embed: no state it knows.
+        (
+            "code=abc&state=x".to_string(),
+            400,
+            "state parameter does not match",
+        ),
+        // The real state, read off a command line or guessed: still refused.
+        (
+            format!("code=attacker-code&state={state}"),
+            403,
+            "did not come from the browser",
+        ),
+        (
+            format!("error=access_denied&state={state}"),
+            403,
+            "did not come from the browser",
+        ),
+        (
+            format!("code=abc&state={state}&state={state}"),
+            400,
+            "repeats the parameter",
+        ),
+    ];
+    let other_browser = "authsome-login-x=not-the-binding";
+    for (query, status, reason) in &forged {
+        for cookie in [None, Some(other_browser)] {
+            let mut req = http().get(&t.url(&format!("/auth/callback/oauth?{query}")));
+            if let Some(c) = cookie {
+                req = req.set("Cookie", c);
+            }
+            let (code, body) = send(req, None);
+            assert_eq!(code, *status, "{query}: {body}");
+            assert!(body.contains(reason), "{query}: {body}");
+        }
+    }
+    assert!(cli.try_wait().unwrap().is_none(), "the login still waits");
+    assert!(fake.state().issued.is_empty(), "no code was exchanged");
+    t.run(&["get", "fake"], None).code(3);
+    // The person's own browser finishes the login with the same state.
+    let callback = browser::step(&authorize, None).location.unwrap();
+    let answer = browser::step(&callback, Some(&cookie));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(cli.wait().unwrap().code(), Some(0));
+    assert_eq!(fake.state().issued.len(), 1);
 }
 
 #[test]
@@ -424,9 +437,7 @@ fn hostile_provider_files_are_refused() {
 fn hostile_token_responses_end_the_login_cleanly() {
     let fake = FakeOAuth::start();
     let t = TestHome::new();
-    let b = t.dir().join("follow.py");
-    std::fs::write(&b, "#!/usr/bin/env python3\nimport sys, urllib.request, urllib.error\ntry:\n    urllib.request.urlopen(sys.argv[1]).read()\nexcept urllib.error.HTTPError:\n    pass\n").unwrap();
-    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let b = browser::follower(&t);
     let t = t.env("BROWSER", b.to_str().unwrap());
     let file = t.dir().join("fake.json");
     std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();

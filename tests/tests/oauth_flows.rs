@@ -2,7 +2,6 @@
 //! the fake authorization server. The browser is a small program set as
 //! `BROWSER` that follows the authorization redirect to the daemon's callback.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -11,46 +10,36 @@ use authsome_tests::{all_files, contains_bytes, eventually, TestHome};
 
 const SECRET: &str = "fake-client-secret";
 
-/// Writes a browser program. Modes: `follow` (authorize, then load the
-/// callback), `tamper` (change `state` first), `replay` (load the callback
-/// twice), `record` (only note the URL).
+/// Writes a browser program. Modes: `follow` (claim the launch, authorize,
+/// then load the callback), `tamper` (change `state` first), `replay` (load
+/// the callback twice), `record` (only note what it was given).
 fn browser(t: &TestHome, mode: &str) -> PathBuf {
-    let path = t.dir().join(format!("browser-{mode}.py"));
     let log = t.dir().join("browser.log");
-    std::fs::write(
-        &path,
-        format!(
-            r#"#!/usr/bin/env python3
-import re, sys, urllib.request, urllib.error
-MODE, url = {mode:?}, sys.argv[1]
+    authsome_tests::browser::program(
+        t,
+        &format!("browser-{mode}.py"),
+        &format!(
+            r#"MODE = {mode:?}
 log = open({log:?}, "a")
+log.write("ARG " + ARG + "\n")
+url = launch_url(ARG)
 log.write("URL " + url + "\n"); log.flush()
 if MODE == "record":
     sys.exit(0)
-if "/bridge/" in url:
-    import urllib.parse
-    page = urllib.request.urlopen(url).read().decode()
+status, target = step(url)
+log.write("LAUNCH %d %s\n" % (status, target)); log.flush()
+if "/bridge/" in target:
+    status, page = fetch(target)
     log.write("PAGE " + page + "\n")
     csrf = re.search(r'name=csrf value="([^"]+)"', page).group(1)
-    origin = "/".join(url.split("/")[:3])
+    origin = "/".join(target.split("/")[:3])
     body = urllib.parse.urlencode({{"csrf": csrf, "client_id": "bridge-client", "client_secret": "fake-client-secret"}}).encode()
-    req = urllib.request.Request(url, data=body, headers={{"Origin": origin}})
-    log.write("FORM %d\n" % urllib.request.urlopen(req).status); log.flush()
+    status, _ = fetch(target, data=body, headers={{"Origin": origin}})
+    log.write("FORM %d\n" % status); log.flush()
     sys.exit(0)
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *a, **k):
-        return None
-def fetch(u):
-    try:
-        r = urllib.request.urlopen(u)
-        return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-try:
-    urllib.request.build_opener(NoRedirect).open(url)
+status, loc = step(target)
+if loc is None:
     sys.exit("no redirect")
-except urllib.error.HTTPError as e:
-    loc = e.headers["Location"]
 if MODE == "tamper":
     loc = re.sub(r"state=[^&]+", "state=forged-state", loc)
 status, body = fetch(loc)
@@ -58,12 +47,10 @@ log.write("CALLBACK %d %s\n" % (status, body)); log.flush()
 if MODE == "replay":
     status, body = fetch(loc)
     log.write("REPLAY %d %s\n" % (status, body)); log.flush()
-"#
+"#,
+            log = log.display().to_string(),
         ),
     )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
 }
 
 fn browser_log(t: &TestHome) -> String {
@@ -103,8 +90,9 @@ fn pkce_login_stores_tokens_and_reuses_the_client() {
         "{out:?}"
     );
     assert!(
-        out.stderr.contains("/authorize?"),
-        "the URL is printed: {}",
+        out.stderr
+            .contains(&format!("http://127.0.0.1:{}/bridge/launch/", t.port)),
+        "the one-time launch URL is printed: {}",
         out.stderr
     );
     assert!(

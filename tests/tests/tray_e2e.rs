@@ -190,13 +190,10 @@ fn fill(t: &TestHome, window: &str, values: &[&str]) {
     panic!("the window {window} never took the values");
 }
 
-/// A browser that follows the authorization redirect back to the daemon.
+/// A browser that claims the launch file and follows the authorization
+/// redirect back to the daemon, with the launch's cookie.
 fn browser(t: &TestHome) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = t.dir().join("browser.py");
-    std::fs::write(&path, "#!/usr/bin/env python3\nimport sys, urllib.request\nurllib.request.urlopen(sys.argv[1]).read()\n").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    authsome_tests::browser::follower(t)
 }
 
 /// The file the tray icon shows now (StatusNotifierItem `IconName`).

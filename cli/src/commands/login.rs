@@ -143,12 +143,18 @@ fn has_display() -> bool {
         || cfg!(windows)
 }
 
-fn open_in_browser(url: &str) {
+/// Opens the login's launch file in the browser. The file (0600, in the
+/// home) leads to the one-time URL that was printed; the browser's command
+/// line, which every user can read, carries only the file's path.
+fn open_in_browser(launch_file: Option<&str>) {
     if !has_display() {
         eprintln!("No browser here (neither BROWSER nor a display is set). Open the URL on a machine that can reach this one, or use --flow device_code.");
         return;
     }
-    if let Err(e) = webbrowser::open(url) {
+    let Some(file) = launch_file else {
+        return;
+    };
+    if let Err(e) = webbrowser::open(file) {
         eprintln!("Could not open a browser ({e}); open the URL yourself.");
     }
 }
@@ -183,7 +189,8 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             }
             LoginState::Authorizing { url } => {
                 eprintln!("Open this URL to authorize Authsome with {provider}:\n  {url}");
-                open_in_browser(url);
+                eprintln!("The link works once, in one browser.");
+                open_in_browser(resp.launch_file.as_deref());
                 resp = wait_for_change(&client, &resp.id, "authorizing", spinner)?;
             }
             LoginState::DeviceCode {
@@ -198,11 +205,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                 }
                 eprintln!("The code expires in {} minutes.", (expires_in + 59) / 60);
                 if has_display() {
-                    let _ = webbrowser::open(
-                        verification_uri_complete
-                            .as_deref()
-                            .unwrap_or(verification_uri),
-                    );
+                    open_in_browser(resp.launch_file.as_deref());
                 }
                 resp = wait_for_change(&client, &resp.id, "device_code", spinner)?;
             }
@@ -293,8 +296,10 @@ fn supply_input(
     match &resp.open_url {
         Some(url) => {
             eprintln!("Opening a page to enter the {provider} credentials:\n  {url}");
-            eprintln!("If no browser opens, open that URL in a browser on this machine.");
-            open_in_browser(url);
+            eprintln!(
+                "If no browser opens, open that URL in a browser on this machine. It works once."
+            );
+            open_in_browser(resp.launch_file.as_deref());
         }
         None => eprintln!("Enter the {provider} credentials in the Authsome window."),
     }

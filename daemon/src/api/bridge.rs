@@ -1,7 +1,9 @@
 //! One-time bridge pages: the form a headless daemon serves in the browser
-//! to collect an API key or client credentials. Reachable only through an
-//! unguessable id, protected by a CSRF token, gone after one successful use
-//! or when the login expires.
+//! to collect an API key or client credentials, the launch URLs that lead a
+//! browser into a login, and the OAuth callback. A bridge page is reachable
+//! only through an unguessable id, only from the browser the login was
+//! launched in (its cookie), protected by a CSRF token, and gone after one
+//! successful use or when the login expires.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,7 @@ use bytes::Bytes;
 
 use super::forms::{BridgeForm, Callback};
 use crate::daemon::Daemon;
+use crate::flows::launch::Cookies;
 use crate::flows::LoginSession;
 use crate::secret::{constant_time_eq, Secret};
 
@@ -120,10 +123,63 @@ fn form(session: &LoginSession, daemon: &Daemon, error: Option<&str>) -> String 
     )
 }
 
+fn cookies(headers: &HeaderMap) -> Cookies {
+    Cookies::parse(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+fn other_browser() -> Response {
+    message_page(
+        StatusCode::FORBIDDEN,
+        "Open the link Authsome gave you",
+        "This page opens only in the browser that Authsome opened for the login, or through the one-time link `authsome login` printed. Nothing was changed.",
+    )
+}
+
+/// `GET /bridge/launch/{token}`: the one-time way into a login. Sends the
+/// browser on to the login's page and, where the login ends back here,
+/// binds the browser to it with a cookie.
+pub async fn launch(State(daemon): State<Daemon>, Path(token): Path<String>) -> Response {
+    let Some((target, cookie)) = daemon.claim_launch(&token) else {
+        return message_page(
+            StatusCode::NOT_FOUND,
+            "This link was already used",
+            "A login link works once and only while the login waits. If you did not open it, someone else may have: run `authsome login` again.",
+        );
+    };
+    let mut resp = page_response(StatusCode::SEE_OTHER, String::new());
+    let h = resp.headers_mut();
+    match HeaderValue::from_str(&target) {
+        Ok(v) => h.insert(header::LOCATION, v),
+        Err(_) => {
+            return message_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Login failed",
+                "The login's address is not valid.",
+            )
+        }
+    };
+    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert(header::SET_COOKIE, c);
+    }
+    resp
+}
+
 /// `GET /bridge/{id}`.
-pub async fn page(State(daemon): State<Daemon>, Path(id): Path<String>) -> Response {
+pub async fn page(
+    State(daemon): State<Daemon>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match daemon.logins().by_bridge(&id) {
-        Some(session) => page_response(StatusCode::OK, form(&session, &daemon, None)),
+        Some(session) if session.browser.holds(&cookies(&headers)) => {
+            page_response(StatusCode::OK, form(&session, &daemon, None))
+        }
+        Some(_) => other_browser(),
         None => gone(),
     }
 }
@@ -138,6 +194,9 @@ pub async fn submit(
     let Some(session) = daemon.logins().by_bridge(&id) else {
         return gone();
     };
+    if !session.browser.holds(&cookies(&headers)) {
+        return other_browser();
+    }
     // The guard already refuses foreign Origins; a form post must also come
     // from a page (browsers send Origin on POST), not from a script elsewhere.
     if headers.get(header::ORIGIN).is_none() && headers.get(header::REFERER).is_none() {
@@ -201,11 +260,16 @@ pub async fn submit(
 }
 
 /// `GET /auth/callback/oauth`: where the provider sends the browser back.
-pub async fn oauth_callback(State(daemon): State<Daemon>, RawQuery(query): RawQuery) -> Response {
+pub async fn oauth_callback(
+    State(daemon): State<Daemon>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let cookies = cookies(&headers);
     let result = match Callback::parse(query.as_deref().unwrap_or("")) {
-        Ok(callback) => daemon.handle_callback(callback).await,
+        Ok(callback) => daemon.handle_callback(callback, &cookies).await,
         Err(e) => {
-            daemon.reject_callback(&e);
+            daemon.reject_callback(&e, &cookies);
             Err(e)
         }
     };

@@ -179,6 +179,7 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/v1/runs/{id}/pid", post(watch_run))
         .route("/v1/runs/{id}/end", post(end_run))
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
+        .route("/bridge/launch/{token}", get(bridge::launch))
         .route(crate::OAUTH_CALLBACK_PATH, get(bridge::oauth_callback))
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

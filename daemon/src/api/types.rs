@@ -266,9 +266,15 @@ pub struct LoginResponse {
     pub state: LoginState,
     /// What the session asks for.
     pub fields: Vec<PromptField>,
-    /// A page for the caller to open in a browser.
+    /// A page for the caller to open in a browser: a one-time launch URL.
+    /// Print it; do not pass it on a command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_url: Option<String>,
+    /// The launch file (0600, in the home) to open in the browser for the
+    /// current step. It leads to the one-time launch URL and keeps that URL
+    /// off the browser's command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_file: Option<String>,
     /// The redirect URI to register with the provider (OAuth client input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,

@@ -12,6 +12,7 @@ use crate::api::forms::{Callback, CallbackOutcome};
 use crate::audit::AuditEvent;
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
+use crate::flows::launch::{Cookies, Launch};
 use crate::flows::oauth::{check_base_url, token_request, Endpoints, TokenSet};
 use crate::flows::{dcr, device_code, pkce, LoginSession, LoginState, OAuthLogin, StateMatch};
 use crate::names::ProviderName;
@@ -255,6 +256,13 @@ impl Daemon {
                 .map_err(|e| Error::DeviceCode(e.reason()))?;
                 session.extend_ttl(Duration::from_secs(device.expires_in as u64 + 30));
                 session.set_oauth(login.clone());
+                // The complete URI carries the user code: the browser gets it
+                // through a launch file, never on its command line.
+                let page = device
+                    .verification_uri_complete
+                    .clone()
+                    .unwrap_or_else(|| device.verification_uri.clone());
+                self.launch(session, page, false)?;
                 session.set(LoginState::DeviceCode {
                     user_code: device.user_code.clone(),
                     verification_uri: device.verification_uri.clone(),
@@ -318,6 +326,7 @@ impl Daemon {
                 login.state = Some(state);
                 login.pkce = Some(p);
                 session.set_oauth(login);
+                let url = self.launch(session, url, true)?;
                 session.set(LoginState::Authorizing { url });
             }
             Flow::ApiKey => return Err(Error::Internal("api_key flow in an OAuth login".into())),
@@ -325,19 +334,72 @@ impl Daemon {
         Ok(())
     }
 
+    /// Gives `session` a new way in from the browser: a launch file that
+    /// leads to a one-time URL, which redirects to `target` (and binds the
+    /// browser to the login when `bind`). Returns the launch URL.
+    pub(crate) fn launch(
+        &self,
+        session: &LoginSession,
+        target: String,
+        bind: bool,
+    ) -> Result<String> {
+        let launch = Launch::create(&self.home().launch_dir(), &self.base_url(), target, bind)?;
+        let url = launch.url(&self.base_url());
+        session.set_launch(launch);
+        Ok(url)
+    }
+
+    /// A fresh launch file for the verification page of a device-code login
+    /// (each launch works once; the person may open the page again).
+    pub fn relaunch_device_page(&self, id: &str) -> Result<std::path::PathBuf> {
+        let session = self.logins().get(id)?;
+        let LoginState::DeviceCode {
+            verification_uri,
+            verification_uri_complete,
+            ..
+        } = session.state()
+        else {
+            return Err(Error::LoginNotFound);
+        };
+        self.launch(
+            &session,
+            verification_uri_complete.unwrap_or(verification_uri),
+            false,
+        )?;
+        session.launch_file().ok_or(Error::LoginNotFound)
+    }
+
+    /// Claims a launch token (`GET /bridge/launch/{token}`): where to send
+    /// the browser, and the cookie that binds it, if any.
+    pub fn claim_launch(&self, token: &str) -> Option<(String, Option<String>)> {
+        let (session, launch) = self.logins().claim_launch(token)?;
+        let cookie = launch.bind.then(|| {
+            session
+                .browser
+                .set_cookie(session.remaining().as_secs().max(1))
+        });
+        Some((launch.target.clone(), cookie))
+    }
+
     /// A callback that could not even be parsed (repeated or oversized
     /// parameters): like one with an unknown state, it ends the logins
-    /// waiting for a callback, so nobody waits for a timeout.
-    pub fn reject_callback(&self, e: &Error) {
-        for s in self.logins().authorizing() {
+    /// waiting for a callback in this browser, so nobody waits for a
+    /// timeout. Logins bound to other browsers are left alone.
+    pub fn reject_callback(&self, e: &Error, cookies: &Cookies) {
+        for s in self.logins().authorizing_in(cookies) {
             fail(&s, self, e);
         }
     }
 
-    /// Handles `GET /auth/callback/oauth`: checks `state`, exchanges the
-    /// code, stores the tokens. Returns the completed login.
-    pub async fn handle_callback(&self, callback: Callback) -> Result<Arc<LoginSession>> {
-        let session = match self.logins().take_state(&callback.state) {
+    /// Handles `GET /auth/callback/oauth`: checks that the browser is the
+    /// one the login was launched in, checks `state`, exchanges the code,
+    /// stores the tokens. Returns the completed login.
+    pub async fn handle_callback(
+        &self,
+        callback: Callback,
+        cookies: &Cookies,
+    ) -> Result<Arc<LoginSession>> {
+        let session = match self.logins().take_state(&callback.state, cookies) {
             StateMatch::Pending(s) => s,
             StateMatch::Used => return Err(Error::CallbackReplayed),
             StateMatch::Expired(s) => {
@@ -346,10 +408,12 @@ impl Daemon {
                 };
                 return Err(e);
             }
+            StateMatch::OtherBrowser => return Err(Error::CallbackUnbound),
             StateMatch::Unknown => {
-                // A stale tab or a forged redirect: whoever waits for a
-                // callback learns of it, as the troubleshooting guide describes.
-                for s in self.logins().authorizing() {
+                // A stale tab: the logins waiting in this browser learn of
+                // it, as the troubleshooting guide describes. A forged
+                // request from elsewhere carries no binding and ends nothing.
+                for s in self.logins().authorizing_in(cookies) {
                     fail(&s, self, &Error::StateMismatch);
                 }
                 return Err(Error::StateMismatch);

@@ -6,6 +6,7 @@
 pub mod api_key;
 pub mod dcr;
 pub mod device_code;
+pub mod launch;
 pub mod login;
 pub mod oauth;
 pub mod pkce;
@@ -149,6 +150,10 @@ pub struct LoginSession {
     pub options: LoginOptions,
     /// The OAuth state of the login, once the client is known.
     pub oauth: Mutex<Option<OAuthLogin>>,
+    /// The cookie that ties the login to the browser that launched it.
+    pub browser: launch::BrowserBinding,
+    // The way in from the browser for the current step, until claimed.
+    launch: Mutex<Option<launch::Launch>>,
     ttl: Mutex<Duration>,
     created: Instant,
     state: watch::Sender<LoginState>,
@@ -165,6 +170,7 @@ impl LoginSession {
     /// Moves to another state unless the login already ended; the first
     /// final state wins.
     pub fn set(&self, state: LoginState) {
+        let ended = state.is_final();
         self.state.send_if_modified(|s| {
             if s.is_final() {
                 false
@@ -173,6 +179,41 @@ impl LoginSession {
                 true
             }
         });
+        if ended {
+            self.launch.lock().expect("launch lock").take();
+        }
+    }
+
+    /// Makes `launch` the way in from the browser, replacing (and removing
+    /// the file of) any earlier one.
+    pub fn set_launch(&self, launch: launch::Launch) {
+        *self.launch.lock().expect("launch lock") = Some(launch);
+    }
+
+    /// The launch file to open in the browser, while it is unclaimed.
+    pub fn launch_file(&self) -> Option<std::path::PathBuf> {
+        self.launch
+            .lock()
+            .expect("launch lock")
+            .as_ref()
+            .map(|l| l.file().to_path_buf())
+    }
+
+    /// The one-time launch URL, while it is unclaimed.
+    pub fn launch_url(&self, base_url: &str) -> Option<String> {
+        self.launch
+            .lock()
+            .expect("launch lock")
+            .as_ref()
+            .map(|l| l.url(base_url))
+    }
+
+    /// Seconds the session has left.
+    pub fn remaining(&self) -> Duration {
+        self.ttl
+            .lock()
+            .expect("ttl lock")
+            .saturating_sub(self.created.elapsed())
     }
 
     /// Ends the login (same as [`LoginSession::set`] with a final state).
@@ -260,6 +301,9 @@ pub enum StateMatch {
     Used,
     /// The login that issued this state has expired.
     Expired(Arc<LoginSession>),
+    /// A login waits for this state, but the callback came from a browser
+    /// that login is not bound to.
+    OtherBrowser,
     /// No login ever issued this state.
     Unknown,
 }
@@ -291,6 +335,8 @@ impl LoginRegistry {
             }),
             options: new.options,
             oauth: Mutex::new(None),
+            browser: launch::BrowserBinding::new(),
+            launch: Mutex::new(None),
             ttl: Mutex::new(self.ttl),
             created: Instant::now(),
             state: tx,
@@ -329,9 +375,25 @@ impl LoginRegistry {
             .cloned()
     }
 
+    /// Claims a launch token: it works once, for a live login. Returns the
+    /// login and the launch (whose file goes when it is dropped).
+    pub fn claim_launch(&self, token: &str) -> Option<(Arc<LoginSession>, launch::Launch)> {
+        let sessions = self.sessions.lock().expect("logins lock");
+        sessions.values().find_map(|s| {
+            let mut slot = s.launch.lock().expect("launch lock");
+            if !slot.as_ref().is_some_and(|l| l.is(token)) {
+                return None;
+            }
+            let claimed = slot.take()?;
+            (!s.expired() && !s.is_finished()).then(|| (s.clone(), claimed))
+        })
+    }
+
     /// Finds the login an OAuth callback's `state` belongs to, comparing in
-    /// constant time, and marks the state used so it works once.
-    pub fn take_state(&self, state: &str) -> StateMatch {
+    /// constant time, and marks the state used so it works once. A login
+    /// the callback's browser is not bound to is left alone: the state
+    /// stays unused and the login keeps waiting.
+    pub fn take_state(&self, state: &str, cookies: &launch::Cookies) -> StateMatch {
         let sessions = self.sessions.lock().expect("logins lock");
         let mut used = self.used_states.lock().expect("used states lock");
         if used
@@ -354,6 +416,9 @@ impl LoginRegistry {
                 StateMatch::Expired(s.clone())
             }
             Some(s) if matches!(s.state(), LoginState::Authorizing { .. }) => {
+                if !s.browser.holds(cookies) {
+                    return StateMatch::OtherBrowser;
+                }
                 used.insert(state.to_string(), Instant::now());
                 StateMatch::Pending(s.clone())
             }
@@ -362,12 +427,13 @@ impl LoginRegistry {
         }
     }
 
-    /// Logins waiting for a browser callback.
-    pub fn authorizing(&self) -> Vec<Arc<LoginSession>> {
+    /// Logins waiting for a callback in the browser that sent `cookies`.
+    pub fn authorizing_in(&self, cookies: &launch::Cookies) -> Vec<Arc<LoginSession>> {
         let sessions = self.sessions.lock().expect("logins lock");
         sessions
             .values()
             .filter(|s| matches!(s.state(), LoginState::Authorizing { .. }))
+            .filter(|s| s.browser.holds(cookies))
             .cloned()
             .collect()
     }
@@ -462,14 +528,84 @@ mod tests {
         s
     }
 
+    /// The cookies of the browser a login was launched in.
+    fn bound(s: &LoginSession) -> launch::Cookies {
+        let set = s.browser.set_cookie(60);
+        launch::Cookies::parse([set.split(';').next().unwrap()])
+    }
+
     #[test]
-    fn a_state_works_once() {
+    fn a_state_works_once_and_only_in_the_bound_browser() {
         let reg = LoginRegistry::default();
-        authorizing(&reg, "s1");
-        assert!(matches!(reg.take_state("s1"), StateMatch::Pending(_)));
-        assert!(matches!(reg.take_state("s1"), StateMatch::Used));
-        assert!(matches!(reg.take_state("other"), StateMatch::Unknown));
-        assert!(matches!(reg.take_state(""), StateMatch::Unknown));
+        let s = authorizing(&reg, "s1");
+        let none = launch::Cookies::default();
+        assert!(matches!(
+            reg.take_state("s1", &none),
+            StateMatch::OtherBrowser
+        ));
+        let other = bound(&authorizing(&reg, "s0"));
+        assert!(matches!(
+            reg.take_state("s1", &other),
+            StateMatch::OtherBrowser
+        ));
+        assert!(!s.is_finished(), "a foreign callback changes nothing");
+        let mine = bound(&s);
+        assert!(matches!(
+            reg.take_state("s1", &mine),
+            StateMatch::Pending(_)
+        ));
+        assert!(matches!(reg.take_state("s1", &mine), StateMatch::Used));
+        assert!(matches!(
+            reg.take_state("other", &mine),
+            StateMatch::Unknown
+        ));
+        assert!(matches!(reg.take_state("", &mine), StateMatch::Unknown));
+        assert_eq!(reg.authorizing_in(&none).len(), 0);
+        assert_eq!(reg.authorizing_in(&other).len(), 1);
+    }
+
+    #[test]
+    fn a_launch_works_once_while_its_login_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = LoginRegistry::default();
+        let s = authorizing(&reg, "s5");
+        let make = || {
+            launch::Launch::create(
+                dir.path(),
+                "http://127.0.0.1:1",
+                "https://p.test/a".into(),
+                true,
+            )
+            .unwrap()
+        };
+        s.set_launch(make());
+        let file = s.launch_file().unwrap();
+        let token = s
+            .launch_url("")
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        assert!(reg.claim_launch("wrong").is_none());
+        let (found, claimed) = reg.claim_launch(&token).unwrap();
+        assert_eq!(found.id, s.id);
+        assert_eq!(claimed.target, "https://p.test/a");
+        drop(claimed);
+        assert!(!file.exists(), "a claimed launch leaves no file");
+        assert!(reg.claim_launch(&token).is_none(), "a launch works once");
+        s.set_launch(make());
+        let file = s.launch_file().unwrap();
+        let token = s
+            .launch_url("")
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        s.finish(LoginState::Completed);
+        assert!(!file.exists(), "a finished login leaves no file");
+        assert!(reg.claim_launch(&token).is_none());
     }
 
     #[test]
@@ -477,7 +613,10 @@ mod tests {
         let reg = LoginRegistry::with_ttl(Duration::from_millis(50));
         let s = authorizing(&reg, "s2");
         std::thread::sleep(Duration::from_millis(80));
-        assert!(matches!(reg.take_state("s2"), StateMatch::Expired(_)));
+        assert!(matches!(
+            reg.take_state("s2", &bound(&s)),
+            StateMatch::Expired(_)
+        ));
         assert!(
             matches!(s.state(), LoginState::Failed { ref error, .. } if error == "login_timed_out")
         );
