@@ -35,6 +35,10 @@ pub struct Switches {
     pub deny: bool,
     /// `expires_in` of issued access tokens (`None`: omitted).
     pub expires_in: Option<i64>,
+    /// `expires_in` of access tokens issued by a refresh, when it differs
+    /// from `expires_in` (so a test sets both before the login and never
+    /// races a flip afterwards).
+    pub refresh_expires_in: Option<i64>,
     /// Refresh issues a new refresh token and retires the old one.
     pub rotate: bool,
     /// Issue refresh tokens at all.
@@ -78,6 +82,7 @@ impl Default for Switches {
         Switches {
             deny: false,
             expires_in: Some(3600),
+            refresh_expires_in: None,
             rotate: true,
             issue_refresh_token: true,
             refresh_error: None,
@@ -367,11 +372,11 @@ fn client_auth(
     (id, ok)
 }
 
-fn issue(st: &mut FakeState, scope: &str) -> Value {
+fn issue(st: &mut FakeState, scope: &str, expires_in: Option<i64>) -> Value {
     let access = st.next("at");
     st.issued.push(access.clone());
     let mut body = json!({"access_token": access, "token_type": "Bearer", "scope": scope});
-    if let Some(e) = st.switches.expires_in {
+    if let Some(e) = expires_in {
         body["expires_in"] = json!(e);
     }
     if st.switches.issue_refresh_token {
@@ -453,7 +458,8 @@ fn token_answer(
             {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
-            Json(issue(st, &grant.scope)).into_response()
+            let lifetime = st.switches.expires_in;
+            Json(issue(st, &grant.scope, lifetime)).into_response()
         }
         "refresh_token" => {
             if let Some(status) = st.switches.refresh_status {
@@ -480,7 +486,8 @@ fn token_answer(
             if !live {
                 st.reused_retired_tokens += 1;
             }
-            let mut body = issue(st, "read write");
+            let lifetime = st.switches.refresh_expires_in.or(st.switches.expires_in);
+            let mut body = issue(st, "read write", lifetime);
             if st.switches.rotate {
                 st.refresh_tokens.insert(rt.clone(), false);
                 st.retired_at
@@ -512,7 +519,8 @@ fn token_answer(
             match st.switches.device_outcome {
                 DeviceOutcome::Approve => {
                     st.device_polls.remove(&dc);
-                    Json(issue(st, "read write")).into_response()
+                    let lifetime = st.switches.expires_in;
+                    Json(issue(st, "read write", lifetime)).into_response()
                 }
                 DeviceOutcome::Deny => oauth_error(StatusCode::BAD_REQUEST, "access_denied"),
                 DeviceOutcome::Expire => oauth_error(StatusCode::BAD_REQUEST, "expired_token"),

@@ -530,7 +530,7 @@ fn a_run_whose_process_is_never_registered_is_reaped() {
         .to_string();
     assert_eq!(status(&t)["runs"], 1);
     assert!(
-        eventually(60, || status(&t)["runs"] == 0),
+        eventually(90, || status(&t)["runs"] == 0),
         "reaped after its registration deadline"
     );
     let out = t

@@ -116,7 +116,8 @@ fn oauth_tokens_client_secrets_and_the_master_key_stay_where_they_belong() {
         let mut st = fake.state();
         st.switches.client_secret = Some(CLIENT_SECRET.into());
         st.switches.device_pending_polls = 0;
-        st.switches.expires_in = Some(2);
+        st.switches.expires_in = Some(6);
+        st.switches.refresh_expires_in = Some(3600);
     }
     let file = t.dir().join("fake.json");
     std::fs::write(&file, fake.provider("fake", "device_code").to_string()).unwrap();
@@ -156,9 +157,8 @@ fn oauth_tokens_client_secrets_and_the_master_key_stay_where_they_belong() {
         t.run(&["--verbose", "login", "echo", "--stdin"], Some(PROXY_KEY))
             .ok(),
     );
-    // Past half of the 2 s lifetime: reads refresh and the token rotates.
-    fake.state().switches.expires_in = Some(3600);
-    std::thread::sleep(Duration::from_millis(1100));
+    // Past half of the 6 s lifetime: reads refresh and the token rotates.
+    std::thread::sleep(Duration::from_millis(3300));
     revealing.push(
         t.run(
             &[

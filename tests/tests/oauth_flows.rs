@@ -321,14 +321,15 @@ fn dcr_without_any_metadata_says_so() {
 #[test]
 fn refresh_rotates_the_refresh_token_before_handing_out_the_new_access_token() {
     let (t, fake) = setup("pkce", "follow");
-    fake.state().switches.expires_in = Some(2);
+    // Due at 3 s (half the lifetime): the reads below have 3 s, and the
+    // sleep ends past due.
+    short_lived(&fake, 6);
     login(&t, &[]).ok();
     let (first_at, first_rt) = (
         t.secret("fake", "access_token"),
         t.secret("fake", "refresh_token"),
     );
-    fake.state().switches.expires_in = Some(3600);
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(3300));
     let new_at = t.secret("fake", "access_token");
     assert_ne!(
         new_at, first_at,
@@ -345,17 +346,21 @@ fn refresh_rotates_the_refresh_token_before_handing_out_the_new_access_token() {
 #[test]
 fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
     let (t, fake) = setup("pkce", "follow");
-    fake.state().switches.expires_in = Some(2);
+    short_lived(&fake, 6);
+    fake.state().switches.rotate = false;
     login(&t, &[]).ok();
     let rt = t.secret("fake", "refresh_token");
-    {
-        let mut st = fake.state();
-        st.switches.expires_in = Some(3600);
-        st.switches.rotate = false;
-    }
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(3300));
     t.secret("fake", "access_token");
     assert_eq!(t.secret("fake", "refresh_token"), rt);
+}
+
+/// Tokens from the login live `secs` (due for refresh at half that); tokens
+/// from a refresh live an hour. Set before the login, so nothing races a flip.
+fn short_lived(fake: &FakeOAuth, secs: i64) {
+    let mut st = fake.state();
+    st.switches.expires_in = Some(secs);
+    st.switches.refresh_expires_in = Some(3600);
 }
 
 fn notifications(t: &TestHome) -> usize {
@@ -366,10 +371,10 @@ fn notifications(t: &TestHome) -> usize {
 #[test]
 fn a_rejected_refresh_marks_the_connection_invalid_and_notifies_once() {
     let (t, fake) = setup("pkce", "follow");
-    fake.state().switches.expires_in = Some(2);
-    login(&t, &[]).ok();
+    short_lived(&fake, 6);
     fake.state().switches.refresh_error = Some("invalid_grant".into());
-    std::thread::sleep(Duration::from_millis(1100));
+    login(&t, &[]).ok();
+    std::thread::sleep(Duration::from_millis(3300));
     let out = t
         .run(
             &["get", "fake", "--field", "access_token", "--show-secret"],
@@ -387,7 +392,8 @@ fn a_rejected_refresh_marks_the_connection_invalid_and_notifies_once() {
     // Reads keep failing, even before the old token's expiry, without calling the provider again.
     t.run(&["export", "fake"], None).code(5);
     t.run(&["get", "fake", "--show-secret"], None).code(5);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Three scheduler ticks and more.
+    std::thread::sleep(Duration::from_millis(3500));
     assert_eq!(
         fake.state().refresh_calls,
         calls,
@@ -401,22 +407,20 @@ fn a_rejected_refresh_marks_the_connection_invalid_and_notifies_once() {
 #[test]
 fn a_provider_outage_serves_the_old_token_then_expires_then_recovers() {
     let (t, fake) = setup("pkce", "follow");
-    fake.state().switches.expires_in = Some(4);
+    // Due at 6 s, expired at 12 s: the read after 6.5 s has 5.5 s to land
+    // before expiry; the one after 12.5 s is surely past it.
+    short_lived(&fake, 12);
+    fake.state().switches.refresh_status = Some(503);
     login(&t, &[]).ok();
     let first = t.secret("fake", "access_token");
-    {
-        let mut st = fake.state();
-        st.switches.refresh_status = Some(503);
-        st.switches.expires_in = Some(3600);
-    }
-    std::thread::sleep(Duration::from_millis(2300));
+    std::thread::sleep(Duration::from_millis(6500));
     assert_eq!(
         t.secret("fake", "access_token"),
         first,
         "the old token is served while valid"
     );
     assert_eq!(t.field("fake", "status"), "connected");
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_millis(6000));
     let out = t
         .run(
             &["get", "fake", "--field", "access_token", "--show-secret"],
@@ -531,11 +535,10 @@ fn base_url_fills_the_templates_and_is_kept_for_refresh() {
         )
         .code(2);
     assert!(out.stderr.contains("--base-url"), "{}", out.stderr);
-    fake.state().switches.expires_in = Some(2);
+    short_lived(&fake, 6);
     login(&t, &["--base-url", &fake.base]).ok();
     assert_eq!(t.field("fake", "base_url"), fake.base);
-    fake.state().switches.expires_in = Some(3600);
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(3300));
     t.secret("fake", "access_token");
     assert_eq!(
         fake.state().refresh_calls,
@@ -584,14 +587,11 @@ fn the_client_secret_never_reaches_argv_logs_or_the_audit_log() {
 #[test]
 fn a_refresh_storm_makes_exactly_one_token_call() {
     let (t, fake) = setup("pkce", "follow");
-    fake.state().switches.expires_in = Some(2);
+    short_lived(&fake, 6);
+    // The refresh's answer is held until the readers have piled up.
+    fake.state().switches.hold_refresh_answers = true;
     login(&t, &[]).ok();
-    {
-        let mut st = fake.state();
-        st.switches.expires_in = Some(3600);
-        st.switches.refresh_delay_ms = 500;
-    }
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(3300));
     let token = t.token();
     let url = t.url("/v1/connections/fake/default?show_secret=true");
     let started = Instant::now();
@@ -613,6 +613,9 @@ fn a_refresh_storm_makes_exactly_one_token_call() {
             })
         })
         .collect();
+    assert!(eventually(10, || fake.state().refresh_calls >= 1));
+    std::thread::sleep(Duration::from_secs(1));
+    fake.state().switches.hold_refresh_answers = false;
     let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let took = started.elapsed();
     let st = fake.state();
@@ -665,16 +668,16 @@ fn without_a_terminal_the_client_credentials_come_from_the_bridge_page() {
 /// provider has issued a new pair and retired the old refresh token, but the
 /// answer has not arrived. Returns the retired refresh token.
 fn kill_mid_refresh(t: &TestHome, fake: &FakeOAuth, reuse: Option<Duration>) -> String {
+    short_lived(fake, 2);
     {
         let mut st = fake.state();
-        st.switches.expires_in = Some(2);
         st.switches.reuse_interval = reuse;
-        st.switches.refresh_answer_delay_ms = 3000;
+        // The refresh's answer waits until the daemon is dead.
+        st.switches.hold_refresh_answers = true;
     }
     login(t, &[]).ok();
     let old_rt = {
-        let mut st = fake.state();
-        st.switches.expires_in = Some(3600);
+        let st = fake.state();
         let issued: Vec<&String> = st.refresh_tokens.keys().collect();
         assert_eq!(issued.len(), 1, "one refresh token issued by the login");
         issued[0].clone()
@@ -686,14 +689,16 @@ fn kill_mid_refresh(t: &TestHome, fake: &FakeOAuth, reuse: Option<Duration>) -> 
         "the provider never rotated"
     );
     t.signal_daemon(nix::sys::signal::Signal::SIGKILL);
-    fake.state().switches.refresh_answer_delay_ms = 0;
+    fake.state().switches.hold_refresh_answers = false;
     old_rt
 }
 
 #[test]
 fn a_kill_mid_refresh_is_recovered_inside_the_providers_reuse_interval() {
     let (t, fake) = setup("pkce", "follow");
-    let old_rt = kill_mid_refresh(&t, &fake, Some(Duration::from_secs(20)));
+    // A reuse interval of 60 s (Okta's longest), well beyond the 10 s the
+    // retry is given below.
+    let old_rt = kill_mid_refresh(&t, &fake, Some(Duration::from_secs(60)));
     let calls = fake.state().refresh_calls;
     // Any command starts a new daemon; nobody reads the connection, the
     // daemon retries the interrupted refresh by itself.

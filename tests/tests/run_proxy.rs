@@ -325,8 +325,11 @@ fn a_token_refreshed_during_a_run_is_the_one_injected() {
     def["host_url"] = format!("{}/oauth-api", echo.host_port()).into();
     register(&t, def);
     {
+        // Due at 3 s: the first request has 3 s to be injected with the
+        // login's token; the second, 3.5 s later, is surely past due.
         let mut st = fake.state();
-        st.switches.expires_in = Some(2);
+        st.switches.expires_in = Some(6);
+        st.switches.refresh_expires_in = Some(3600);
         st.switches.device_pending_polls = 0;
     }
     t.run(
@@ -342,12 +345,11 @@ fn a_token_refreshed_during_a_run_is_the_one_injected() {
         Some("fake-client-secret"),
     )
     .ok();
-    fake.state().switches.expires_in = Some(3600);
     let script = t.dir().join("twice.sh");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\ncurl -sS {0}\necho\nsleep 1.5\ncurl -sS {0}\n",
+            "#!/bin/sh\ncurl -sS {0}\necho\nsleep 3.5\ncurl -sS {0}\n",
             echo.url("/oauth-api/me")
         ),
     )
