@@ -343,6 +343,95 @@ fn refresh_rotates_the_refresh_token_before_handing_out_the_new_access_token() {
     assert!(log.contains("\"event\":\"refresh\""), "{log}");
 }
 
+/// Holds SQLite's write lock on the default profile's store (from another
+/// process, python3's sqlite3) until dropped: the daemon's next write waits
+/// (its busy timeout is 10 s).
+struct StoreWriteLock(std::process::Child);
+
+impl StoreWriteLock {
+    fn take(t: &TestHome) -> StoreWriteLock {
+        use std::io::BufRead;
+        let db = t.home().join("profiles/default/store.db");
+        let mut child = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import sqlite3, sys\n\
+                 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)\n\
+                 c.execute('BEGIN IMMEDIATE')\n\
+                 print('locked', flush=True)\n\
+                 sys.stdin.read()\n\
+                 c.execute('ROLLBACK')\n",
+            )
+            .arg(&db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked");
+        StoreWriteLock(child)
+    }
+}
+
+impl Drop for StoreWriteLock {
+    fn drop(&mut self) {
+        // End of input: the holder rolls back and the lock is released.
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_new_access_token_is_handed_out_only_after_its_rotated_refresh_token_is_committed() {
+    let (t, fake) = setup("pkce", "follow");
+    short_lived(&fake, 2);
+    fake.state().switches.refresh_status = Some(503);
+    login(&t, &[]).ok();
+    let old_rt = fake.state().refresh_tokens.keys().next().unwrap().clone();
+    // The scheduler's attempt at half the lifetime fails: it backs off for
+    // 5 s, while a read of the then expired token may retry after 1 s.
+    assert!(eventually(10, || fake.state().refresh_calls >= 1));
+    {
+        let mut st = fake.state();
+        st.switches.refresh_status = None;
+        st.switches.hold_refresh_answers = true;
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = fake.state().refresh_answers_sent;
+    let mut reader = t
+        .cmd(&["get", "fake", "--field", "access_token", "--show-secret"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The refresh is out: the provider has rotated and holds its answer.
+    assert!(eventually(10, || fake.state().refresh_tokens.get(&old_rt)
+        == Some(&false)));
+    let new_at = fake.state().issued.last().unwrap().clone();
+    let lock = StoreWriteLock::take(&t);
+    fake.state().switches.hold_refresh_answers = false;
+    assert!(eventually(10, || fake.state().refresh_answers_sent > sent));
+    // The daemon has the new pair and cannot store it: nobody may have the
+    // new access token yet.
+    std::thread::sleep(Duration::from_secs(3));
+    if reader.try_wait().unwrap().is_some() {
+        let out = reader.wait_with_output().unwrap();
+        panic!(
+            "the reader was answered while the rotated refresh token could not be stored: {out:?} (new {new_at})"
+        );
+    }
+    drop(lock);
+    let out = reader.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), new_at);
+    let rt = t.secret("fake", "refresh_token");
+    assert_ne!(rt, old_rt);
+    assert_eq!(fake.state().refresh_tokens.get(&rt), Some(&true));
+}
+
 #[test]
 fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
     let (t, fake) = setup("pkce", "follow");

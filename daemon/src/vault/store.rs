@@ -220,6 +220,15 @@ impl Store {
         Ok(store)
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock first,
+    /// waiting up to the busy timeout for another writer: a deferred `BEGIN`
+    /// that reads and then writes is refused at once ("database is locked")
+    /// when another connection holds the lock, because SQLite never waits to
+    /// upgrade a read transaction.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// A counter that changes whenever this store is written.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
@@ -378,7 +387,7 @@ impl Store {
     pub async fn put_connection(&self, record: &ConnectionRecord, replace: bool) -> Result<()> {
         let m = &record.meta;
         let (p, n) = (m.provider.as_str(), m.connection.as_str());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if !replace {
             let exists = sqlx::query("SELECT 1 FROM connections WHERE provider = ? AND name = ?")
                 .bind(p)
@@ -468,7 +477,7 @@ impl Store {
         started: DateTime<Utc>,
     ) -> Result<bool> {
         let m = &record.meta;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let current: Option<Option<i64>> = sqlx::query_scalar(
             "SELECT refresh_started_at FROM connections WHERE provider = ? AND name = ?",
         )
@@ -507,7 +516,7 @@ impl Store {
         provider: &ProviderName,
         name: &ConnectionName,
     ) -> Result<(bool, bool)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let conn = sqlx::query("DELETE FROM connections WHERE provider = ? AND name = ?")
             .bind(provider.as_str())
             .bind(name.as_str())
@@ -528,7 +537,7 @@ impl Store {
     /// transaction. Returns the number of connections removed and whether a
     /// client was removed.
     pub async fn remove_provider_state(&self, provider: &ProviderName) -> Result<(u64, bool)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let conns = sqlx::query("DELETE FROM connections WHERE provider = ?")
             .bind(provider.as_str())
             .execute(&mut *tx)
@@ -720,6 +729,42 @@ mod tests {
             crate::home::mode_of(&dir.path().join("p/store.db")),
             Some(0o600)
         );
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_for_another_writer_instead_of_failing() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), Arc::new(MasterKey::generate()))
+            .await
+            .unwrap();
+        let path = dir.path().join("p/store.db");
+        let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        // put_connection reads (does the connection exist?) and then writes.
+        let write = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_connection(&api_key_record("openai", "default", "k1"), false)
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!write.is_finished(), "the write waits for the lock");
+        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        write.await.unwrap().unwrap();
+        let pname = ProviderName::parse("openai").unwrap();
+        assert!(store
+            .get_connection(&pname, &ConnectionName::default_name())
+            .await
+            .unwrap()
+            .is_some());
     }
 
     #[tokio::test]
