@@ -149,6 +149,16 @@ pub struct FakeState {
     pub authorize_requests: Vec<HashMap<String, String>>,
     /// Access tokens issued, in order.
     pub issued: Vec<String>,
+    /// For every access token, the refresh token that goes with it (the one
+    /// issued with it, or the one presented when a refresh did not rotate).
+    pub pair_of: HashMap<String, Option<String>>,
+    /// For every refresh token issued by a rotating refresh, the one
+    /// presented for it.
+    pub parent_of: HashMap<String, String>,
+    /// Every refresh grant: when its TCP connection was accepted, and the
+    /// refresh token presented.
+    pub presented: Vec<(std::time::Instant, String)>,
+    accepted_at: HashMap<std::net::SocketAddr, std::time::Instant>,
     counter: u32,
 }
 
@@ -177,6 +187,7 @@ impl FakeOAuth {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state: Shared = Arc::default();
         let app = router(state.clone(), base.clone());
+        let accepted = state.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -184,8 +195,25 @@ impl FakeOAuth {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
+                use axum::serve::ListenerExt;
+                let listener =
+                    tokio::net::TcpListener::from_std(listener)
+                        .unwrap()
+                        .tap_io(move |tcp| {
+                            if let Ok(peer) = tcp.peer_addr() {
+                                accepted
+                                    .lock()
+                                    .unwrap()
+                                    .accepted_at
+                                    .insert(peer, std::time::Instant::now());
+                            }
+                        });
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .await
+                .unwrap();
             });
         });
         FakeOAuth { base, state }
@@ -379,16 +407,20 @@ fn issue(st: &mut FakeState, scope: &str, expires_in: Option<i64>) -> Value {
     if let Some(e) = expires_in {
         body["expires_in"] = json!(e);
     }
+    let mut pair = None;
     if st.switches.issue_refresh_token {
         let rt = st.next("rt");
         st.refresh_tokens.insert(rt.clone(), true);
         body["refresh_token"] = json!(rt);
+        pair = Some(rt);
     }
+    st.pair_of.insert(access, pair);
     body
 }
 
 async fn token(
     State(s): State<Shared>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
@@ -412,7 +444,10 @@ async fn token(
             "refresh_token" => st.switches.refresh_answer_delay_ms,
             _ => 0,
         };
-        (token_answer(&mut st, &grant, &headers, &form), answer_delay)
+        (
+            token_answer(&mut st, &grant, &headers, &form, peer),
+            answer_delay,
+        )
     };
     if answer_delay > 0 {
         // The grant is done (a rotated token already retired); only the answer waits.
@@ -432,6 +467,7 @@ fn token_answer(
     grant: &str,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
+    peer: std::net::SocketAddr,
 ) -> Response {
     let (client_id, client_ok) = client_auth(st, headers, form);
     match grant {
@@ -472,6 +508,12 @@ fn token_answer(
                 return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
             }
             let rt = form.get("refresh_token").cloned().unwrap_or_default();
+            let accepted = st
+                .accepted_at
+                .get(&peer)
+                .copied()
+                .unwrap_or_else(std::time::Instant::now);
+            st.presented.push((accepted, rt.clone()));
             let live = st.refresh_tokens.get(&rt) == Some(&true);
             let reusable = match (st.retired_at.get(&rt), st.switches.reuse_interval) {
                 (Some(at), Some(interval)) => at.elapsed() < interval,
@@ -489,6 +531,9 @@ fn token_answer(
             let lifetime = st.switches.refresh_expires_in.or(st.switches.expires_in);
             let mut body = issue(st, "read write", lifetime);
             if st.switches.rotate {
+                if let Some(new_rt) = body.get("refresh_token").and_then(|v| v.as_str()) {
+                    st.parent_of.insert(new_rt.to_string(), rt.clone());
+                }
                 st.refresh_tokens.insert(rt.clone(), false);
                 st.retired_at
                     .entry(rt)
@@ -500,6 +545,8 @@ fn token_answer(
             {
                 st.refresh_tokens.remove(&new_rt);
                 body.as_object_mut().unwrap().remove("refresh_token");
+                let access = body["access_token"].as_str().unwrap().to_string();
+                st.pair_of.insert(access, Some(rt.clone()));
             }
             Json(body).into_response()
         }

@@ -87,3 +87,65 @@ https.get(target, {agent: new TunnelAgent()}, (resp) => {
 /// answer to `argv[1]`.
 pub const PYTHON_CLIENT: &str =
     "import sys, urllib.request\nprint(urllib.request.urlopen(sys.argv[1]).read().decode())\n";
+
+/// An `authsome run` kept alive so a test can speak to its proxy directly.
+#[derive(Debug)]
+pub struct LiveRun {
+    child: std::process::Child,
+    /// The proxy's port.
+    pub port: u16,
+    /// The run's `Proxy-Authorization` value (`Basic ...`).
+    pub auth: String,
+    /// The run's proxy password.
+    pub password: String,
+}
+
+impl LiveRun {
+    /// Starts `authsome run` with a command that notes `HTTPS_PROXY` and sleeps.
+    pub fn start(t: &TestHome) -> LiveRun {
+        let file = t.dir().join("live-run-proxy-url");
+        let child = t
+            .cmd(&[
+                "run",
+                "--",
+                "sh",
+                "-c",
+                &format!(
+                    "printf %s \"$HTTPS_PROXY\" > {:?}; exec sleep 120",
+                    file.display().to_string()
+                ),
+            ])
+            .spawn()
+            .unwrap();
+        assert!(crate::eventually(10, || std::fs::read_to_string(&file)
+            .is_ok_and(|s| s.contains('@'))));
+        let url = url::Url::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let password = url.password().unwrap().to_string();
+        use base64::Engine;
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                url.username(),
+                password
+            ))
+        );
+        LiveRun {
+            child,
+            port: url.port().unwrap(),
+            auth,
+            password,
+        }
+    }
+}
+
+impl Drop for LiveRun {
+    fn drop(&mut self) {
+        // SIGTERM reaches the command through `authsome run`, which then exits.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}

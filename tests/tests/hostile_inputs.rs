@@ -558,44 +558,16 @@ fn the_proxy_refuses_wrong_credentials_and_smuggling_framing() {
     }
     // Conflicting framing, sent with a live run's valid credentials so that
     // only the framing can be what the proxy refuses.
-    let env_file = t.dir().join("proxy-url");
-    let mut live = t
-        .cmd(&[
-            "run",
-            "--",
-            "sh",
-            "-c",
-            &format!(
-                "printf %s \"$HTTPS_PROXY\" > {:?}; exec sleep 10",
-                env_file.display().to_string()
-            ),
-        ])
-        .spawn()
-        .unwrap();
-    assert!(authsome_tests::eventually(10, || std::fs::read_to_string(
-        &env_file
-    )
-    .is_ok_and(|s| s.contains('@'))));
-    let url = std::fs::read_to_string(&env_file).unwrap();
-    let creds = url
-        .trim_start_matches("http://")
-        .split('@')
-        .next()
-        .unwrap()
-        .to_string();
-    use base64::Engine;
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(creds)
-    );
+    let live = authsome_tests::runs::LiveRun::start(&t);
+    let auth = live.auth.clone();
     let ok = raw(&format!("GET http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: {auth}\r\n\r\n"));
     assert!(
         ok.starts_with("HTTP/1.1 502"),
         "valid credentials reach the forwarding step: {ok}"
     );
-    // Both framings: hyper keeps only Transfer-Encoding (RFC 9112 §6.1), so
-    // the upstream sees one framing, and closes the connection, so the
-    // request smuggled behind the chunked body is never read.
+    // Both framings: the answer (here 502, nothing listens) closes the
+    // connection, so the request smuggled behind the chunked body is never
+    // read. What reaches a live upstream: proxy_framing.rs.
     let answer = raw_all(&format!(
         "POST http://127.0.0.1:1/ HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: {auth}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET http://127.0.0.1:1/smuggled HTTP/1.1\r\nHost: 127.0.0.1:1\r\nProxy-Authorization: {auth}\r\n\r\n"
     ));
@@ -615,10 +587,5 @@ fn the_proxy_refuses_wrong_credentials_and_smuggling_framing() {
         answer.starts_with("HTTP/1.1 400"),
         "two Content-Lengths: {answer}"
     );
-    // SIGTERM reaches the command through `authsome run`, which then exits.
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(live.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = live.wait();
+    drop(live);
 }
