@@ -393,6 +393,83 @@ impl Client {
     }
 }
 
+/// The daemon's events as they happen (`GET /v1/events`).
+pub struct EventStream {
+    reader: std::io::BufReader<Box<dyn std::io::Read + Send + Sync + 'static>>,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventStream")
+    }
+}
+
+impl Iterator for EventStream {
+    type Item = CliResult<authsome_daemon::events::Event>;
+
+    /// The next event; `None` when the daemon closed the stream.
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::BufRead;
+        let mut data = String::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    return Some(Err(CliError::unavailable(format!(
+                        "the daemon's event stream broke: {e}"
+                    ))))
+                }
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if data.is_empty() {
+                    continue;
+                }
+                return Some(serde_json::from_str(&data).map_err(|e| {
+                    CliError::new(
+                        "bad_response",
+                        format!("unexpected event from the daemon: {e}"),
+                    )
+                }));
+            }
+            // `event:` repeats the type that the JSON carries; `:` lines keep the stream alive.
+            if let Some(d) = line.strip_prefix("data:") {
+                data.push_str(d.strip_prefix(' ').unwrap_or(d));
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Subscribes to the daemon's events. Only events after this call come.
+    pub fn events(&self) -> CliResult<EventStream> {
+        // No overall timeout: the stream lasts; the daemon sends a comment
+        // every 15 s, so a read that waits 60 s means it is gone.
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(2))
+            .timeout_read(Duration::from_secs(60))
+            .build();
+        let path = "/v1/events";
+        let mut req = agent
+            .get(&format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        if let Some(p) = &self.profile {
+            req = req.set(PROFILE_HEADER, p);
+        }
+        match req.call() {
+            Ok(resp) => Ok(EventStream {
+                reader: std::io::BufReader::new(resp.into_reader()),
+            }),
+            Err(e) => Err(self
+                .finish::<serde_json::Value>("GET", path, Instant::now(), Err(e))
+                .err()
+                .unwrap_or_else(|| CliError::unavailable("the daemon refused the event stream"))),
+        }
+    }
+}
+
 /// Percent-encodes a path segment or query value.
 pub fn enc(s: &str) -> String {
     let mut out = String::new();

@@ -55,6 +55,9 @@ enum Command {
     Log(commands::log::Args),
     /// Check the installation.
     Doctor,
+    /// Print the daemon's events as JSON lines as they happen (logins,
+    /// connection status, runs), for scripts.
+    Events,
     /// Manage profiles.
     #[command(subcommand)]
     Profile(commands::profile::ProfileCommand),
@@ -107,6 +110,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Register(a) => commands::register::run(&ctx, a),
         Command::Log(a) => commands::log::run(&ctx, a),
         Command::Doctor => commands::doctor::run(&ctx),
+        Command::Events => commands::events::run(&ctx),
         Command::Profile(c) => commands::profile::run(&ctx, c),
         Command::Daemon(c) => commands::daemon::run(&ctx, c),
     }

@@ -91,6 +91,7 @@ struct Inner {
     started_at: DateTime<Utc>,
     http: reqwest::Client,
     refresher: Refresher,
+    events: crate::events::Events,
     proxy: crate::proxy::ProxyState,
     proxy_listener: std::sync::Mutex<Option<std::net::TcpListener>>,
     _lock: std::fs::File,
@@ -260,6 +261,11 @@ fn bind(port: u16) -> Result<std::net::TcpListener> {
     Ok(listener)
 }
 
+/// The OAuth redirect URI of a daemon on `port`.
+fn callback_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}{}", crate::OAUTH_CALLBACK_PATH)
+}
+
 impl Daemon {
     /// Takes the home's lock, loads (or creates) the master key, opens the
     /// default profile's store, binds 127.0.0.1 and writes `daemon.json` and
@@ -340,6 +346,16 @@ impl Daemon {
         }
         let audit = Audit::open(&home.audit_log())?;
         let (shutdown, _) = tokio::sync::watch::channel(false);
+        let events = crate::events::Events::default();
+        let logins = LoginRegistry::default();
+        {
+            let (events, callback) = (events.clone(), callback_url(port));
+            logins.on_change(Arc::new(move |session| {
+                events.send(crate::events::Event::Login {
+                    login: Box::new(LoginResponse::of(session, &callback, None)),
+                })
+            }));
+        }
         let daemon = Daemon {
             inner: Arc::new(Inner {
                 home: home.clone(),
@@ -350,7 +366,7 @@ impl Daemon {
                 catalogue,
                 stores: tokio::sync::Mutex::new(HashMap::from([(default_profile, default_store)])),
                 audit,
-                logins: LoginRegistry::default(),
+                logins,
                 prompter: opts.prompter.unwrap_or_else(|| Arc::new(BridgePrompter)),
                 notifier: opts
                     .notifier
@@ -359,6 +375,7 @@ impl Daemon {
                 started_at: Utc::now(),
                 http: crate::flows::oauth::http_client(),
                 refresher: Refresher::default(),
+                events,
                 proxy,
                 proxy_listener: std::sync::Mutex::new(Some(proxy_listener)),
                 _lock: lock,
@@ -422,11 +439,14 @@ impl Daemon {
             None => None,
         };
         let app = crate::api::router(self.clone());
+        let stopping = self.inner.shutdown.clone();
         let result = crate::api::serve(listener, app, async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
+            // Long-lived answers (event streams) end with the daemon.
+            let _ = stopping.send(true);
         })
         .await;
         sweeper.abort();
@@ -458,6 +478,14 @@ impl Daemon {
     /// Asks the daemon to stop serving (what `POST /v1/shutdown` does).
     pub fn request_shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
+    }
+
+    /// Resolves once the daemon is stopping.
+    pub fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
     }
 
     /// The home served.
@@ -500,13 +528,36 @@ impl Daemon {
     pub fn audit(&self, event: AuditEvent) {
         self.inner.audit.record(event);
     }
+    /// The event hub.
+    pub fn events(&self) -> &crate::events::Events {
+        &self.inner.events
+    }
+    /// Tells subscribers a connection's status changed (`None`: no connection).
+    pub fn connection_changed(
+        &self,
+        profile: &ProfileName,
+        provider: &str,
+        connection: &str,
+        old: Option<Status>,
+        new: Option<Status>,
+    ) {
+        if old != new {
+            self.events().send(crate::events::Event::ConnectionStatus {
+                profile: profile.to_string(),
+                provider: provider.to_string(),
+                connection: connection.to_string(),
+                old,
+                new,
+            });
+        }
+    }
     /// Base URL of the API (`http://127.0.0.1:<port>`).
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.inner.port)
     }
     /// The OAuth redirect URI.
     pub fn callback_url(&self) -> String {
-        format!("{}{}", self.base_url(), crate::OAUTH_CALLBACK_PATH)
+        callback_url(self.inner.port)
     }
 
     /// The store of a profile. The default profile is created on first use;
@@ -859,18 +910,7 @@ impl Daemon {
     }
 
     fn login_response(&self, session: &LoginSession, open_url: Option<String>) -> LoginResponse {
-        LoginResponse {
-            id: session.id.clone(),
-            provider: session.provider.name.clone(),
-            connection: session.connection.to_string(),
-            flow: session.flow,
-            state: session.state(),
-            fields: session.fields.clone(),
-            open_url,
-            launch_file: session.launch_file().map(|p| p.display().to_string()),
-            callback_url: (session.flow != Flow::ApiKey).then(|| self.callback_url()),
-            docs_url: session.provider.docs_url.clone(),
-        }
+        LoginResponse::of(session, &self.callback_url(), open_url)
     }
 
     /// The state of a login, waiting up to `wait` for it to differ from `after`.
@@ -943,6 +983,10 @@ impl Daemon {
             },
         );
         let store = self.store(&session.profile).await?;
+        let old = store
+            .get_connection(&record.meta.provider, &record.meta.connection)
+            .await?
+            .map(|r| r.meta.status);
         if let Err(e) = store.put_connection(&record, session.force).await {
             self.audit(audit().failed(e.to_string()));
             session.finish(LoginState::Failed {
@@ -952,6 +996,13 @@ impl Daemon {
             return Err(e);
         }
         self.audit(audit().detail(format!("flow {}", session.flow.as_str())));
+        self.connection_changed(
+            &session.profile,
+            &def.name,
+            session.connection.as_str(),
+            old,
+            Some(record.meta.status),
+        );
         session.finish(LoginState::Completed);
         Ok(session.state())
     }
@@ -989,7 +1040,14 @@ impl Daemon {
                 .revoke_at_provider(&def, client.as_ref(), base.as_deref(), &tokens)
                 .await;
         }
+        let old = store
+            .get_connection(&pname, connection)
+            .await?
+            .map(|r| r.meta.status);
         let (removed_connection, removed_client) = store.revoke_local(&pname, connection).await?;
+        if removed_connection {
+            self.connection_changed(profile, provider, connection.as_str(), old, None);
+        }
         if !removed_connection && !removed_client {
             self.provider(provider)?;
             return Err(Error::ConnectionNotFound {
@@ -1015,7 +1073,22 @@ impl Daemon {
     pub async fn remove(&self, profile: &ProfileName, provider: &str) -> Result<RemoveResponse> {
         let pname = ProviderName::parse(provider)?;
         let store = self.store(profile).await?;
+        let before: Vec<_> = store
+            .list_connections()
+            .await?
+            .into_iter()
+            .filter(|m| m.provider == pname)
+            .collect();
         let (connections_removed, client_removed) = store.remove_provider_state(&pname).await?;
+        for m in before {
+            self.connection_changed(
+                profile,
+                provider,
+                m.connection.as_str(),
+                Some(m.status),
+                None,
+            );
+        }
         if connections_removed == 0 && !client_removed {
             self.provider(provider)?;
         }
@@ -1051,6 +1124,8 @@ impl Daemon {
         match result {
             Ok(warnings) => {
                 self.audit(event.detail(if replaced { "replaced" } else { "added" }));
+                self.events()
+                    .send(crate::events::Event::ProviderRegistered { name: name.clone() });
                 Ok(RegisterResponse {
                     name,
                     warnings,

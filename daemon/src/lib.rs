@@ -28,6 +28,7 @@ pub mod contain;
 pub mod daemon;
 pub mod doctor;
 pub mod error;
+pub mod events;
 pub mod flows;
 pub mod home;
 pub mod identity;

@@ -361,6 +361,13 @@ impl Daemon {
                 if old_status != Status::Connected {
                     self.notify_transition(&updated.meta, Status::Connected, None);
                 }
+                self.connection_changed(
+                    store.profile(),
+                    provider.as_str(),
+                    connection.as_str(),
+                    Some(old_status),
+                    Some(updated.meta.status),
+                );
                 Ok(updated)
             }
             Err(e) => {
@@ -412,6 +419,13 @@ impl Daemon {
                 if new_status != old_status {
                     self.notify_transition(&updated.meta, new_status, Some(&reason));
                 }
+                self.connection_changed(
+                    store.profile(),
+                    provider.as_str(),
+                    connection.as_str(),
+                    Some(old_status),
+                    Some(new_status),
+                );
                 if new_status == Status::Connected {
                     // A transient failure while the old token is valid: keep serving it.
                     Ok(updated)

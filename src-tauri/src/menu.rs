@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use authsome_daemon::api::types::{InputMode, ListResponse, LoginRequest};
-use authsome_daemon::flows::LoginState;
+use authsome_daemon::events::Event;
+use authsome_daemon::flows::{follow, LoginState};
 use authsome_daemon::names::{ConnectionName, ProviderName};
 use authsome_daemon::vault::Status;
 use tauri::image::Image;
@@ -250,6 +251,8 @@ pub async fn start_login<R: Runtime>(
         base_url: None,
         client_id: None,
     };
+    // Subscribed before the login begins, so no step of it is missed.
+    let mut events = d.events().subscribe();
     let resp = d.begin_login(&profile, req).await?;
     let id = resp.id.clone();
     let display_name = d
@@ -258,33 +261,45 @@ pub async fn start_login<R: Runtime>(
         .map(|(def, _)| def.display_name.clone())
         .unwrap_or_else(|_| provider.clone());
     tauri::async_runtime::spawn(async move {
-        let mut after = String::new();
+        let mut current = resp;
         loop {
-            let Ok(r) = d.login_status(&id, &after, Duration::from_secs(30)).await else {
-                break;
-            };
-            if r.state.tag() != after {
-                match &r.state {
-                    LoginState::Authorizing { .. } => {
-                        // The launch file, not the URL: a browser's command
-                        // line is readable by every user of the machine.
-                        if let Some(file) = &r.launch_file {
-                            if let Err(e) = webbrowser::open(file) {
-                                tracing::warn!("cannot open the browser: {e}");
-                            }
+            match &current.state {
+                LoginState::Authorizing { .. } => {
+                    // The launch file, not the URL: a browser's command
+                    // line is readable by every user of the machine.
+                    if let Some(file) = &current.launch_file {
+                        if let Err(e) = webbrowser::open(file) {
+                            tracing::warn!("cannot open the browser: {e}");
                         }
                     }
-                    LoginState::DeviceCode { .. } => {
-                        let _ = windows::open_device(&app, &id, &display_name);
-                    }
-                    _ => {}
                 }
-                after = r.state.tag().to_string();
+                LoginState::DeviceCode { .. } => {
+                    let _ = windows::open_device(&app, &id, &display_name);
+                }
+                s if s.is_final() => {
+                    refresh(&app).await;
+                    return;
+                }
+                _ => {}
             }
-            if r.state.is_final() {
-                refresh(&app).await;
-                break;
-            }
+            current = loop {
+                match events.next().await {
+                    None => return,
+                    Some(Event::Lagged { .. }) => {
+                        // Steps may have been missed: read the login itself.
+                        match d.login_status(&id, "", Duration::ZERO).await {
+                            Ok(r) if r.state != current.state => break r,
+                            Ok(_) => {}
+                            Err(_) => return,
+                        }
+                    }
+                    Some(event) => {
+                        if let Some(next) = follow::next_step(&event, &id, &current.state) {
+                            break next.clone();
+                        }
+                    }
+                }
+            };
         }
     });
     Ok(())
@@ -328,11 +343,23 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// Keeps the menu in step with the connections.
+/// Keeps the menu in step with the connections: rebuilt at once whenever
+/// the daemon says a connection or a provider changed.
 pub async fn keep_in_step<R: Runtime>(app: AppHandle<R>) {
-    loop {
-        refresh(&app).await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    let Ok(d) = app.state::<TrayState>().daemon().cloned() else {
+        return;
+    };
+    let mut events = d.events().subscribe();
+    refresh(&app).await;
+    while let Some(event) = events.next().await {
+        if matches!(
+            event,
+            Event::ConnectionStatus { .. }
+                | Event::ProviderRegistered { .. }
+                | Event::Lagged { .. }
+        ) {
+            refresh(&app).await;
+        }
     }
 }
 

@@ -20,6 +20,7 @@ fn health_is_open_and_everything_under_v1_needs_the_token() {
         "/v1/status",
         "/v1/providers",
         "/v1/export?provider=openai",
+        "/v1/events",
     ] {
         let (code, body) = send(http().get(&t.url(path)), None);
         assert_eq!(code, 401, "{path}");

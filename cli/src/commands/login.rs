@@ -3,14 +3,14 @@
 //! daemon's one-time bridge page, and waits for the outcome.
 
 use std::io::{IsTerminal, Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authsome_daemon::api::types::{InputMode, LoginResponse};
-use authsome_daemon::flows::{LoginState, LOGIN_TTL};
+use authsome_daemon::flows::{follow, LoginState};
 use authsome_daemon::prompt::PromptField;
 use zeroize::Zeroizing;
 
-use crate::client::{enc, Client};
+use crate::client::{enc, Client, EventStream};
 use crate::error::{CliError, CliResult};
 use crate::output;
 use crate::{connection_arg, provider_arg, Ctx};
@@ -91,15 +91,14 @@ fn send_input(
     )
 }
 
-/// Waits until the login leaves the state named `after`, showing a spinner
-/// on a terminal.
+/// Waits for the login's next step on the daemon's event stream, showing a
+/// spinner on a terminal. The stream was opened before the login began, so
+/// no step is missed; the daemon ends a login that waits too long.
 fn wait_for_change(
-    client: &Client,
-    id: &str,
-    after: &str,
+    events: &mut EventStream,
+    current: &LoginResponse,
     spinner: bool,
 ) -> CliResult<LoginResponse> {
-    let deadline = Instant::now() + LOGIN_TTL * 4;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let spin = spinner.then(|| {
         std::thread::spawn(move || {
@@ -117,15 +116,18 @@ fn wait_for_change(
         })
     });
     let result = loop {
-        let resp: CliResult<LoginResponse> =
-            client.get(&format!("/v1/logins/{}?wait=25&after={after}", enc(id)));
-        match resp {
-            Ok(r) if r.state.tag() != after || r.state.is_final() => break Ok(r),
-            Ok(_) if Instant::now() > deadline => {
-                break Err(CliError::new("login_timed_out", "login timed out"))
+        match events.next() {
+            None => {
+                break Err(CliError::unavailable(
+                    "the daemon stopped while the login waited",
+                ))
             }
-            Ok(_) => {}
-            Err(e) => break Err(e),
+            Some(Err(e)) => break Err(e),
+            Some(Ok(event)) => {
+                if let Some(next) = follow::next_step(&event, &current.id, &current.state) {
+                    break Ok(next.clone());
+                }
+            }
         }
     };
     drop(tx);
@@ -170,6 +172,8 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         InputMode::Prompter
     };
     let client = ctx.client()?;
+    // Subscribed before the login begins, so no step of it is missed.
+    let mut events = client.events()?;
     let begin = serde_json::json!({
         "provider": provider,
         "connection": connection,
@@ -185,13 +189,13 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     loop {
         match &resp.state {
             LoginState::NeedsInput => {
-                resp = supply_input(&client, &args, mode, resp, &provider)?;
+                resp = supply_input(&client, &mut events, &args, mode, resp, &provider)?;
             }
             LoginState::Authorizing { url } => {
                 eprintln!("Open this URL to authorize Authsome with {provider}:\n  {url}");
                 eprintln!("The link works once, in one browser.");
                 open_in_browser(resp.launch_file.as_deref());
-                resp = wait_for_change(&client, &resp.id, "authorizing", spinner)?;
+                resp = wait_for_change(&mut events, &resp, spinner)?;
             }
             LoginState::DeviceCode {
                 user_code,
@@ -207,7 +211,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                 if has_display() {
                     open_in_browser(resp.launch_file.as_deref());
                 }
-                resp = wait_for_change(&client, &resp.id, "device_code", spinner)?;
+                resp = wait_for_change(&mut events, &resp, spinner)?;
             }
             LoginState::Completed => {
                 return if ctx.json {
@@ -236,6 +240,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
 
 fn supply_input(
     client: &Client,
+    events: &mut EventStream,
     args: &Args,
     mode: InputMode,
     resp: LoginResponse,
@@ -303,5 +308,5 @@ fn supply_input(
         }
         None => eprintln!("Enter the {provider} credentials in the Authsome window."),
     }
-    wait_for_change(client, &resp.id, "needs_input", false)
+    wait_for_change(events, &resp, false)
 }

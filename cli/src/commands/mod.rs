@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod doctor;
+pub mod events;
 pub mod export;
 pub mod get;
 pub mod init;

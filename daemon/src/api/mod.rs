@@ -175,6 +175,7 @@ pub fn router(daemon: Daemon) -> Router {
         .route("/v1/logins/{id}", get(login_status).delete(cancel_login))
         .route("/v1/logins/{id}/input", post(login_input))
         .route("/v1/profiles", get(profiles).post(create_profile))
+        .route("/v1/events", get(events))
         .route("/v1/runs", post(begin_run))
         .route("/v1/runs/{id}/pid", post(watch_run))
         .route("/v1/runs/{id}/end", post(end_run))
@@ -185,6 +186,27 @@ pub fn router(daemon: Daemon) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(daemon.clone(), guard))
         .with_state(daemon)
+}
+
+/// `GET /v1/events`: the daemon's events as Server-Sent Events, each a JSON
+/// object named by its `type`, until the client or the daemon goes.
+async fn events(State(d): State<Daemon>) -> impl IntoResponse {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    let sub = d.events().subscribe();
+    let stopping = Box::pin(d.stopping());
+    let stream =
+        futures_util::stream::unfold((sub, stopping), |(mut sub, mut stopping)| async move {
+            let event = tokio::select! {
+                e = sub.next() => e?,
+                _ = &mut stopping => return None,
+            };
+            let sse = SseEvent::default()
+                .event(event.kind())
+                .json_data(&event)
+                .ok()?;
+            Some((Ok::<_, std::convert::Infallible>(sse), (sub, stopping)))
+        });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
 }
 
 async fn health(

@@ -251,7 +251,7 @@ pub struct LoginRequest {
 }
 
 /// A login session as the API reports it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginResponse {
     /// Session id.
     pub id: String,
@@ -281,6 +281,30 @@ pub struct LoginResponse {
     /// Where the person gets the key or creates the OAuth app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docs_url: Option<String>,
+}
+
+impl LoginResponse {
+    /// How the API shows `session`: `callback_url` is the daemon's, and
+    /// `open_url` a page the caller is to open, if any.
+    pub fn of(
+        session: &crate::flows::LoginSession,
+        callback_url: &str,
+        open_url: Option<String>,
+    ) -> LoginResponse {
+        use crate::providers::Flow;
+        LoginResponse {
+            id: session.id.clone(),
+            provider: session.provider.name.clone(),
+            connection: session.connection.to_string(),
+            flow: session.flow,
+            state: session.state(),
+            fields: session.fields.clone(),
+            open_url,
+            launch_file: session.launch_file().map(|p| p.display().to_string()),
+            callback_url: (session.flow != Flow::ApiKey).then(|| callback_url.to_string()),
+            docs_url: session.provider.docs_url.clone(),
+        }
+    }
 }
 
 /// `POST /v1/logins/{id}/input`.

@@ -505,7 +505,18 @@ impl Daemon {
         record.meta.base_url = login.base_url.clone();
         record.meta.expires_at = tokens.expires_at(now);
         let store = self.store(&session.profile).await?;
+        let old = store
+            .get_connection(&record.meta.provider, &record.meta.connection)
+            .await?
+            .map(|r| r.meta.status);
         store.put_connection(&record, session.force).await?;
+        self.connection_changed(
+            &session.profile,
+            &session.provider.name,
+            session.connection.as_str(),
+            old,
+            Some(record.meta.status),
+        );
         self.audit(
             AuditEvent::new("login")
                 .about(

@@ -6,6 +6,7 @@
 pub mod api_key;
 pub mod dcr;
 pub mod device_code;
+pub mod follow;
 pub mod launch;
 pub mod login;
 pub mod oauth;
@@ -152,6 +153,7 @@ pub struct LoginSession {
     pub oauth: Mutex<Option<OAuthLogin>>,
     /// The cookie that ties the login to the browser that launched it.
     pub browser: launch::BrowserBinding,
+    on_change: Option<ChangeHook>,
     // The way in from the browser for the current step, until claimed.
     launch: Mutex<Option<launch::Launch>>,
     ttl: Mutex<Duration>,
@@ -171,8 +173,8 @@ impl LoginSession {
     /// final state wins.
     pub fn set(&self, state: LoginState) {
         let ended = state.is_final();
-        self.state.send_if_modified(|s| {
-            if s.is_final() {
+        let changed = self.state.send_if_modified(|s| {
+            if s.is_final() || *s == state {
                 false
             } else {
                 *s = state;
@@ -181,6 +183,11 @@ impl LoginSession {
         });
         if ended {
             self.launch.lock().expect("launch lock").take();
+        }
+        if changed {
+            if let Some(hook) = &self.on_change {
+                (hook.0)(self);
+            }
         }
     }
 
@@ -256,6 +263,16 @@ impl LoginSession {
     }
 }
 
+/// What the registry calls when a session's state changes.
+#[derive(Clone)]
+pub struct ChangeHook(pub Arc<dyn Fn(&LoginSession) + Send + Sync>);
+
+impl std::fmt::Debug for ChangeHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangeHook")
+    }
+}
+
 /// Parameters of a new session.
 #[derive(Debug)]
 pub struct NewLogin {
@@ -284,6 +301,7 @@ pub struct LoginRegistry {
     sessions: Mutex<HashMap<String, Arc<LoginSession>>>,
     // States of callbacks already handled, so a replay is told apart from a mismatch.
     used_states: Mutex<HashMap<String, Instant>>,
+    on_change: Mutex<Option<ChangeHook>>,
 }
 
 impl Default for LoginRegistry {
@@ -315,7 +333,13 @@ impl LoginRegistry {
             ttl,
             sessions: Mutex::default(),
             used_states: Mutex::default(),
+            on_change: Mutex::default(),
         }
+    }
+
+    /// Calls `hook` whenever a session created from now on changes state.
+    pub fn on_change(&self, hook: Arc<dyn Fn(&LoginSession) + Send + Sync>) {
+        *self.on_change.lock().expect("hook lock") = Some(ChangeHook(hook));
     }
 
     /// Creates a session.
@@ -336,6 +360,7 @@ impl LoginRegistry {
             options: new.options,
             oauth: Mutex::new(None),
             browser: launch::BrowserBinding::new(),
+            on_change: self.on_change.lock().expect("hook lock").clone(),
             launch: Mutex::new(None),
             ttl: Mutex::new(self.ttl),
             created: Instant::now(),

@@ -49,6 +49,11 @@ impl Daemon {
             .collect();
         let proxy = self.proxy();
         let run = proxy.runs.create(profile.clone(), selections, command);
+        self.events().send(crate::events::Event::RunStarted {
+            id: run.id.clone(),
+            profile: profile.to_string(),
+            command: run.command.clone(),
+        });
         let mut env = BTreeMap::new();
         for m in store.list_connections().await? {
             if m.status != Status::Connected
@@ -166,6 +171,10 @@ impl Daemon {
     fn finish_run(&self, id: &str, why: &str) {
         if let Some(run) = self.proxy().runs.end(id) {
             self.audit_run(&run, &format!("exit unknown ({why})"));
+            self.events().send(crate::events::Event::RunEnded {
+                id: id.to_string(),
+                exit: None,
+            });
         }
     }
 
@@ -173,7 +182,12 @@ impl Daemon {
     /// records the command, its exit code and what was injected.
     pub fn end_run(&self, id: &str, exit_code: i32) -> Result<RunSummary> {
         let run = self.proxy().runs.end(id).ok_or(Error::NotFound)?;
-        Ok(self.audit_run(&run, &format!("exit {exit_code}")))
+        let summary = self.audit_run(&run, &format!("exit {exit_code}"));
+        self.events().send(crate::events::Event::RunEnded {
+            id: id.to_string(),
+            exit: Some(exit_code),
+        });
+        Ok(summary)
     }
 
     fn audit_run(&self, run: &crate::proxy::runs::Run, exit: &str) -> RunSummary {
