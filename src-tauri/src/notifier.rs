@@ -38,11 +38,7 @@ impl<R: Runtime> Notifier for TrayNotifier<R> {
         let refresh = app.clone();
         tauri::async_runtime::spawn(async move { crate::menu::refresh(&refresh).await });
         std::thread::spawn(move || {
-            let mut notification = notify_rust::Notification::new();
-            notification
-                .appname("Authsome")
-                .summary(&n.title)
-                .body(&n.body);
+            let mut notification = authsome_daemon::notify::desktop(&n);
             let attention = n.kind == NotificationKind::NeedsAttention;
             if attention {
                 notification

@@ -250,6 +250,42 @@ fn device_code_denial_and_expiry_stop_with_a_clear_message() {
 }
 
 #[test]
+fn a_cancelled_device_code_login_stops_polling_the_provider() {
+    let (t, fake) = setup("pkce", "record");
+    fake.state().switches.device_pending_polls = 1000;
+    t.run(&["daemon", "start"], None).ok();
+    let auth = format!("Bearer {}", t.token());
+    let begun: serde_json::Value = authsome_tests::http()
+        .post(&t.url("/v1/logins"))
+        .set("Authorization", &auth)
+        .send_json(serde_json::json!({
+            "provider": "fake", "flow": "device_code", "mode": "terminal",
+            "client_id": "c", "inputs": {"client_secret": SECRET}
+        }))
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(begun["state"], "device_code", "{begun}");
+    assert!(eventually(10, || fake.state().device_polls_total >= 1));
+    let id = begun["id"].as_str().unwrap();
+    authsome_tests::http()
+        .delete(&t.url(&format!("/v1/logins/{id}")))
+        .set("Authorization", &auth)
+        .call()
+        .unwrap();
+    // A poll already on its way may still land.
+    std::thread::sleep(Duration::from_millis(500));
+    let polls = fake.state().device_polls_total;
+    // Four of the provider's 1 s intervals.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        fake.state().device_polls_total,
+        polls,
+        "the provider is still polled for a cancelled login"
+    );
+}
+
+#[test]
 fn dcr_registers_a_client_once_and_reuses_it() {
     let (t, fake) = setup("dcr_pkce", "follow");
     fake.state().switches.client_secret = None;

@@ -273,15 +273,19 @@ impl Daemon {
                 let session = session.clone();
                 let (client_auth, format) = (spec.client_auth, spec.device_token_format);
                 tokio::spawn(async move {
-                    let result = device_code::poll(
-                        daemon.http(),
-                        &login.endpoints.token_url,
-                        &login.client,
-                        client_auth,
-                        &device,
-                        format,
-                    )
-                    .await;
+                    // Polling stops as soon as the login ends any other way
+                    // (cancelled, expired, the daemon's sweep).
+                    let result = tokio::select! {
+                        r = device_code::poll(
+                            daemon.http(),
+                            &login.endpoints.token_url,
+                            &login.client,
+                            client_auth,
+                            &device,
+                            format,
+                        ) => r,
+                        _ = session.ended() => return,
+                    };
                     if session.is_finished() {
                         return;
                     }

@@ -252,6 +252,13 @@ impl LoginSession {
         self.state()
     }
 
+    /// Resolves once the login has ended (completed, failed, cancelled or
+    /// expired).
+    pub async fn ended(&self) {
+        let mut rx = self.state.subscribe();
+        let _ = rx.wait_for(|s| s.is_final()).await;
+    }
+
     /// The OAuth state of the login.
     pub fn oauth(&self) -> Option<OAuthLogin> {
         self.oauth.lock().expect("oauth lock").clone()
