@@ -105,15 +105,12 @@ pub fn probe(port: u16, token: &str) -> Probe {
 }
 
 fn impostor(port: u16) -> CliError {
-    CliError::new(
-        "daemon_impostor",
-        format!(
-            "the process on 127.0.0.1:{port} is not this home's daemon (it cannot prove it knows \
+    CliError::Impostor(format!(
+        "the process on 127.0.0.1:{port} is not this home's daemon (it cannot prove it knows \
              daemon.token); nothing was sent to it. If the daemon was killed, something else holds \
              its port now: stop it, or set AUTHSOME_PORT (`authsome daemon stop` ends an older \
              Authsome daemon that cannot answer)"
-        ),
-    )
+    ))
 }
 
 /// `GET /health` on a port, if something answers like a daemon.
@@ -232,7 +229,7 @@ pub fn start_daemon(home: &Home) -> CliResult<u16> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    Err(CliError::new(
+    Err(CliError::daemon(
         &code,
         ready
             .message
@@ -334,13 +331,10 @@ impl Client {
                 }
                 if resp.status() == 204 || resp.status() == 201 || resp.status() == 202 {
                     return serde_json::from_str("null")
-                        .map_err(|e| CliError::new("bad_response", e.to_string()));
+                        .map_err(|e| CliError::BadResponse(e.to_string()));
                 }
                 resp.into_json().map_err(|e| {
-                    CliError::new(
-                        "bad_response",
-                        format!("unexpected answer from the daemon: {e}"),
-                    )
+                    CliError::BadResponse(format!("unexpected answer from the daemon: {e}"))
                 })
             }
             Err(ureq::Error::Status(code, resp)) => {
@@ -428,10 +422,7 @@ impl Iterator for EventStream {
                     continue;
                 }
                 return Some(serde_json::from_str(&data).map_err(|e| {
-                    CliError::new(
-                        "bad_response",
-                        format!("unexpected event from the daemon: {e}"),
-                    )
+                    CliError::BadResponse(format!("unexpected event from the daemon: {e}"))
                 }));
             }
             // `event:` repeats the type that the JSON carries; `:` lines keep the stream alive.

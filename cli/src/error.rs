@@ -1,80 +1,149 @@
-//! The CLI's error: a stable code (the daemon's, or one of the CLI's own),
-//! a message, and the one place codes become exit codes.
+//! The CLI's error: what went wrong, its stable code (the daemon's, or one
+//! of the CLI's own), a message, and the one table of exit codes.
 
 use std::fmt;
 
 use authsome_daemon::api::types::ErrorBody;
 
-/// A failed command.
+/// A failed command. Messages never hold a secret.
 #[derive(Debug)]
-pub struct CliError {
-    /// Stable code, as in API error bodies.
-    pub code: String,
-    /// Message for people (never a secret).
-    pub message: String,
+pub enum CliError {
+    /// An error the daemon (or the daemon crate) reported, by its stable code.
+    Daemon {
+        /// The code, as in API error bodies.
+        code: String,
+        /// The message.
+        message: String,
+    },
+    /// Bad command-line usage.
+    Usage(String),
+    /// `get --field` with a field that does not exist.
+    UnknownField(String),
+    /// The daemon could not be reached or started.
+    Unavailable(String),
+    /// The process on the daemon's port is not this home's daemon.
+    Impostor(String),
+    /// The daemon answered something this CLI does not understand.
+    BadResponse(String),
+    /// A local I/O failure.
+    Io(String),
+    /// `run` could not start its command; `status` is what a shell exits
+    /// with (127 not found, 126 otherwise).
+    Exec {
+        /// 126 or 127.
+        status: i32,
+        /// The message.
+        message: String,
+    },
+    /// `doctor` found problems.
+    ChecksFailed(String),
+    /// Stdout was closed by the reader (`authsome list | head`): not a failure.
+    BrokenPipe,
 }
 
+/// Exit codes of the daemon's error codes; any other code exits 1.
+const DAEMON_EXIT_CODES: &[(&str, i32)] = &[
+    ("invalid_input", 2),
+    ("login_cancelled", 2),
+    ("profile_not_found", 2),
+    ("connection_not_found", 3),
+    ("provider_not_found", 4),
+    ("credential_missing", 5),
+    ("refresh_failed", 5),
+    ("already_connected", 6),
+    ("daemon_impostor", 9),
+];
+
 impl CliError {
-    /// An error with a code and message.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
-        CliError {
+    /// An error with one of the daemon's codes.
+    pub fn daemon(code: &str, message: impl Into<String>) -> Self {
+        CliError::Daemon {
             code: code.into(),
             message: message.into(),
         }
     }
 
-    /// A usage error (exit 2).
+    /// A usage error.
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::new("usage", message)
+        CliError::Usage(message.into())
     }
 
-    /// The daemon could not be reached or started (exit 9).
+    /// The daemon could not be reached or started.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new("daemon_unavailable", message)
+        CliError::Unavailable(message.into())
     }
 
-    /// Stdout was closed by the reader (`authsome list | head`): not a failure.
-    pub fn broken_pipe() -> Self {
-        Self::new("broken_pipe", "")
+    /// The stable code, as `--json` prints it.
+    pub fn code(&self) -> &str {
+        match self {
+            CliError::Daemon { code, .. } => code,
+            CliError::Usage(_) => "usage",
+            CliError::UnknownField(_) => "unknown_field",
+            CliError::Unavailable(_) => "daemon_unavailable",
+            CliError::Impostor(_) => "daemon_impostor",
+            CliError::BadResponse(_) => "bad_response",
+            CliError::Io(_) => "io_error",
+            CliError::Exec { status: 127, .. } => "command_not_found",
+            CliError::Exec { .. } => "command_failed",
+            CliError::ChecksFailed(_) => "doctor_failed",
+            CliError::BrokenPipe => "broken_pipe",
+        }
     }
 
-    /// Exit codes: 0 ok, 1 error, 2 usage or cancelled, 3 connection not
-    /// found, 4 provider not found, 5 credential missing/expired/refresh
-    /// failed, 6 already connected, 9 daemon unavailable.
+    /// The message for people.
+    pub fn message(&self) -> &str {
+        match self {
+            CliError::Daemon { message, .. } | CliError::Exec { message, .. } => message,
+            CliError::Usage(m)
+            | CliError::UnknownField(m)
+            | CliError::Unavailable(m)
+            | CliError::Impostor(m)
+            | CliError::BadResponse(m)
+            | CliError::Io(m)
+            | CliError::ChecksFailed(m) => m,
+            CliError::BrokenPipe => "",
+        }
+    }
+
+    /// Exit codes: 0 ok, 1 error, 2 usage, invalid input or cancelled, 3
+    /// connection not found, 4 provider not found, 5 credential missing or
+    /// refresh failed, 6 already connected, 9 daemon unavailable or not
+    /// ours; `run` exits 126/127 when its command cannot start.
     pub fn exit_code(&self) -> i32 {
-        match self.code.as_str() {
-            "broken_pipe" => 0,
-            "usage" | "invalid_input" | "login_cancelled" | "profile_not_found"
-            | "unknown_field" => 2,
-            "connection_not_found" => 3,
-            "provider_not_found" => 4,
-            "credential_missing" | "credential_expired" | "refresh_failed" | "refresh_rejected" => {
-                5
-            }
-            "already_connected" => 6,
-            "daemon_unavailable" | "daemon_impostor" => 9,
-            _ => 1,
+        match self {
+            CliError::BrokenPipe => 0,
+            CliError::Usage(_) | CliError::UnknownField(_) => 2,
+            CliError::Unavailable(_) | CliError::Impostor(_) => 9,
+            CliError::Exec { status, .. } => *status,
+            CliError::Daemon { code, .. } => DAEMON_EXIT_CODES
+                .iter()
+                .find(|(c, _)| c == code)
+                .map_or(1, |(_, n)| *n),
+            CliError::BadResponse(_) | CliError::Io(_) | CliError::ChecksFailed(_) => 1,
         }
     }
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(self.message())
     }
 }
 
 impl From<authsome_daemon::Error> for CliError {
     fn from(e: authsome_daemon::Error) -> Self {
-        CliError::new(e.code(), e.to_string())
+        CliError::daemon(e.code(), e.to_string())
     }
 }
 
 impl From<ErrorBody> for CliError {
     fn from(e: ErrorBody) -> Self {
-        CliError {
-            code: e.error,
-            message: e.message,
+        match e.error.as_str() {
+            "daemon_unavailable" => CliError::Unavailable(e.message),
+            _ => CliError::Daemon {
+                code: e.error,
+                message: e.message,
+            },
         }
     }
 }
@@ -82,12 +151,40 @@ impl From<ErrorBody> for CliError {
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            CliError::broken_pipe()
+            CliError::BrokenPipe
         } else {
-            CliError::new("io_error", e.to_string())
+            CliError::Io(e.to_string())
         }
     }
 }
 
 /// Result alias.
 pub type CliResult<T = ()> = Result<T, CliError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_failure_has_its_exit_code() {
+        let daemon = |code: &str| CliError::daemon(code, "m").exit_code();
+        assert_eq!(daemon("connection_not_found"), 3);
+        assert_eq!(daemon("provider_not_found"), 4);
+        assert_eq!(daemon("refresh_failed"), 5);
+        assert_eq!(daemon("already_connected"), 6);
+        assert_eq!(daemon("daemon_impostor"), 9);
+        assert_eq!(daemon("token_exchange_failed"), 1);
+        assert_eq!(CliError::usage("u").exit_code(), 2);
+        assert_eq!(CliError::unavailable("u").exit_code(), 9);
+        assert_eq!(CliError::BrokenPipe.exit_code(), 0);
+        let exec = |status| CliError::Exec {
+            status,
+            message: "m".into(),
+        };
+        assert_eq!(
+            (exec(127).exit_code(), exec(127).code()),
+            (127, "command_not_found")
+        );
+        assert_eq!(exec(126).exit_code(), 126);
+    }
+}

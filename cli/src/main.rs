@@ -134,14 +134,14 @@ fn main() {
     let json = cli.json;
     if let Err(e) = run(cli) {
         let code = e.exit_code();
-        if e.code != "broken_pipe" {
+        if !matches!(e, CliError::BrokenPipe) {
             if json {
                 eprintln!(
                     "{}",
-                    serde_json::json!({"error": e.code, "message": e.message})
+                    serde_json::json!({"error": e.code(), "message": e.message()})
                 );
             } else {
-                eprintln!("Error: {}", e.message);
+                eprintln!("Error: {}", e.message());
             }
         }
         std::process::exit(code);

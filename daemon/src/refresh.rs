@@ -331,11 +331,7 @@ impl Daemon {
                     updated.secrets.id_token = Some(id);
                 }
                 if let Some(scope) = &tokens.scope {
-                    updated.meta.scopes = scope
-                        .split([' ', ','])
-                        .filter(|x| !x.is_empty())
-                        .map(str::to_string)
-                        .collect();
+                    updated.meta.scopes = crate::flows::oauth::split_scopes(scope);
                 }
                 updated.meta.expires_at = tokens.expires_at(now);
                 updated.meta.last_refresh_at = Some(now);

@@ -61,7 +61,7 @@ fn daemon_check(ctx: &Ctx) -> Check {
                 ),
                 Err(e) => mk(
                     CheckStatus::Fail,
-                    format!("answers but refuses this CLI: {}", e.message),
+                    format!("answers but refuses this CLI: {}", e.message()),
                 ),
             }
         }
@@ -94,10 +94,7 @@ pub fn run(ctx: &Ctx) -> CliResult {
         output::emit(&text)?;
     }
     if failed > 0 {
-        return Err(CliError::new(
-            "doctor_failed",
-            format!("{failed} check(s) failed"),
-        ));
+        return Err(CliError::ChecksFailed(format!("{failed} check(s) failed")));
     }
     Ok(())
 }

@@ -43,15 +43,13 @@ fn field_value(view: &ConnectionView, field: &str) -> CliResult<String> {
         "created_at" => view.created_at.to_rfc3339(),
         "updated_at" => view.updated_at.to_rfc3339(),
         f if SECRET_FIELDS.contains(&f) => view.secrets.get(f).cloned().ok_or_else(|| {
-            CliError::new(
+            CliError::daemon(
                 "credential_missing",
                 format!("no {f} stored for {} ({})", view.provider, view.connection),
             )
         })?,
         other => {
-            return Err(CliError::new(
-                "unknown_field",
-                format!(
+            return Err(CliError::UnknownField(format!(
                     "unknown field {other:?}; fields: provider, connection, status, auth_type, scopes, base_url, account, \
                      expires_at, obtained_at, last_refresh_at, last_error, api_key, access_token, refresh_token, id_token"
                 ),

@@ -232,7 +232,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                         "\nRun `authsome login {provider} --force` to try again."
                     ));
                 }
-                return Err(CliError::new(error, message));
+                return Err(CliError::daemon(error, message));
             }
         }
     }
@@ -286,9 +286,9 @@ fn supply_input(
                 Ok(r) => return Ok(r),
                 Err(e)
                     if attempts < 2
-                        && matches!(e.code.as_str(), "key_pattern_mismatch" | "invalid_input") =>
+                        && matches!(e.code(), "key_pattern_mismatch" | "invalid_input") =>
                 {
-                    eprintln!("Error: {}", e.message);
+                    eprintln!("Error: {}", e.message());
                     attempts += 1;
                 }
                 Err(e) => {

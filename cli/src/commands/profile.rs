@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, cmd: ProfileCommand) -> CliResult {
         ProfileCommand::Use { name } => {
             let name = ProfileName::parse(&name)?;
             if name != ProfileName::default_name() && !ctx.home.store_path(&name).exists() {
-                return Err(CliError::new(
+                return Err(CliError::daemon(
                     "profile_not_found",
                     format!("profile not found: {name}; create it with `authsome profile create {name}`"),
                 ));

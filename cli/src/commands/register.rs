@@ -29,13 +29,13 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     file.take(MAX_DEFINITION_BYTES as u64 + 1)
         .read_to_end(&mut bytes)?;
     if bytes.len() > MAX_DEFINITION_BYTES {
-        return Err(CliError::new(
+        return Err(CliError::daemon(
             "invalid_provider",
             format!("{shown} is larger than {MAX_DEFINITION_BYTES} bytes"),
         ));
     }
     let definition: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        CliError::new(
+        CliError::daemon(
             "invalid_provider",
             format!("{shown} is not valid JSON: {e}"),
         )

@@ -189,14 +189,15 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                 // user namespace is possible but unwelcome.
                 mount_namespace: std::env::var_os("AUTHSOME_RUN_USERNS").is_none_or(|v| v != "0"),
             };
-            let exe = std::env::current_exe().map_err(|e| {
-                CliError::new("exec", format!("cannot find the authsome binary: {e}"))
+            let exe = std::env::current_exe().map_err(|e| CliError::Exec {
+                status: 126,
+                message: format!("cannot find the authsome binary: {e}"),
             })?;
             let mut c = tokio::process::Command::new(exe);
             c.arg(TRAMPOLINE)
                 .arg(
                     serde_json::to_string(&policy)
-                        .map_err(|e| CliError::new("internal", e.to_string()))?,
+                        .map_err(|e| CliError::daemon("internal", e.to_string()))?,
                 )
                 .args(&args.command);
             c
@@ -225,7 +226,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                         eprintln!(
                             "authsome: warning: the daemon cannot watch the command ({}); \
                              its requests get no credentials",
-                            e.message
+                            e.message()
                         );
                     }
                 }
@@ -239,7 +240,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     });
     let code = match &result {
         Ok(c) => *c,
-        Err(e) if e.code == "exec_127" => 127,
+        Err(CliError::Exec { status, .. }) => *status,
         Err(_) => 126,
     };
     let summary: CliResult<RunSummary> = client.post(
@@ -255,7 +256,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         }
     }
     if let Err(e) = result {
-        eprintln!("Error: {}", e.message);
+        eprintln!("Error: {}", e.message());
     }
     std::process::exit(code);
 }
@@ -266,10 +267,10 @@ fn spawn_error(program: &str, e: &std::io::Error) -> CliError {
     } else {
         126
     };
-    CliError::new(
-        &format!("exec_{code}"),
-        format!("cannot run {program}: {e}"),
-    )
+    CliError::Exec {
+        status: code,
+        message: format!("cannot run {program}: {e}"),
+    }
 }
 
 /// The trampoline: `authsome __contained-exec POLICY CMD ARGS...`. Applies
@@ -311,7 +312,7 @@ pub fn contained_exec(mut args: impl Iterator<Item = OsString>) -> ! {
     }
     let e = std::process::Command::new(&program).args(args).exec();
     let err = spawn_error(&program.to_string_lossy(), &e);
-    fail(if err.code == "exec_127" { 127 } else { 126 }, err.message)
+    fail(err.exit_code(), err.message().to_string())
 }
 
 #[cfg(test)]

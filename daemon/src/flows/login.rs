@@ -499,11 +499,7 @@ impl Daemon {
             },
         );
         record.meta.scopes = match &tokens.scope {
-            Some(s) => s
-                .split([' ', ','])
-                .filter(|x| !x.is_empty())
-                .map(str::to_string)
-                .collect(),
+            Some(s) => crate::flows::oauth::split_scopes(s),
             None => login.scopes.clone(),
         };
         record.meta.base_url = login.base_url.clone();

@@ -123,7 +123,7 @@ fn check_url(
         .as_ref()
         .and_then(|o| o.base_url.clone())
         .unwrap_or_else(|| "https://base-url.invalid".into());
-    let filled = template.replace("{base_url}", base.trim_end_matches('/'));
+    let filled = crate::flows::oauth::substitute(template, &base);
     if filled.contains('{') || filled.contains('}') {
         return Err(invalid(
             &def.name,
