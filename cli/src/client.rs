@@ -9,8 +9,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use authsome_daemon::api::types::{ErrorBody, HealthResponse, PROFILE_HEADER};
-use authsome_daemon::daemon::DaemonInfo;
 use authsome_daemon::home::Home;
+use authsome_daemon::instance::DaemonInfo;
 use authsome_daemon::vault::keys::MasterKeyLoader;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -65,7 +65,7 @@ pub fn read_info(home: &Home) -> Option<DaemonInfo> {
 
 /// True when a process with this pid exists (and is not a zombie).
 pub fn pid_alive(pid: u32) -> bool {
-    authsome_daemon::daemon::process_alive(pid)
+    authsome_daemon::process::process_alive(pid)
 }
 
 /// What answers on a daemon port.
@@ -242,7 +242,7 @@ pub fn stop_daemon(home: &Home) -> CliResult<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(authsome_daemon::daemon::stop_running(home))
+    rt.block_on(authsome_daemon::instance::stop_running(home))
         .map_err(CliError::from)
 }
 

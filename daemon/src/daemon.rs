@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 use crate::api::types::*;
@@ -18,6 +17,7 @@ use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
 use crate::flows::{api_key, LoginOptions, LoginRegistry, LoginSession, LoginState, NewLogin};
 use crate::home::{write_private_file, Home};
+use crate::instance::DaemonInfo;
 use crate::names::{ConnectionName, ProfileName, ProviderName};
 use crate::notify::Notifier;
 use crate::prompt::{BridgePrompter, PromptOutcome, PromptRequest, Prompter};
@@ -51,17 +51,6 @@ impl DaemonOptions {
             notifier: None,
         }
     }
-}
-
-/// `daemon.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct DaemonInfo {
-    /// Process id.
-    pub pid: u32,
-    /// Port on 127.0.0.1.
-    pub port: u16,
-    /// Version.
-    pub version: String,
 }
 
 /// What start-up decided, for the caller to tell the person.
@@ -110,138 +99,6 @@ impl std::fmt::Debug for Daemon {
             .field("port", &self.inner.port)
             .finish_non_exhaustive()
     }
-}
-
-/// Turns off core dumps for this process: a daemon holds every secret in memory.
-pub fn disable_core_dumps() {
-    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
-    // Not dumpable: no core file even if the limit is raised again, and other
-    // processes of the same user can no longer ptrace this one or read its
-    // /proc/<pid>/mem and environ.
-    #[cfg(target_os = "linux")]
-    let _ = nix::sys::prctl::set_dumpable(false);
-}
-
-/// True when this process can leave no core file and is not dumpable.
-pub fn core_dumps_disabled() -> bool {
-    let no_core = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE)
-        .is_ok_and(|(soft, hard)| soft == 0 && hard == 0);
-    #[cfg(target_os = "linux")]
-    let dumpable = nix::sys::prctl::get_dumpable().unwrap_or(true);
-    #[cfg(not(target_os = "linux"))]
-    let dumpable = false;
-    no_core && !dumpable
-}
-
-/// True when a process of this user with this pid exists and is not a
-/// zombie waiting to be reaped (a detached daemon's parent is whoever adopts
-/// orphans). A pid that answers `EPERM` belongs to another user: after an
-/// unclean stop it is not our daemon, whatever `daemon.json` says.
-pub fn process_alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    let exists = ours(nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(raw),
-        None,
-    ));
-    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses.
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false);
-    exists && !zombie
-}
-
-/// True when `pid` runs an `authsome` binary serving a daemon (its command
-/// line is `authsome daemon serve ...` or the tray's).
-fn runs_authsome(pid: u32) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let name = args
-        .first()
-        .and_then(|a| std::path::Path::new(std::str::from_utf8(a).ok()?).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("");
-    let serves = args.get(1) == Some(&&b"daemon"[..]) && args.get(2) == Some(&&b"serve"[..]);
-    name == "authsome-tray" || (name == "authsome" && serves)
-}
-
-/// Whether the answer to `kill(pid, 0)` means a process we can signal.
-fn ours(signal_zero: nix::Result<()>) -> bool {
-    signal_zero.is_ok()
-}
-
-/// Asks the daemon that serves `home` (if any) to stop, and waits until its
-/// process is gone. True when one was stopped. The tray app uses this to
-/// take over from a headless daemon.
-pub async fn stop_running(home: &Home) -> Result<bool> {
-    let Some(info) = std::fs::read(home.daemon_json())
-        .ok()
-        .and_then(|b| serde_json::from_slice::<DaemonInfo>(&b).ok())
-    else {
-        return Ok(false);
-    };
-    if info.pid == std::process::id() || !process_alive(info.pid) {
-        return Ok(false);
-    }
-    let token = std::fs::read_to_string(home.token_path()).unwrap_or_default();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    // The token goes only to a port that proves it knows it.
-    let challenge = crate::identity::new_challenge();
-    let answer = client
-        .get(format!(
-            "http://127.0.0.1:{}/health?{}={challenge}",
-            info.port,
-            crate::identity::CHALLENGE_PARAM
-        ))
-        .send()
-        .await
-        .ok();
-    let Some(answer) = answer else {
-        // Nothing listens: a stale daemon.json.
-        return Ok(false);
-    };
-    let proven = answer.json::<HealthResponse>().await.ok().is_some_and(|h| {
-        h.proof
-            .is_some_and(|p| crate::identity::verify(token.trim(), info.port, &challenge, &p))
-    });
-    if !proven {
-        // An Authsome daemon of this user that cannot answer the challenge
-        // (one from before it existed) is stopped with a signal: nothing is
-        // sent to its port. Anything else on the port is an impostor.
-        if !runs_authsome(info.pid) {
-            return Err(Error::Impostor { port: info.port });
-        }
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(info.pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    } else {
-        let _ = client
-            .post(format!("http://127.0.0.1:{}/v1/shutdown", info.port))
-            .bearer_auth(token.trim())
-            .send()
-            .await;
-    }
-    for _ in 0..200 {
-        if !process_alive(info.pid) {
-            return Ok(true);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(Error::DaemonRunning {
-        home: home.root().display().to_string(),
-    })
 }
 
 fn bind(port: u16) -> Result<std::net::TcpListener> {
@@ -618,7 +475,7 @@ impl Daemon {
             proxy_port: self.inner.proxy.port(),
             ca_fingerprint: self.inner.proxy.ca.fingerprint(),
             runs: self.inner.proxy.runs.len(),
-            core_dumps_disabled: core_dumps_disabled(),
+            core_dumps_disabled: crate::process::core_dumps_disabled(),
         })
     }
 
@@ -1182,21 +1039,4 @@ fn overall_status(connections: &[ConnectionSummary], configured: bool) -> Status
         } else {
             Status::Available
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pid_of_another_user_is_not_our_daemon() {
-        assert!(ours(Ok(())));
-        assert!(
-            !ours(Err(nix::errno::Errno::EPERM)),
-            "EPERM: another user's process"
-        );
-        assert!(!ours(Err(nix::errno::Errno::ESRCH)));
-        assert!(process_alive(std::process::id()));
-        assert!(!process_alive(u32::MAX));
-    }
 }

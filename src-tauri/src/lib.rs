@@ -90,7 +90,7 @@ pub async fn start_daemon<R: Runtime>(
     home: Home,
     port: Option<u16>,
 ) -> authsome_daemon::Result<()> {
-    if authsome_daemon::daemon::stop_running(&home).await? {
+    if authsome_daemon::instance::stop_running(&home).await? {
         tracing::info!("took over from the headless daemon");
     }
     let opts = DaemonOptions {
@@ -135,7 +135,7 @@ pub fn quit<R: Runtime>(app: &tauri::AppHandle<R>) {
 /// Runs the tray app until Quit.
 pub fn run() -> Result<(), Box<dyn std::error::Error>> {
     let home = Home::from_env()?;
-    authsome_daemon::daemon::disable_core_dumps();
+    authsome_daemon::process::disable_core_dumps();
     authsome_daemon::logging::init(
         Some(&home.logs_dir()),
         authsome_daemon::logging::StderrLevel::Info,

@@ -42,7 +42,7 @@ async fn shutdown_signal() {
 }
 
 fn serve(ctx: &Ctx, ready_pipe: bool) -> CliResult {
-    authsome_daemon::daemon::disable_core_dumps();
+    authsome_daemon::process::disable_core_dumps();
     let stderr = match (ready_pipe, ctx.verbose) {
         (true, _) => StderrLevel::Off,
         (false, true) => StderrLevel::Debug,

@@ -138,7 +138,7 @@ impl Daemon {
                 }
                 Err(e) => {
                     tracing::warn!("cannot poll the pidfd of run {id}: {e}; polling /proc");
-                    while crate::daemon::process_alive(pid) {
+                    while crate::process::process_alive(pid) {
                         tokio::time::sleep(Duration::from_millis(250)).await;
                     }
                 }
