@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use authsome_daemon::api::types::{ErrorBody, HealthResponse, PROFILE_HEADER};
 use authsome_daemon::home::Home;
 use authsome_daemon::instance::DaemonInfo;
 use authsome_daemon::vault::keys::MasterKeyLoader;
+use authsome_daemon::wire::{ErrorBody, HealthResponse, PROFILE_HEADER};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use authsome_daemon::api::types::ErrorBody;
+use authsome_daemon::wire::ErrorBody;
 
 /// A failed command. Messages never hold a secret.
 #[derive(Debug)]

@@ -12,7 +12,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::net::TcpListener;
 
-use crate::api::types::*;
 use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
 use crate::flows::{api_key, LoginOptions, LoginRegistry, LoginSession, LoginState, NewLogin};
@@ -27,6 +26,7 @@ use crate::secret::{random_token, Secret};
 use crate::vault::keys::{InitReport, KeySource, MasterKeyLoader};
 use crate::vault::store::{masked_fields, new_record, ConnectionRecord, ConnectionSecrets};
 use crate::vault::{MasterKey, Status, Store};
+use crate::wire::*;
 
 /// How to start a daemon.
 #[derive(Debug, Clone)]
@@ -209,7 +209,7 @@ impl Daemon {
             let (events, callback) = (events.clone(), callback_url(port));
             logins.on_change(Arc::new(move |session| {
                 events.send(crate::events::Event::Login {
-                    login: Box::new(LoginResponse::of(session, &callback, None)),
+                    login: Box::new(session.view(&callback, None)),
                 })
             }));
         }
@@ -767,7 +767,7 @@ impl Daemon {
     }
 
     fn login_response(&self, session: &LoginSession, open_url: Option<String>) -> LoginResponse {
-        LoginResponse::of(session, &self.callback_url(), open_url)
+        session.view(&self.callback_url(), open_url)
     }
 
     /// The state of a login, waiting up to `wait` for it to differ from `after`.

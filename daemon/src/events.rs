@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::api::types::LoginResponse;
 use crate::vault::Status;
+use crate::wire::LoginResponse;
 
 /// How many events a slow subscriber may fall behind before it is told it
 /// missed some.

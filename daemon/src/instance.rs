@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::types::HealthResponse;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::process::{process_alive, runs_authsome};
+use crate::wire::HealthResponse;
 
 /// `daemon.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //!
 //! Each function takes raw bytes, so a saved input replays exactly.
 
-use crate::api::forms::{
+use crate::flows::forms::{
     BridgeForm, Callback, CallbackOutcome, MAX_CALLBACK_VALUE, MAX_FORM_FIELDS,
 };
 use crate::names::ConnectionName;

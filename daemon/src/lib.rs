@@ -44,6 +44,7 @@ pub mod proxy;
 pub mod refresh;
 pub mod secret;
 pub mod vault;
+pub mod wire;
 
 pub use daemon::{Daemon, DaemonOptions};
 pub use error::{Error, Result};

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use authsome_daemon::api::types::{ListResponse, LoginResponse};
 use authsome_daemon::names::{ConnectionName, ProfileName};
 use authsome_daemon::prompt::PromptRequest;
 use authsome_daemon::secret::Secret;
+use authsome_daemon::wire::{ListResponse, LoginResponse};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, WebviewWindow};
 

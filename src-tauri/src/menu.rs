@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use authsome_daemon::api::types::{InputMode, ListResponse, LoginRequest};
 use authsome_daemon::events::Event;
 use authsome_daemon::flows::{follow, LoginState};
 use authsome_daemon::names::{ConnectionName, ProviderName};
 use authsome_daemon::vault::Status;
+use authsome_daemon::wire::{InputMode, ListResponse, LoginRequest};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
@@ -366,8 +366,8 @@ pub async fn keep_in_step<R: Runtime>(app: AppHandle<R>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use authsome_daemon::api::types::{ConnectionSummary, ProviderListing};
     use authsome_daemon::providers::{AuthType, Flow, ProviderOrigin};
+    use authsome_daemon::wire::{ConnectionSummary, ProviderListing};
 
     #[test]
     fn menu_ids_round_trip_and_refuse_smuggled_names() {

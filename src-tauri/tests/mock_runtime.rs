@@ -1,10 +1,10 @@
 //! The tray on Tauri's mock runtime: commands through the real IPC, and the
 //! prompter opening a window whose form completes a login. No display needed.
 
-use authsome_daemon::api::types::{InputMode, LoginRequest};
 use authsome_daemon::home::{Home, KeyBackendKind};
 use authsome_daemon::names::{ConnectionName, ProviderName};
 use authsome_daemon::vault::keys::MasterKeyLoader;
+use authsome_daemon::wire::{InputMode, LoginRequest};
 use authsome_tray::TrayState;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{

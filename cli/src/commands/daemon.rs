@@ -1,7 +1,7 @@
 //! `authsome daemon serve|start|stop|status`.
 
-use authsome_daemon::api::types::StatusResponse;
 use authsome_daemon::logging::{self, StderrLevel};
+use authsome_daemon::wire::StatusResponse;
 use authsome_daemon::{Daemon, DaemonOptions};
 
 use crate::client::{

@@ -1,7 +1,7 @@
 //! `authsome doctor`: installation checks; exits 1 when one fails.
 
-use authsome_daemon::api::types::StatusResponse;
 use authsome_daemon::doctor::{local_checks, Check, CheckStatus};
+use authsome_daemon::wire::StatusResponse;
 
 use crate::client::{health, pid_alive, read_info, Client};
 use crate::error::{CliError, CliResult};

@@ -1,6 +1,6 @@
 //! `authsome export <provider> | --all [--format env|json|shell]`.
 
-use authsome_daemon::api::types::ExportResponse;
+use authsome_daemon::wire::ExportResponse;
 
 use crate::client::enc;
 use crate::error::{CliError, CliResult};

@@ -1,6 +1,6 @@
 //! `authsome get <provider> [--field F] [--show-secret]`.
 
-use authsome_daemon::api::types::ConnectionView;
+use authsome_daemon::wire::ConnectionView;
 
 use crate::client::enc;
 use crate::error::{CliError, CliResult};

@@ -1,6 +1,6 @@
 //! `authsome inspect <provider>`.
 
-use authsome_daemon::api::types::InspectResponse;
+use authsome_daemon::wire::InspectResponse;
 
 use crate::client::enc;
 use crate::error::CliResult;

@@ -1,7 +1,7 @@
 //! `authsome list`.
 
-use authsome_daemon::api::types::ListResponse;
 use authsome_daemon::vault::Status;
+use authsome_daemon::wire::ListResponse;
 
 use crate::error::CliResult;
 use crate::output;

@@ -5,9 +5,9 @@
 use std::io::{IsTerminal, Read, Write};
 use std::time::Duration;
 
-use authsome_daemon::api::types::{InputMode, LoginResponse};
 use authsome_daemon::flows::{follow, LoginState};
 use authsome_daemon::prompt::PromptField;
+use authsome_daemon::wire::{InputMode, LoginResponse};
 use zeroize::Zeroizing;
 
 use crate::client::{enc, Client, EventStream};

@@ -3,8 +3,8 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use authsome_daemon::api::types::RegisterResponse;
 use authsome_daemon::providers::MAX_DEFINITION_BYTES;
+use authsome_daemon::wire::RegisterResponse;
 
 use crate::error::{CliError, CliResult};
 use crate::output;

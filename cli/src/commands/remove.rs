@@ -1,6 +1,6 @@
 //! `authsome remove <provider>`.
 
-use authsome_daemon::api::types::RemoveResponse;
+use authsome_daemon::wire::RemoveResponse;
 
 use crate::client::enc;
 use crate::error::CliResult;

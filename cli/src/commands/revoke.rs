@@ -1,6 +1,6 @@
 //! `authsome revoke <provider>`.
 
-use authsome_daemon::api::types::RevokeResponse;
+use authsome_daemon::wire::RevokeResponse;
 
 use crate::client::enc;
 use crate::error::CliResult;

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::process::ExitStatus;
 
-use authsome_daemon::api::types::{RunResponse, RunSummary};
 use authsome_daemon::contain::{self, Egress, Policy, Support};
 use authsome_daemon::providers::is_credential_var;
 use authsome_daemon::proxy::{CA_VARS, PLACEHOLDER};
+use authsome_daemon::wire::{RunResponse, RunSummary};
 
 use crate::client::enc;
 use crate::error::{CliError, CliResult};

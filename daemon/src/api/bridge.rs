@@ -12,8 +12,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
 
-use super::forms::{BridgeForm, Callback};
 use crate::daemon::Daemon;
+use crate::flows::forms::{BridgeForm, Callback};
 use crate::flows::launch::Cookies;
 use crate::flows::LoginSession;
 use crate::secret::{constant_time_eq, Secret};

@@ -4,8 +4,6 @@
 //! the daemon's own (no cross-site requests), and `/v1/` needs the token.
 
 mod bridge;
-pub mod forms;
-pub mod types;
 
 use std::time::Duration;
 
@@ -22,7 +20,7 @@ use crate::daemon::Daemon;
 use crate::error::Error;
 use crate::names::{ConnectionName, ProfileName};
 use crate::secret::constant_time_eq;
-use types::*;
+use crate::wire::*;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

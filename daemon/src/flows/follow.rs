@@ -2,9 +2,9 @@
 //! `GET /v1/events`) and the tray (in-process) both use to wait for a
 //! login's next step.
 
-use crate::api::types::LoginResponse;
 use crate::events::Event;
 use crate::flows::LoginState;
+use crate::wire::LoginResponse;
 
 /// How far a state is along a login: input, then the browser or a device
 /// code, then the end. A login never moves back.

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::api::forms::{Callback, CallbackOutcome};
 use crate::audit::AuditEvent;
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
+use crate::flows::forms::{Callback, CallbackOutcome};
 use crate::flows::launch::{Cookies, Launch};
 use crate::flows::oauth::{check_base_url, token_request, Endpoints, TokenSet};
 use crate::flows::{dcr, device_code, pkce, LoginSession, LoginState, OAuthLogin, StateMatch};

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod dcr;
 pub mod device_code;
 pub mod follow;
+pub mod forms;
 pub mod launch;
 pub mod login;
 pub mod oauth;
@@ -16,7 +17,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
@@ -24,43 +24,10 @@ use crate::names::{ConnectionName, ProfileName};
 use crate::prompt::PromptField;
 use crate::providers::{Flow, ProviderDef};
 use crate::secret::random_token;
+pub use crate::wire::LoginState;
 
 /// How long a login session (and its bridge page) lives.
 pub const LOGIN_TTL: Duration = Duration::from_secs(300);
-
-/// Where a login stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum LoginState {
-    /// Waiting for the person's input.
-    NeedsInput,
-    /// Waiting for the person to approve in the browser; the callback completes it.
-    Authorizing {
-        /// The authorization URL to open.
-        url: String,
-    },
-    /// Waiting for the person to enter a code at the provider (RFC 8628).
-    DeviceCode {
-        /// The code to enter.
-        user_code: String,
-        /// Where to enter it.
-        verification_uri: String,
-        /// A URL that carries the code, when the provider gives one.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        verification_uri_complete: Option<String>,
-        /// Seconds until the code expires.
-        expires_in: i64,
-    },
-    /// Done; the credential is stored.
-    Completed,
-    /// Ended without a credential.
-    Failed {
-        /// Error code (as in API errors).
-        error: String,
-        /// Message for the person.
-        message: String,
-    },
-}
 
 /// The one-time bridge page of a login.
 #[derive(Debug, Clone)]
@@ -69,32 +36,6 @@ pub struct BridgeTicket {
     pub id: String,
     /// CSRF token the form must echo.
     pub csrf: String,
-}
-
-impl LoginState {
-    /// The state's name, as in the `state` field.
-    pub fn tag(&self) -> &'static str {
-        match self {
-            LoginState::NeedsInput => "needs_input",
-            LoginState::Authorizing { .. } => "authorizing",
-            LoginState::DeviceCode { .. } => "device_code",
-            LoginState::Completed => "completed",
-            LoginState::Failed { .. } => "failed",
-        }
-    }
-
-    /// True for completed and failed.
-    pub fn is_final(&self) -> bool {
-        matches!(self, LoginState::Completed | LoginState::Failed { .. })
-    }
-
-    /// A failure from an error.
-    pub fn failed(e: &Error) -> LoginState {
-        LoginState::Failed {
-            error: e.code().into(),
-            message: e.to_string(),
-        }
-    }
 }
 
 /// The OAuth side of a login: who the client is, where the endpoints are,
@@ -257,6 +198,23 @@ impl LoginSession {
     pub async fn ended(&self) {
         let mut rx = self.state.subscribe();
         let _ = rx.wait_for(|s| s.is_final()).await;
+    }
+
+    /// How the API shows the login: `callback_url` is the daemon's, and
+    /// `open_url` a page the caller is to open, if any.
+    pub fn view(&self, callback_url: &str, open_url: Option<String>) -> crate::wire::LoginResponse {
+        crate::wire::LoginResponse {
+            id: self.id.clone(),
+            provider: self.provider.name.clone(),
+            connection: self.connection.to_string(),
+            flow: self.flow,
+            state: self.state(),
+            fields: self.fields.clone(),
+            open_url,
+            launch_file: self.launch_file().map(|p| p.display().to_string()),
+            callback_url: (self.flow != Flow::ApiKey).then(|| callback_url.to_string()),
+            docs_url: self.provider.docs_url.clone(),
+        }
     }
 
     /// The OAuth state of the login.

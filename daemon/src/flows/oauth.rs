@@ -50,12 +50,6 @@ pub fn http_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
-/// Puts `base` (without a trailing slash) in place of `{base_url}`. No
-/// check: [`fill`] is what decides where secrets go.
-pub fn substitute(template: &str, base: &str) -> String {
-    template.replace("{base_url}", base.trim_end_matches('/'))
-}
-
 /// The scopes of a `scope` value: separated by spaces (RFC 6749 §3.3) or,
 /// as some providers send them, commas.
 pub fn split_scopes(scope: &str) -> Vec<String> {
@@ -79,7 +73,7 @@ pub fn fill(template: &str, base_url: Option<&str>) -> Result<String> {
     // Checked again on every use (login, refresh, revoke, the proxy), not
     // only when it was given: a stored value decides where secrets go.
     let base = check_base_url(base)?;
-    Ok(substitute(template, &base))
+    Ok(crate::providers::substitute(template, &base))
 }
 
 /// Checks a `--base-url`: an absolute https URL (plain http only on loopback).

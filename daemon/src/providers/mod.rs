@@ -12,3 +12,9 @@ pub use schema::{
 pub use validate::{
     is_credential_var, parse_definition, validate, HostPattern, Warning, MAX_DEFINITION_BYTES,
 };
+
+/// Puts `base` (without a trailing slash) in place of `{base_url}`. No
+/// check: `flows::oauth::fill` is what decides where secrets go.
+pub fn substitute(template: &str, base: &str) -> String {
+    template.replace("{base_url}", base.trim_end_matches('/'))
+}

@@ -19,6 +19,14 @@ pub enum AuthType {
 }
 
 impl AuthType {
+    /// The fields of a connection that an `export` mapping may name.
+    pub fn exportable_fields(self) -> &'static [&'static str] {
+        match self {
+            AuthType::ApiKey => &["api_key"],
+            AuthType::OAuth2 => &["access_token", "refresh_token", "id_token"],
+        }
+    }
+
     /// The schema name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -7,7 +7,6 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::names::ProviderName;
 use crate::providers::schema::{AuthType, Flow, ProviderDef};
-use crate::vault::store::exportable_fields;
 
 /// Largest definition file accepted.
 pub const MAX_DEFINITION_BYTES: usize = 64 * 1024;
@@ -123,7 +122,7 @@ fn check_url(
         .as_ref()
         .and_then(|o| o.base_url.clone())
         .unwrap_or_else(|| "https://base-url.invalid".into());
-    let filled = crate::flows::oauth::substitute(template, &base);
+    let filled = super::substitute(template, &base);
     if filled.contains('{') || filled.contains('}') {
         return Err(invalid(
             &def.name,
@@ -369,13 +368,13 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
                 format!("export: {env:?} is not an environment variable name"),
             ));
         }
-        if !exportable_fields(def.auth_type).contains(&field.as_str()) {
+        if !def.auth_type.exportable_fields().contains(&field.as_str()) {
             return Err(invalid(
                 name,
                 format!(
                     "export: {env} names field {field:?}; an {} provider exports {}",
                     def.auth_type.as_str(),
-                    exportable_fields(def.auth_type).join(", ")
+                    def.auth_type.exportable_fields().join(", ")
                 ),
             ));
         }

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::api::types::{RunRequest, RunResponse, RunSummary};
 use crate::audit::AuditEvent;
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::names::{ConnectionName, ProfileName, ProviderName};
 use crate::vault::Status;
+use crate::wire::{RunRequest, RunResponse, RunSummary};
 
 /// How long a run may wait for the CLI to register its command's process.
 /// The CLI does it right after spawning, so this only ends runs whose CLI

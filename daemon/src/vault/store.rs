@@ -625,14 +625,6 @@ impl Store {
     }
 }
 
-/// Field names a provider's `export` may name, by auth type.
-pub fn exportable_fields(auth_type: AuthType) -> &'static [&'static str] {
-    match auth_type {
-        AuthType::ApiKey => &["api_key"],
-        AuthType::OAuth2 => &["access_token", "refresh_token", "id_token"],
-    }
-}
-
 /// Builds a new connection record stamped now.
 pub fn new_record(
     provider: ProviderName,

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::flows::LoginState;
 use crate::home::KeyBackendKind;
 use crate::names::{ConnectionName, ProviderName};
 use crate::prompt::PromptField;
@@ -250,6 +249,66 @@ pub struct LoginRequest {
     pub client_id: Option<String>,
 }
 
+/// Where a login stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LoginState {
+    /// Waiting for the person's input.
+    NeedsInput,
+    /// Waiting for the person to approve in the browser; the callback completes it.
+    Authorizing {
+        /// The authorization URL to open.
+        url: String,
+    },
+    /// Waiting for the person to enter a code at the provider (RFC 8628).
+    DeviceCode {
+        /// The code to enter.
+        user_code: String,
+        /// Where to enter it.
+        verification_uri: String,
+        /// A URL that carries the code, when the provider gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verification_uri_complete: Option<String>,
+        /// Seconds until the code expires.
+        expires_in: i64,
+    },
+    /// Done; the credential is stored.
+    Completed,
+    /// Ended without a credential.
+    Failed {
+        /// Error code (as in API errors).
+        error: String,
+        /// Message for the person.
+        message: String,
+    },
+}
+
+impl LoginState {
+    /// The state's name, as in the `state` field.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            LoginState::NeedsInput => "needs_input",
+            LoginState::Authorizing { .. } => "authorizing",
+            LoginState::DeviceCode { .. } => "device_code",
+            LoginState::Completed => "completed",
+            LoginState::Failed { .. } => "failed",
+        }
+    }
+
+    /// True for completed and failed.
+    pub fn is_final(&self) -> bool {
+        matches!(self, LoginState::Completed | LoginState::Failed { .. })
+    }
+
+    /// A failure from an error.
+    pub fn failed(e: &crate::error::Error) -> LoginState {
+        LoginState::Failed {
+            error: e.code().into(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// A login session as the API reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginResponse {
@@ -281,30 +340,6 @@ pub struct LoginResponse {
     /// Where the person gets the key or creates the OAuth app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docs_url: Option<String>,
-}
-
-impl LoginResponse {
-    /// How the API shows `session`: `callback_url` is the daemon's, and
-    /// `open_url` a page the caller is to open, if any.
-    pub fn of(
-        session: &crate::flows::LoginSession,
-        callback_url: &str,
-        open_url: Option<String>,
-    ) -> LoginResponse {
-        use crate::providers::Flow;
-        LoginResponse {
-            id: session.id.clone(),
-            provider: session.provider.name.clone(),
-            connection: session.connection.to_string(),
-            flow: session.flow,
-            state: session.state(),
-            fields: session.fields.clone(),
-            open_url,
-            launch_file: session.launch_file().map(|p| p.display().to_string()),
-            callback_url: (session.flow != Flow::ApiKey).then(|| callback_url.to_string()),
-            docs_url: session.provider.docs_url.clone(),
-        }
-    }
 }
 
 /// `POST /v1/logins/{id}/input`.
