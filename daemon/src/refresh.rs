@@ -132,7 +132,45 @@ fn needs_refresh(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
     due(meta, now) || meta.refresh_started_at.is_some()
 }
 
+/// A credential ready to use: the connection, refreshed first when it was
+/// due, and until when it may be reused without asking again.
+#[derive(Debug)]
+pub struct FreshCredential {
+    /// The connection.
+    pub record: ConnectionRecord,
+    /// The start of its refresh window (`None`: it never expires).
+    pub reuse_until: Option<DateTime<Utc>>,
+}
+
 impl Daemon {
+    /// The one way the proxy gets a credential: the connection, refreshed
+    /// first when due; an error when it cannot give a valid one.
+    pub async fn fresh_credential(
+        &self,
+        profile: &ProfileName,
+        provider: &ProviderName,
+        connection: &ConnectionName,
+    ) -> Result<FreshCredential> {
+        let rec = self
+            .store(profile)
+            .await?
+            .get_connection(provider, connection)
+            .await?
+            .ok_or_else(|| Error::ConnectionNotFound {
+                provider: provider.to_string(),
+                connection: connection.to_string(),
+            })?;
+        let record = self.fresh_record(profile, rec, true).await?;
+        let reuse_until = record
+            .meta
+            .expires_at
+            .map(|exp| exp - chrono::Duration::from_std(window(&record.meta)).unwrap_or_default());
+        Ok(FreshCredential {
+            record,
+            reuse_until,
+        })
+    }
+
     /// A connection ready to be used: refreshed first when inside its window.
     /// With `strict`, a connection that cannot give a valid credential
     /// (`invalid`, or expired and not refreshable) is an error; without it
@@ -268,7 +306,7 @@ impl Daemon {
             ));
         };
         let (def, _) = self.catalogue().get(provider.as_str())?;
-        let spec = crate::flows::login::spec(&def)?;
+        let spec = crate::flows::oauth::spec(&def)?;
         let client = store
             .get_client(provider)
             .await?

@@ -22,13 +22,6 @@ use crate::secret::{random_token, Secret};
 use crate::vault::store::{new_record, ConnectionSecrets};
 use crate::vault::ClientRecord;
 
-/// The OAuth block of an oauth2 provider.
-pub fn spec(def: &ProviderDef) -> Result<&OAuthSpec> {
-    def.oauth
-        .as_ref()
-        .ok_or_else(|| Error::InvalidProvider(format!("{} has no oauth block", def.name)))
-}
-
 /// Fields asked for when the provider's client credentials are unknown.
 pub fn client_fields(def: &ProviderDef, have_client_id: bool) -> Vec<PromptField> {
     let mut fields = Vec::new();
@@ -100,7 +93,7 @@ impl Daemon {
         inputs: &BTreeMap<String, Secret>,
     ) -> Result<()> {
         let def = session.provider.clone();
-        let spec = spec(&def)?;
+        let spec = crate::flows::oauth::spec(&def)?;
         match session.flow {
             Flow::DeviceCode
                 if !spec.supports_device_code || spec.device_authorization_url.is_none() =>
@@ -439,7 +432,7 @@ impl Daemon {
         let login = session
             .oauth()
             .ok_or_else(|| Error::Internal("login without OAuth state".into()))?;
-        let spec = spec(&session.provider)?;
+        let spec = crate::flows::oauth::spec(&session.provider)?;
         let mut params = vec![
             ("grant_type", "authorization_code".to_string()),
             ("code", code.expose().to_string()),

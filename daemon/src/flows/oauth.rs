@@ -60,6 +60,13 @@ pub fn split_scopes(scope: &str) -> Vec<String> {
         .collect()
 }
 
+/// The OAuth block of an oauth2 provider.
+pub fn spec(def: &crate::providers::ProviderDef) -> Result<&crate::providers::OAuthSpec> {
+    def.oauth
+        .as_ref()
+        .ok_or_else(|| Error::InvalidProvider(format!("{} has no oauth block", def.name)))
+}
+
 /// Fills `{base_url}` in a URL template.
 pub fn fill(template: &str, base_url: Option<&str>) -> Result<String> {
     if !template.contains("{base_url}") {

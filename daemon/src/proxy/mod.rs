@@ -741,14 +741,8 @@ impl Daemon {
                 return Ok((c.name.clone(), c.value.clone()));
             }
         }
-        let rec = store
-            .get_connection(&pname, connection)
-            .await?
-            .ok_or_else(|| Error::ConnectionNotFound {
-                provider: provider.into(),
-                connection: connection.to_string(),
-            })?;
-        let rec = self.fresh_record(profile, rec, true).await?;
+        let fresh = self.fresh_credential(profile, &pname, connection).await?;
+        let rec = fresh.record;
         let (def, _) = self.catalogue().get(provider)?;
         let missing = || Error::CredentialMissing {
             provider: provider.into(),
@@ -780,9 +774,7 @@ impl Daemon {
         // into the token's refresh window (the next read refreshes it).
         let now = chrono::Utc::now();
         let mut ttl = CRED_CACHE_TTL;
-        if let Some(exp) = rec.meta.expires_at {
-            let due = exp
-                - chrono::Duration::from_std(crate::refresh::window(&rec.meta)).unwrap_or_default();
+        if let Some(due) = fresh.reuse_until {
             ttl = ttl.min((due - now).to_std().unwrap_or(Duration::ZERO));
         }
         if !ttl.is_zero() {
