@@ -1,13 +1,15 @@
 //! The daemon instance of a home, as other processes see it: `daemon.json`,
 //! and stopping the daemon that serves a home.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::home::Home;
+use crate::home::{write_private_file, Home};
 use crate::process::{process_alive, runs_authsome};
+use crate::secret::Secret;
 use crate::wire::HealthResponse;
 
 /// `daemon.json`.
@@ -19,6 +21,69 @@ pub struct DaemonInfo {
     pub port: u16,
     /// Version.
     pub version: String,
+}
+
+/// Takes the home's lock, held for the daemon's life: one daemon per home.
+pub fn lock(home: &Home) -> Result<std::fs::File> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(home.lock_path())
+        .map_err(|e| Error::io(home.lock_path().display().to_string(), e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::DaemonRunning {
+            home: home.root().display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("daemon.lock", e)),
+    }
+}
+
+/// Listens on 127.0.0.1:`port` (0: a free port), non-blocking.
+pub fn bind(port: u16) -> Result<std::net::TcpListener> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            Error::AddrInUse {
+                addr: addr.to_string(),
+            }
+        } else {
+            Error::io(format!("cannot listen on {addr}"), e)
+        }
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("listener", e))?;
+    Ok(listener)
+}
+
+/// Writes `daemon.token` and `daemon.json` (0600) for this process on `port`.
+pub fn publish(home: &Home, port: u16, token: &Secret) -> Result<()> {
+    write_private_file(&home.token_path(), token.expose().as_bytes())?;
+    let info = DaemonInfo {
+        pid: std::process::id(),
+        port,
+        version: crate::VERSION.to_string(),
+    };
+    write_private_file(
+        &home.daemon_json(),
+        serde_json::to_string(&info)
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .as_bytes(),
+    )
+}
+
+/// Removes `daemon.json` and `daemon.token` if they are this process's.
+pub fn withdraw(home: &Home) {
+    let ours = std::fs::read(home.daemon_json())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<DaemonInfo>(&b).ok())
+        .is_some_and(|i| i.pid == std::process::id());
+    if ours {
+        let _ = std::fs::remove_file(home.daemon_json());
+        let _ = std::fs::remove_file(home.token_path());
+    }
 }
 
 /// Asks the daemon that serves `home` (if any) to stop, and waits until its

@@ -24,6 +24,8 @@
 
 pub mod api;
 pub mod audit;
+pub mod catalogue;
+pub mod connections;
 pub mod contain;
 pub mod daemon;
 pub mod doctor;

@@ -12,6 +12,7 @@ pub mod launch;
 pub mod login;
 pub mod oauth;
 pub mod pkce;
+pub mod start;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
