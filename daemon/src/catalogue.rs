@@ -4,8 +4,10 @@
 use crate::audit::AuditEvent;
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
+use crate::names::Existing;
 use crate::names::{ProfileName, ProviderName};
 use crate::providers::{AuthType, ProviderDef};
+use crate::vault::store::Reveal;
 use crate::wire::*;
 
 impl Daemon {
@@ -24,7 +26,9 @@ impl Daemon {
             .map_err(|e| Error::InvalidProvider(format!("not a valid definition: {e}")))?;
         let name = def.name.clone();
         let replaced = self.provider(&name).is_ok();
-        let result = self.catalogue().register(def, req.force);
+        let result = self
+            .catalogue()
+            .register(def, Existing::replace_if(req.force));
         let event = AuditEvent::new("register").about("-", &name, None);
         match result {
             Ok(warnings) => {
@@ -57,7 +61,7 @@ impl Daemon {
             .filter(|m| m.provider == pname)
         {
             if let Some(rec) = store.get_connection(&pname, &m.connection).await? {
-                connections.push(self.view(profile, Some(&def), &rec, false));
+                connections.push(self.view(profile, Some(&def), &rec, Reveal::Masked));
             }
         }
         Ok(InspectResponse {

@@ -6,7 +6,8 @@ use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::names::{ConnectionName, ProfileName, ProviderName};
 use crate::providers::{AuthType, Flow, ProviderDef, ProviderOrigin};
-use crate::vault::store::{masked_fields, ConnectionRecord};
+use crate::refresh::Need;
+use crate::vault::store::{masked_fields, ConnectionRecord, Reveal};
 use crate::vault::{Status, Store};
 use crate::wire::*;
 use std::collections::BTreeMap;
@@ -82,7 +83,7 @@ impl Daemon {
         profile: &ProfileName,
         def: Option<&ProviderDef>,
         rec: &ConnectionRecord,
-        show: bool,
+        reveal: Reveal,
     ) -> ConnectionView {
         let m = &rec.meta;
         ConnectionView {
@@ -103,7 +104,7 @@ impl Daemon {
             last_error: m.last_error.clone(),
             created_at: m.created_at,
             updated_at: m.updated_at,
-            secrets: masked_fields(&rec.secrets, show),
+            secrets: masked_fields(&rec.secrets, reveal),
         }
     }
 
@@ -128,25 +129,30 @@ impl Daemon {
         }
     }
 
-    /// One connection; secrets shown only with `show_secret` (audited).
+    /// One connection; secrets shown only with [`Reveal::Secrets`] (audited).
     pub async fn get(
         &self,
         profile: &ProfileName,
         provider: &str,
         connection: &ConnectionName,
-        show_secret: bool,
+        reveal: Reveal,
     ) -> Result<ConnectionView> {
         let rec = self.record(profile, provider, connection).await?;
-        let rec = self.fresh_record(profile, rec, show_secret).await?;
+        // A secret asked for must be a valid one; a look at the state need not.
+        let need = match reveal {
+            Reveal::Secrets => Need::Valid,
+            Reveal::Masked => Need::Display,
+        };
+        let rec = self.fresh_record(profile, rec, need).await?;
         let def = self.provider(provider).ok().map(|(d, _)| d);
-        if show_secret {
+        if reveal == Reveal::Secrets {
             self.audit(
                 AuditEvent::new("get")
                     .about(profile.as_str(), provider, Some(connection.as_str()))
                     .detail("secret shown"),
             );
         }
-        Ok(self.view(profile, def.as_deref(), &rec, show_secret))
+        Ok(self.view(profile, def.as_deref(), &rec, reveal))
     }
 
     /// Environment variables for one provider's connection, or for every
@@ -171,7 +177,7 @@ impl Daemon {
         let mut vars = Vec::new();
         for (p, c) in targets {
             let rec = self.record(profile, &p, &c).await?;
-            let rec = self.fresh_record(profile, rec, true).await?;
+            let rec = self.fresh_record(profile, rec, Need::Valid).await?;
             let Ok((def, _)) = self.provider(&p) else {
                 continue;
             };

@@ -116,6 +116,26 @@ impl ProfileName {
     }
 }
 
+/// What a write does to a connection (or provider) of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Keep it; the write fails.
+    Keep,
+    /// Replace it (`--force`).
+    Replace,
+}
+
+impl Existing {
+    /// From a `--force` flag.
+    pub fn replace_if(force: bool) -> Existing {
+        if force {
+            Existing::Replace
+        } else {
+            Existing::Keep
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,6 +132,15 @@ fn needs_refresh(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
     due(meta, now) || meta.refresh_started_at.is_some()
 }
 
+/// What a caller of [`Daemon::fresh_record`] needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A valid credential, or an error.
+    Valid,
+    /// The record as it is after any refresh, with its state, for display.
+    Display,
+}
+
 /// A credential ready to use: the connection, refreshed first when it was
 /// due, and until when it may be reused without asking again.
 #[derive(Debug)]
@@ -160,7 +169,7 @@ impl Daemon {
                 provider: provider.to_string(),
                 connection: connection.to_string(),
             })?;
-        let record = self.fresh_record(profile, rec, true).await?;
+        let record = self.fresh_record(profile, rec, Need::Valid).await?;
         let reuse_until = record
             .meta
             .expires_at
@@ -172,15 +181,16 @@ impl Daemon {
     }
 
     /// A connection ready to be used: refreshed first when inside its window.
-    /// With `strict`, a connection that cannot give a valid credential
-    /// (`invalid`, or expired and not refreshable) is an error; without it
-    /// the record comes back with its state, for display.
+    /// With [`Need::Valid`], a connection that cannot give a valid credential
+    /// (`invalid`, or expired and not refreshable) is an error; with
+    /// [`Need::Display`] the record comes back with its state.
     pub async fn fresh_record(
         &self,
         profile: &ProfileName,
         rec: ConnectionRecord,
-        strict: bool,
+        need: Need,
     ) -> Result<ConnectionRecord> {
+        let strict = need == Need::Valid;
         if rec.meta.auth_type != AuthType::OAuth2 {
             return Ok(rec);
         }
@@ -204,7 +214,7 @@ impl Daemon {
             return Ok(rec);
         }
         match self
-            .refresh_connection(profile, &rec.meta.provider, &rec.meta.connection, false)
+            .refresh_connection(profile, &rec.meta.provider, &rec.meta.connection)
             .await
         {
             Ok(r) => Ok(r),
@@ -229,14 +239,13 @@ impl Daemon {
         profile: &ProfileName,
         provider: &ProviderName,
         connection: &ConnectionName,
-        force: bool,
     ) -> Result<ConnectionRecord> {
         let daemon = self.clone();
         let (profile, provider, connection) =
             (profile.clone(), provider.clone(), connection.clone());
         tokio::spawn(async move {
             daemon
-                .refresh_in_task(&profile, &provider, &connection, force)
+                .refresh_in_task(&profile, &provider, &connection)
                 .await
         })
         .await
@@ -248,7 +257,6 @@ impl Daemon {
         profile: &ProfileName,
         provider: &ProviderName,
         connection: &ConnectionName,
-        force: bool,
     ) -> Result<ConnectionRecord> {
         let key = (profile.clone(), provider.clone(), connection.clone());
         let lock = self.refresher().lock_for(&key);
@@ -277,15 +285,14 @@ impl Daemon {
                     .unwrap_or_else(|| "invalid".into()),
             ));
         }
-        if !force
-            && rec.meta.status == Status::Connected
+        if rec.meta.status == Status::Connected
             && (!needs_refresh(&rec.meta, now)
                 || (self.refresher().backing_off(&key) && still_valid(&rec.meta, now)))
         {
             // Fresh enough, or a recent attempt failed and the old token still works.
             return Ok(rec);
         }
-        if !force && self.refresher().failed_within(&key, READ_RETRY_FLOOR) {
+        if self.refresher().failed_within(&key, READ_RETRY_FLOOR) {
             // The provider failed us a moment ago: answer from what is stored.
             if rec.meta.status == Status::Connected && still_valid(&rec.meta, now) {
                 return Ok(rec);
@@ -346,7 +353,7 @@ impl Daemon {
             &client,
             spec.client_auth,
             params,
-            false,
+            crate::flows::oauth::TokenBody::Form,
         )
         .await;
         let old_status = rec.meta.status;
@@ -541,7 +548,7 @@ impl Daemon {
                 let profile = profile.clone();
                 tokio::spawn(async move {
                     let _ = daemon
-                        .refresh_connection(&profile, &m.provider, &m.connection, false)
+                        .refresh_connection(&profile, &m.provider, &m.connection)
                         .await;
                 });
             }

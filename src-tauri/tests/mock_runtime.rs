@@ -143,7 +143,7 @@ fn the_prompter_opens_a_window_whose_form_completes_the_login() {
         &profile,
         "openai",
         &ConnectionName::default_name(),
-        true,
+        authsome_daemon::vault::store::Reveal::Secrets,
     ))
     .unwrap();
     assert_eq!(view.secrets["api_key"], "sk-tray-abcdefghijklmnopqrstuvwx");

@@ -252,9 +252,14 @@ async fn get_connection(
     Query(q): Query<GetQuery>,
 ) -> Result<Json<ConnectionView>, Error> {
     let connection = ConnectionName::parse(&connection)?;
-    d.get(&p, &provider, &connection, q.show_secret)
-        .await
-        .map(Json)
+    d.get(
+        &p,
+        &provider,
+        &connection,
+        crate::vault::store::Reveal::when(q.show_secret),
+    )
+    .await
+    .map(Json)
 }
 
 async fn revoke(

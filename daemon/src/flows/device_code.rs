@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::flows::oauth::TokenBody;
 use crate::flows::oauth::{
     authenticate, describe_reqwest, oauth_error, parse_body, read_body, seconds_field,
     token_request, TokenError, TokenSet,
@@ -141,7 +142,11 @@ pub async fn poll(
             client,
             auth,
             params,
-            format == DeviceTokenFormat::Json,
+            if format == DeviceTokenFormat::Json {
+                TokenBody::Json
+            } else {
+                TokenBody::Form
+            },
         )
         .await
         {

@@ -108,6 +108,16 @@ impl fmt::Debug for Cookies {
     }
 }
 
+/// Whether claiming a launch binds the browser to its login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// Set the login's cookie: the login ends back at this daemon (the
+    /// OAuth callback, a bridge form), which then answers only this browser.
+    Cookie,
+    /// No cookie: the login ends at the provider (a device code).
+    None,
+}
+
 /// One way into a login from the browser: a one-time token, where it leads,
 /// and the launch file that carries it.
 pub struct Launch {
@@ -115,21 +125,21 @@ pub struct Launch {
     /// Where the launch URL redirects.
     pub target: String,
     /// Whether claiming it binds the browser to the login.
-    pub bind: bool,
+    pub binding: Binding,
     file: LaunchFile,
 }
 
 impl Launch {
     /// Writes a launch file in `dir` that leads to `base_url`'s launch URL
     /// for a fresh token, which redirects to `target`.
-    pub fn create(dir: &Path, base_url: &str, target: String, bind: bool) -> Result<Launch> {
+    pub fn create(dir: &Path, base_url: &str, target: String, binding: Binding) -> Result<Launch> {
         let token = random_token(32);
         let url = format!("{base_url}{LAUNCH_PATH}/{token}");
         let file = LaunchFile::write(dir, &url)?;
         Ok(Launch {
             token,
             target,
-            bind,
+            binding,
             file,
         })
     }
@@ -154,7 +164,7 @@ impl fmt::Debug for Launch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Launch")
             .field("token", &"***")
-            .field("bind", &self.bind)
+            .field("binding", &self.binding)
             .field("file", &self.file.0)
             .finish()
     }
@@ -221,7 +231,7 @@ mod tests {
             &dir.path().join("launch"),
             "http://127.0.0.1:7998",
             "https://example.com/authorize?state=s".into(),
-            true,
+            Binding::Cookie,
         )
         .unwrap();
         let path = launch.file().to_path_buf();

@@ -12,9 +12,10 @@ use crate::audit::AuditEvent;
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::flows::forms::{Callback, CallbackOutcome};
-use crate::flows::launch::{Cookies, Launch};
+use crate::flows::launch::{Binding, Cookies, Launch};
 use crate::flows::oauth::{check_base_url, token_request, Endpoints, TokenSet};
 use crate::flows::{dcr, device_code, pkce, LoginSession, LoginState, OAuthLogin, StateMatch};
+use crate::names::Existing;
 use crate::names::ProviderName;
 use crate::prompt::PromptField;
 use crate::providers::{AuthType, Flow, OAuthSpec, ProviderDef};
@@ -255,7 +256,7 @@ impl Daemon {
                     .verification_uri_complete
                     .clone()
                     .unwrap_or_else(|| device.verification_uri.clone());
-                self.launch(session, page, false)?;
+                self.launch(session, page, Binding::None)?;
                 session.set(LoginState::DeviceCode {
                     user_code: device.user_code.clone(),
                     verification_uri: device.verification_uri.clone(),
@@ -323,7 +324,7 @@ impl Daemon {
                 login.state = Some(state);
                 login.pkce = Some(p);
                 session.set_oauth(login);
-                let url = self.launch(session, url, true)?;
+                let url = self.launch(session, url, Binding::Cookie)?;
                 session.set(LoginState::Authorizing { url });
             }
             Flow::ApiKey => return Err(Error::Internal("api_key flow in an OAuth login".into())),
@@ -338,9 +339,9 @@ impl Daemon {
         &self,
         session: &LoginSession,
         target: String,
-        bind: bool,
+        binding: Binding,
     ) -> Result<String> {
-        let launch = Launch::create(&self.home().launch_dir(), &self.base_url(), target, bind)?;
+        let launch = Launch::create(&self.home().launch_dir(), &self.base_url(), target, binding)?;
         let url = launch.url(&self.base_url());
         session.set_launch(launch);
         Ok(url)
@@ -361,7 +362,7 @@ impl Daemon {
         self.launch(
             &session,
             verification_uri_complete.unwrap_or(verification_uri),
-            false,
+            Binding::None,
         )?;
         session.launch_file().ok_or(Error::LoginNotFound)
     }
@@ -370,7 +371,7 @@ impl Daemon {
     /// the browser, and the cookie that binds it, if any.
     pub fn claim_launch(&self, token: &str) -> Option<(String, Option<String>)> {
         let (session, launch) = self.logins().claim_launch(token)?;
-        let cookie = launch.bind.then(|| {
+        let cookie = (launch.binding == Binding::Cookie).then(|| {
             session
                 .browser
                 .set_cookie(session.remaining().as_secs().max(1))
@@ -455,7 +456,7 @@ impl Daemon {
             &login.client,
             spec.client_auth,
             params,
-            false,
+            crate::flows::oauth::TokenBody::Form,
         )
         .await
         {
@@ -502,7 +503,9 @@ impl Daemon {
             .get_connection(&record.meta.provider, &record.meta.connection)
             .await?
             .map(|r| r.meta.status);
-        store.put_connection(&record, session.force).await?;
+        store
+            .put_connection(&record, Existing::replace_if(session.force))
+            .await?;
         self.connection_changed(
             &session.profile,
             &session.provider.name,

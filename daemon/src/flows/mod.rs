@@ -565,7 +565,7 @@ mod tests {
                 dir.path(),
                 "http://127.0.0.1:1",
                 "https://p.test/a".into(),
-                true,
+                launch::Binding::Cookie,
             )
             .unwrap()
         };

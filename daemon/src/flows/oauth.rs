@@ -350,21 +350,30 @@ pub fn authenticate(
     }
 }
 
-/// POSTs a token request (form-encoded, or JSON with `json`) and parses the answer.
+/// How a token request's parameters are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenBody {
+    /// `application/x-www-form-urlencoded` (RFC 6749).
+    Form,
+    /// A JSON object (some device-code endpoints want it).
+    Json,
+}
+
+/// POSTs a token request and parses the answer.
 pub async fn token_request(
     http: &reqwest::Client,
     url: &str,
     client: &ClientRecord,
     auth: ClientAuth,
     mut params: Vec<(&'static str, String)>,
-    json: bool,
+    body: TokenBody,
 ) -> std::result::Result<TokenSet, TokenError> {
     let mut req = http
         .post(url)
         .header(reqwest::header::ACCEPT, "application/json");
     req = authenticate(req, &mut params, client, auth);
     tracing::debug!(url, body = %redact_params(&params), "token request");
-    req = if json {
+    req = if body == TokenBody::Json {
         let mut map: serde_json::Map<String, Value> = params
             .iter()
             .map(|(k, v)| (k.to_string(), Value::String(v.clone())))

@@ -5,6 +5,7 @@ use crate::audit::AuditEvent;
 use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::flows::{api_key, LoginOptions, LoginSession, LoginState, NewLogin};
+use crate::names::Existing;
 use crate::names::{ConnectionName, ProfileName, ProviderName};
 use crate::prompt::{PromptOutcome, PromptRequest};
 use crate::providers::{AuthType, Flow};
@@ -111,7 +112,8 @@ impl Daemon {
                 bridge_url: page.clone(),
             };
             if let PromptOutcome::OpenUrl(url) = self.prompter().present(&request) {
-                open_url = Some(self.launch(&session, url, true)?);
+                open_url =
+                    Some(self.launch(&session, url, crate::flows::launch::Binding::Cookie)?);
             }
         }
         Ok(self.login_response(&session, open_url))
@@ -199,7 +201,10 @@ impl Daemon {
             .get_connection(&record.meta.provider, &record.meta.connection)
             .await?
             .map(|r| r.meta.status);
-        if let Err(e) = store.put_connection(&record, session.force).await {
+        if let Err(e) = store
+            .put_connection(&record, Existing::replace_if(session.force))
+            .await
+        {
             self.audit(audit().failed(e.to_string()));
             session.finish(LoginState::Failed {
                 error: e.code().into(),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::home::{write_private_file, Home};
+use crate::names::Existing;
 use crate::providers::validate::{parse_definition, validate, Warning};
 use crate::providers::ProviderDef;
 
@@ -172,11 +173,11 @@ impl Catalogue {
     }
 
     /// Validates and stores a custom definition. An existing name (bundled
-    /// or custom) is replaced only with `force`.
-    pub fn register(&self, def: ProviderDef, force: bool) -> Result<Vec<Warning>> {
+    /// or custom) is replaced only with [`Existing::Replace`].
+    pub fn register(&self, def: ProviderDef, existing: Existing) -> Result<Vec<Warning>> {
         let warnings = validate(&def)?;
         let mut entries = self.entries.write().expect("catalogue lock");
-        if entries.contains_key(&def.name) && !force {
+        if entries.contains_key(&def.name) && existing == Existing::Keep {
             return Err(Error::ProviderExists {
                 name: def.name.clone(),
             });
@@ -225,10 +226,10 @@ mod tests {
         let mut def = cat.get("openai").unwrap().0.as_ref().clone();
         def.display_name = "OpenAI (proxy)".into();
         assert!(matches!(
-            cat.register(def.clone(), false),
+            cat.register(def.clone(), Existing::Keep),
             Err(Error::ProviderExists { .. })
         ));
-        cat.register(def, true).unwrap();
+        cat.register(def, Existing::Replace).unwrap();
         let (reloaded, _) = Catalogue::load(&home).unwrap();
         let (got, origin) = reloaded.get("openai").unwrap();
         assert_eq!(got.display_name, "OpenAI (proxy)");

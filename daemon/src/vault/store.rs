@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::error::{Error, Result};
+use crate::names::Existing;
 use crate::names::{ConnectionName, ProfileName, ProviderName};
 use crate::providers::AuthType;
 use crate::secret::Secret;
@@ -381,14 +382,18 @@ impl Store {
         }))
     }
 
-    /// Writes a connection. Without `replace`, an existing connection is kept
-    /// and the call fails with [`Error::AlreadyConnected`]; the check and the
-    /// write are one transaction.
-    pub async fn put_connection(&self, record: &ConnectionRecord, replace: bool) -> Result<()> {
+    /// Writes a connection. With [`Existing::Keep`], an existing connection
+    /// is kept and the call fails with [`Error::AlreadyConnected`]; the check
+    /// and the write are one transaction.
+    pub async fn put_connection(
+        &self,
+        record: &ConnectionRecord,
+        existing: Existing,
+    ) -> Result<()> {
         let m = &record.meta;
         let (p, n) = (m.provider.as_str(), m.connection.as_str());
         let mut tx = self.write_tx().await?;
-        if !replace {
+        if existing == Existing::Keep {
             let exists = sqlx::query("SELECT 1 FROM connections WHERE provider = ? AND name = ?")
                 .bind(p)
                 .bind(n)
@@ -654,15 +659,35 @@ pub fn new_record(
     }
 }
 
+/// Whether a view shows secrets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reveal {
+    /// Every secret as `***`.
+    Masked,
+    /// The secrets themselves (asked for, and audited).
+    Secrets,
+}
+
+impl Reveal {
+    /// From the API's `show_secret`.
+    pub fn when(show_secret: bool) -> Reveal {
+        if show_secret {
+            Reveal::Secrets
+        } else {
+            Reveal::Masked
+        }
+    }
+}
+
 /// Metadata map helper for views: field → shown value.
-pub fn masked_fields(secrets: &ConnectionSecrets, show: bool) -> BTreeMap<String, String> {
+pub fn masked_fields(secrets: &ConnectionSecrets, reveal: Reveal) -> BTreeMap<String, String> {
     secrets
         .fields()
         .into_iter()
         .map(|(n, v)| {
             (
                 n.to_string(),
-                if show {
+                if reveal == Reveal::Secrets {
                     v.expose().to_string()
                 } else {
                     "***".to_string()
@@ -698,7 +723,7 @@ mod tests {
         let key = Arc::new(MasterKey::generate());
         let store = open(dir.path(), key.clone()).await.unwrap();
         let rec = api_key_record("openai", "default", "sk-plaintext-marker-123456");
-        store.put_connection(&rec, false).await.unwrap();
+        store.put_connection(&rec, Existing::Keep).await.unwrap();
         let got = store
             .get_connection(&rec.meta.provider, &rec.meta.connection)
             .await
@@ -743,7 +768,7 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .put_connection(&api_key_record("openai", "default", "k1"), false)
+                    .put_connection(&api_key_record("openai", "default", "k1"), Existing::Keep)
                     .await
             })
         };
@@ -766,16 +791,19 @@ mod tests {
             .await
             .unwrap();
         store
-            .put_connection(&api_key_record("openai", "default", "k1"), false)
+            .put_connection(&api_key_record("openai", "default", "k1"), Existing::Keep)
             .await
             .unwrap();
         let err = store
-            .put_connection(&api_key_record("openai", "default", "k2"), false)
+            .put_connection(&api_key_record("openai", "default", "k2"), Existing::Keep)
             .await
             .unwrap_err();
         assert!(matches!(err, Error::AlreadyConnected { .. }));
         store
-            .put_connection(&api_key_record("openai", "default", "k3"), true)
+            .put_connection(
+                &api_key_record("openai", "default", "k3"),
+                Existing::Replace,
+            )
             .await
             .unwrap();
         let p = ProviderName::parse("openai").unwrap();
@@ -809,11 +837,17 @@ mod tests {
             .await
             .unwrap();
         store
-            .put_connection(&api_key_record("openai", "default", "victim-key"), false)
+            .put_connection(
+                &api_key_record("openai", "default", "victim-key"),
+                Existing::Keep,
+            )
             .await
             .unwrap();
         store
-            .put_connection(&api_key_record("anthropic", "default", "other"), false)
+            .put_connection(
+                &api_key_record("anthropic", "default", "other"),
+                Existing::Keep,
+            )
             .await
             .unwrap();
         sqlx::query(
