@@ -119,6 +119,31 @@ pub fn due(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
     }
 }
 
+/// The status a failed refresh leaves: `invalid` when the provider refused
+/// the grant or the client for good; otherwise (no answer, a 5xx, an odd
+/// answer, another OAuth error) `connected` while the old token is still
+/// valid, `expired` after.
+fn status_after_failure(e: &TokenError, meta: &ConnectionMeta, now: DateTime<Utc>) -> Status {
+    if e.is_rejection() {
+        Status::Invalid
+    } else if still_valid(meta, now) {
+        Status::Connected
+    } else {
+        Status::Expired
+    }
+}
+
+/// The notification a move from `old` to `new` raises: one per change,
+/// none while the status stays what it was.
+fn notice(old: Status, new: Status) -> Option<NotificationKind> {
+    match (old, new) {
+        (o, n) if o == n => None,
+        (_, Status::Connected) => Some(NotificationKind::Recovered),
+        (_, Status::Expired | Status::Invalid) => Some(NotificationKind::NeedsAttention),
+        _ => None,
+    }
+}
+
 fn still_valid(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
     meta.expires_at.is_none_or(|e| now < e)
 }
@@ -399,7 +424,7 @@ impl Daemon {
                 }
                 self.refresher().succeeded(&key);
                 self.audit(event());
-                if old_status != Status::Connected {
+                if notice(old_status, Status::Connected).is_some() {
                     self.notify_transition(&updated.meta, Status::Connected, None);
                 }
                 self.connection_changed(
@@ -428,18 +453,7 @@ impl Daemon {
                     .failed(reason.clone()),
                 );
                 tracing::warn!(%provider, %connection, "refresh failed: {reason}");
-                let new_status = match &e {
-                    _ if e.is_rejection() => Status::Invalid,
-                    TokenError::Oauth { .. }
-                    | TokenError::Malformed(_)
-                    | TokenError::Transient(_) => {
-                        if still_valid(&rec.meta, now) {
-                            Status::Connected
-                        } else {
-                            Status::Expired
-                        }
-                    }
-                };
+                let new_status = status_after_failure(&e, &rec.meta, now);
                 let mut updated = rec.clone();
                 updated.meta.status = new_status;
                 updated.meta.last_error = Some(reason.clone());
@@ -457,7 +471,7 @@ impl Daemon {
                         "the connection was replaced or removed during the refresh".into(),
                     ));
                 }
-                if new_status != old_status {
+                if notice(old_status, new_status).is_some() {
                     self.notify_transition(&updated.meta, new_status, Some(&reason));
                 }
                 self.connection_changed(
@@ -569,6 +583,77 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key() -> Key {
+        (
+            ProfileName::default_name(),
+            ProviderName::parse("github").unwrap(),
+            ConnectionName::default_name(),
+        )
+    }
+
+    #[test]
+    fn failures_back_off_doubling_up_to_fifteen_minutes_and_a_success_clears_it() {
+        let r = Refresher::default();
+        assert!(!r.backing_off(&key()) && !r.failed_within(&key(), READ_RETRY_FLOOR));
+        let delay = |r: &Refresher| r.backoff.lock().unwrap()[&key()].1;
+        r.failed(&key());
+        assert_eq!(delay(&r), FIRST_BACKOFF);
+        assert!(r.backing_off(&key()) && r.failed_within(&key(), READ_RETRY_FLOOR));
+        for _ in 0..20 {
+            r.failed(&key());
+        }
+        assert_eq!(delay(&r), MAX_BACKOFF);
+        r.succeeded(&key());
+        assert!(!r.backing_off(&key()));
+        r.failed(&key());
+        assert_eq!(
+            delay(&r),
+            FIRST_BACKOFF,
+            "a success starts the backoff over"
+        );
+    }
+
+    #[test]
+    fn a_rejection_is_invalid_and_anything_else_waits_while_the_token_is_valid() {
+        let now = Utc::now();
+        let valid = meta(3600, 3500);
+        let past = meta(3600, 3700);
+        let oauth = |code: &str| TokenError::Oauth {
+            code: code.into(),
+            description: None,
+            status: 400,
+        };
+        for e in [oauth("invalid_grant"), oauth("invalid_client")] {
+            assert_eq!(status_after_failure(&e, &valid, now), Status::Invalid);
+            assert_eq!(status_after_failure(&e, &past, now), Status::Invalid);
+        }
+        for e in [
+            TokenError::Transient("timed out".into()),
+            TokenError::Malformed("not JSON".into()),
+            oauth("temporarily_unavailable"),
+        ] {
+            assert_eq!(status_after_failure(&e, &valid, now), Status::Connected);
+            assert_eq!(status_after_failure(&e, &past, now), Status::Expired);
+        }
+    }
+
+    #[test]
+    fn each_change_of_status_is_noticed_once() {
+        use NotificationKind::{NeedsAttention, Recovered};
+        // An outage that outlives the token, then recovery; then a rejection.
+        let path = [
+            Status::Connected,
+            Status::Connected,
+            Status::Expired,
+            Status::Expired,
+            Status::Connected,
+            Status::Invalid,
+            Status::Invalid,
+        ];
+        let notices: Vec<_> = path.windows(2).filter_map(|w| notice(w[0], w[1])).collect();
+        assert_eq!(notices, vec![NeedsAttention, Recovered, NeedsAttention]);
+    }
 
     #[test]
     fn idle_refresh_locks_are_dropped_and_held_ones_kept() {
