@@ -14,6 +14,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl Daemon {
+    /// The store of a profile (see [`crate::vault::Stores::get`]).
+    pub async fn store(&self, profile: &ProfileName) -> Result<Store> {
+        self.stores().get(profile).await
+    }
+
+    /// Creates a profile and its store.
+    pub async fn create_profile(&self, profile: &ProfileName) -> Result<()> {
+        self.stores().create(profile).await
+    }
+
     pub(crate) fn provider(&self, name: &str) -> Result<(Arc<ProviderDef>, ProviderOrigin)> {
         self.catalogue().get(name)
     }
@@ -242,7 +252,8 @@ impl Daemon {
             .map(|r| r.meta.status);
         let (removed_connection, removed_client) = store.revoke_local(&pname, connection).await?;
         if removed_connection {
-            self.connection_changed(profile, provider, connection.as_str(), old, None);
+            self.events()
+                .connection_status(profile, provider, connection.as_str(), old, None);
         }
         if !removed_connection && !removed_client {
             self.provider(provider)?;
@@ -277,7 +288,7 @@ impl Daemon {
             .collect();
         let (connections_removed, client_removed) = store.remove_provider_state(&pname).await?;
         for m in before {
-            self.connection_changed(
+            self.events().connection_status(
                 profile,
                 provider,
                 m.connection.as_str(),
@@ -298,42 +309,6 @@ impl Daemon {
             connections_removed,
             client_removed,
         })
-    }
-
-    /// The store of a profile. The default profile is created on first use;
-    /// any other must exist (`authsome profile create`).
-    pub async fn store(&self, profile: &ProfileName) -> Result<Store> {
-        let mut stores = self.open_stores().lock().await;
-        if let Some(s) = stores.get(profile) {
-            return Ok(s.clone());
-        }
-        let path = self.home().store_path(profile);
-        let implicit =
-            *profile == ProfileName::default_name() || *profile == self.home().default_profile()?;
-        if !path.exists() && !implicit {
-            return Err(Error::ProfileNotFound {
-                name: profile.to_string(),
-            });
-        }
-        let store = Store::open(&path, self.master_key().clone(), profile.clone()).await?;
-        stores.insert(profile.clone(), store.clone());
-        Ok(store)
-    }
-
-    /// Creates a profile and its store.
-    pub async fn create_profile(&self, profile: &ProfileName) -> Result<()> {
-        let path = self.home().store_path(profile);
-        if path.exists() {
-            return Err(Error::ProfileExists {
-                name: profile.to_string(),
-            });
-        }
-        let store = Store::open(&path, self.master_key().clone(), profile.clone()).await?;
-        self.open_stores()
-            .lock()
-            .await
-            .insert(profile.clone(), store);
-        Ok(())
     }
 }
 

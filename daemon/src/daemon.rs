@@ -8,7 +8,6 @@
 //! way: [`Daemon::start`], then [`Daemon::serve`] with a listener and a
 //! shutdown future.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,14 +20,13 @@ use crate::error::{Error, Result};
 use crate::flows::LoginRegistry;
 use crate::home::Home;
 use crate::instance;
-use crate::names::ProfileName;
 use crate::notify::Notifier;
 use crate::prompt::{BridgePrompter, Prompter};
 use crate::providers::Catalogue;
 use crate::refresh::Refresher;
 use crate::secret::{random_token, Secret};
 use crate::vault::keys::{InitReport, KeySource, MasterKeyLoader};
-use crate::vault::{MasterKey, Status, Store};
+use crate::vault::{Store, Stores};
 use crate::wire::*;
 
 /// How to start a daemon.
@@ -71,10 +69,9 @@ struct Inner {
     home: Home,
     port: u16,
     token: Secret,
-    key: Arc<MasterKey>,
     key_source: KeySource,
     catalogue: Catalogue,
-    stores: tokio::sync::Mutex<HashMap<ProfileName, Store>>,
+    stores: Arc<Stores>,
     audit: Audit,
     logins: LoginRegistry,
     prompter: Arc<dyn Prompter>,
@@ -190,10 +187,9 @@ impl Daemon {
                 home: home.clone(),
                 port,
                 token: Secret::new(random_token(32)),
-                key,
                 key_source,
                 catalogue,
-                stores: tokio::sync::Mutex::new(HashMap::from([(default_profile, default_store)])),
+                stores: Arc::new(Stores::new(home.clone(), key, default_store)),
                 audit,
                 logins,
                 prompter: opts.prompter.unwrap_or_else(|| Arc::new(BridgePrompter)),
@@ -280,9 +276,7 @@ impl Daemon {
 
     async fn cleanup(&self) {
         instance::withdraw(&self.inner.home);
-        for store in self.inner.stores.lock().await.values() {
-            store.close().await;
-        }
+        self.inner.stores.close_all().await;
         self.audit(AuditEvent::new("daemon_stop").detail(format!("pid {}", std::process::id())));
         tracing::info!("daemon stopped");
     }
@@ -340,38 +334,16 @@ impl Daemon {
     pub fn audit(&self, event: AuditEvent) {
         self.inner.audit.record(event);
     }
-    pub(crate) fn master_key(&self) -> &Arc<MasterKey> {
-        &self.inner.key
-    }
     pub(crate) fn prompter(&self) -> &Arc<dyn Prompter> {
         &self.inner.prompter
     }
-    /// The profiles' stores opened so far.
-    pub(crate) fn open_stores(&self) -> &tokio::sync::Mutex<HashMap<ProfileName, Store>> {
+    /// The profiles' stores.
+    pub fn stores(&self) -> &Arc<Stores> {
         &self.inner.stores
     }
     /// The event hub.
     pub fn events(&self) -> &crate::events::Events {
         &self.inner.events
-    }
-    /// Tells subscribers a connection's status changed (`None`: no connection).
-    pub fn connection_changed(
-        &self,
-        profile: &ProfileName,
-        provider: &str,
-        connection: &str,
-        old: Option<Status>,
-        new: Option<Status>,
-    ) {
-        if old != new {
-            self.events().send(crate::events::Event::ConnectionStatus {
-                profile: profile.to_string(),
-                provider: provider.to_string(),
-                connection: connection.to_string(),
-                old,
-                new,
-            });
-        }
     }
     /// Base URL of the API (`http://127.0.0.1:<port>`).
     pub fn base_url(&self) -> String {

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::names::ProfileName;
 use crate::vault::Status;
 use crate::wire::LoginResponse;
 
@@ -98,6 +99,27 @@ impl Events {
     pub fn send(&self, event: Event) {
         tracing::debug!(kind = event.kind(), "event");
         let _ = self.tx.send(event);
+    }
+
+    /// Tells subscribers a connection's status changed (`None`: no
+    /// connection); nothing is sent when it did not.
+    pub fn connection_status(
+        &self,
+        profile: &ProfileName,
+        provider: &str,
+        connection: &str,
+        old: Option<Status>,
+        new: Option<Status>,
+    ) {
+        if old != new {
+            self.send(Event::ConnectionStatus {
+                profile: profile.to_string(),
+                provider: provider.to_string(),
+                connection: connection.to_string(),
+                old,
+                new,
+            });
+        }
     }
 
     /// A new subscription: every event sent from now on.

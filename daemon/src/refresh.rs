@@ -427,7 +427,7 @@ impl Daemon {
                 if notice(old_status, Status::Connected).is_some() {
                     self.notify_transition(&updated.meta, Status::Connected, None);
                 }
-                self.connection_changed(
+                self.events().connection_status(
                     store.profile(),
                     provider.as_str(),
                     connection.as_str(),
@@ -474,7 +474,7 @@ impl Daemon {
                 if notice(old_status, new_status).is_some() {
                     self.notify_transition(&updated.meta, new_status, Some(&reason));
                 }
-                self.connection_changed(
+                self.events().connection_status(
                     store.profile(),
                     provider.as_str(),
                     connection.as_str(),

@@ -506,7 +506,7 @@ impl Daemon {
         store
             .put_connection(&record, Existing::replace_if(session.force))
             .await?;
-        self.connection_changed(
+        self.events().connection_status(
             &session.profile,
             &session.provider.name,
             session.connection.as_str(),

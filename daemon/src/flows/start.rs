@@ -213,7 +213,7 @@ impl Daemon {
             return Err(e);
         }
         self.audit(audit().detail(format!("flow {}", session.flow.as_str())));
-        self.connection_changed(
+        self.events().connection_status(
             &session.profile,
             &def.name,
             session.connection.as_str(),

@@ -4,7 +4,9 @@
 pub mod crypto;
 pub mod keys;
 pub mod store;
+pub mod stores;
 
 pub use crypto::MasterKey;
 pub use keys::{KeySource, MasterKeyLoader};
 pub use store::{ClientRecord, ConnectionMeta, ConnectionRecord, ConnectionSecrets, Status, Store};
+pub use stores::Stores;
