@@ -153,7 +153,7 @@ impl Daemon {
             Reveal::Secrets => Need::Valid,
             Reveal::Masked => Need::Display,
         };
-        let rec = self.fresh_record(profile, rec, need).await?;
+        let rec = self.refresher().fresh_record(profile, rec, need).await?;
         let def = self.provider(provider).ok().map(|(d, _)| d);
         if reveal == Reveal::Secrets {
             self.audit(
@@ -187,7 +187,10 @@ impl Daemon {
         let mut vars = Vec::new();
         for (p, c) in targets {
             let rec = self.record(profile, &p, &c).await?;
-            let rec = self.fresh_record(profile, rec, Need::Valid).await?;
+            let rec = self
+                .refresher()
+                .fresh_record(profile, rec, Need::Valid)
+                .await?;
             let Ok((def, _)) = self.provider(&p) else {
                 continue;
             };

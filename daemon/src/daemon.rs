@@ -23,7 +23,7 @@ use crate::instance;
 use crate::notify::Notifier;
 use crate::prompt::{BridgePrompter, Prompter};
 use crate::providers::Catalogue;
-use crate::refresh::Refresher;
+use crate::refresh::{Refresher, RefresherParts};
 use crate::secret::{random_token, Secret};
 use crate::vault::keys::{InitReport, KeySource, MasterKeyLoader};
 use crate::vault::{Store, Stores};
@@ -70,12 +70,11 @@ struct Inner {
     port: u16,
     token: Secret,
     key_source: KeySource,
-    catalogue: Catalogue,
+    catalogue: Arc<Catalogue>,
     stores: Arc<Stores>,
-    audit: Audit,
+    audit: Arc<Audit>,
     logins: LoginRegistry,
     prompter: Arc<dyn Prompter>,
-    notifier: Arc<dyn Notifier>,
     shutdown: tokio::sync::watch::Sender<bool>,
     started_at: DateTime<Utc>,
     http: reqwest::Client,
@@ -170,7 +169,10 @@ impl Daemon {
         for p in &provider_problems {
             tracing::warn!("custom provider left out: {p}");
         }
-        let audit = Audit::open(&home.audit_log())?;
+        let audit = Arc::new(Audit::open(&home.audit_log())?);
+        let catalogue = Arc::new(catalogue);
+        let stores = Arc::new(Stores::new(home.clone(), key, default_store));
+        let http = crate::flows::oauth::http_client();
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let events = crate::events::Events::default();
         let logins = LoginRegistry::default();
@@ -182,6 +184,18 @@ impl Daemon {
                 })
             }));
         }
+        let notifier = opts
+            .notifier
+            .unwrap_or_else(crate::notify::default_notifier);
+        let refresher = Refresher::new(RefresherParts {
+            home: home.clone(),
+            stores: stores.clone(),
+            catalogue: catalogue.clone(),
+            http: http.clone(),
+            audit: audit.clone(),
+            events: events.clone(),
+            notifier,
+        });
         let daemon = Daemon {
             inner: Arc::new(Inner {
                 home: home.clone(),
@@ -189,17 +203,14 @@ impl Daemon {
                 token: Secret::new(random_token(32)),
                 key_source,
                 catalogue,
-                stores: Arc::new(Stores::new(home.clone(), key, default_store)),
+                stores,
                 audit,
                 logins,
                 prompter: opts.prompter.unwrap_or_else(|| Arc::new(BridgePrompter)),
-                notifier: opts
-                    .notifier
-                    .unwrap_or_else(crate::notify::default_notifier),
                 shutdown,
                 started_at: Utc::now(),
-                http: crate::flows::oauth::http_client(),
-                refresher: Refresher::default(),
+                http,
+                refresher,
                 events,
                 proxy,
                 proxy_listener: std::sync::Mutex::new(Some(proxy_listener)),
@@ -242,7 +253,7 @@ impl Daemon {
                 }
             })
         };
-        let scheduler = tokio::spawn(self.clone().run_scheduler());
+        let scheduler = tokio::spawn(self.inner.refresher.clone().run_scheduler());
         let proxy_listener = self
             .inner
             .proxy_listener
@@ -309,10 +320,6 @@ impl Daemon {
     /// The catalogue.
     pub fn catalogue(&self) -> &Catalogue {
         &self.inner.catalogue
-    }
-    /// The notifier in use.
-    pub fn notifier(&self) -> &Arc<dyn Notifier> {
-        &self.inner.notifier
     }
     /// The login sessions.
     pub fn logins(&self) -> &LoginRegistry {

@@ -9,13 +9,17 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::AuditEvent;
-use crate::daemon::Daemon;
+use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::flows::oauth::{token_request, Endpoints, TokenError};
+use crate::home::Home;
 use crate::names::{ConnectionName, ProfileName, ProviderName};
+use crate::notify::Notifier;
 use crate::notify::{Notification, NotificationKind};
 use crate::providers::AuthType;
+use crate::providers::Catalogue;
+use crate::vault::Stores;
 use crate::vault::{ConnectionMeta, ConnectionRecord, Status};
 
 /// Refresh this long before expiry (the seeds' default).
@@ -36,7 +40,7 @@ type Key = (ProfileName, ProviderName, ConnectionName);
 
 /// Per-connection locks and retry backoff.
 #[derive(Debug, Default)]
-pub struct Refresher {
+struct RefreshLocks {
     locks: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
     /// Next attempt the scheduler may make, the current delay, and when the
     /// last attempt failed.
@@ -47,7 +51,7 @@ pub struct Refresher {
 /// dropped (a removed connection's lock would otherwise stay forever).
 const MAX_IDLE_LOCKS: usize = 256;
 
-impl Refresher {
+impl RefreshLocks {
     fn lock_for(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("refresh locks");
         if locks.len() >= MAX_IDLE_LOCKS && !locks.contains_key(key) {
@@ -157,7 +161,7 @@ fn needs_refresh(meta: &ConnectionMeta, now: DateTime<Utc>) -> bool {
     due(meta, now) || meta.refresh_started_at.is_some()
 }
 
-/// What a caller of [`Daemon::fresh_record`] needs.
+/// What a caller of [`Refresher::fresh_record`] needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
     /// A valid credential, or an error.
@@ -176,7 +180,57 @@ pub struct FreshCredential {
     pub reuse_until: Option<DateTime<Utc>>,
 }
 
-impl Daemon {
+/// Keeps OAuth connections fresh: on read (single flight per connection)
+/// and on a schedule. It owns its locks and backoff, and shares the stores,
+/// the catalogue, the audit log, the events and the notifier. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Refresher {
+    locks: Arc<RefreshLocks>,
+    home: Home,
+    stores: Arc<Stores>,
+    catalogue: Arc<Catalogue>,
+    http: reqwest::Client,
+    audit: Arc<Audit>,
+    events: Events,
+    notifier: Arc<dyn Notifier>,
+}
+
+/// What a [`Refresher`] works with.
+#[derive(Debug)]
+pub struct RefresherParts {
+    /// The home (for its profiles).
+    pub home: Home,
+    /// The stores.
+    pub stores: Arc<Stores>,
+    /// The providers.
+    pub catalogue: Arc<Catalogue>,
+    /// The HTTP client for token endpoints.
+    pub http: reqwest::Client,
+    /// The audit log.
+    pub audit: Arc<Audit>,
+    /// The event hub.
+    pub events: Events,
+    /// Who tells people about connections needing attention.
+    pub notifier: Arc<dyn Notifier>,
+}
+
+impl Refresher {
+    /// A refresher over `parts`.
+    pub fn new(parts: RefresherParts) -> Refresher {
+        Refresher {
+            locks: Arc::default(),
+            home: parts.home,
+            stores: parts.stores,
+            catalogue: parts.catalogue,
+            http: parts.http,
+            audit: parts.audit,
+            events: parts.events,
+            notifier: parts.notifier,
+        }
+    }
+}
+
+impl Refresher {
     /// The one way the proxy gets a credential: the connection, refreshed
     /// first when due; an error when it cannot give a valid one.
     pub async fn fresh_credential(
@@ -186,7 +240,8 @@ impl Daemon {
         connection: &ConnectionName,
     ) -> Result<FreshCredential> {
         let rec = self
-            .store(profile)
+            .stores
+            .get(profile)
             .await?
             .get_connection(provider, connection)
             .await?
@@ -245,7 +300,8 @@ impl Daemon {
             Ok(r) => Ok(r),
             Err(e) if strict => Err(e),
             Err(_) => Ok(self
-                .store(profile)
+                .stores
+                .get(profile)
                 .await?
                 .get_connection(&rec.meta.provider, &rec.meta.connection)
                 .await?
@@ -265,16 +321,12 @@ impl Daemon {
         provider: &ProviderName,
         connection: &ConnectionName,
     ) -> Result<ConnectionRecord> {
-        let daemon = self.clone();
+        let this = self.clone();
         let (profile, provider, connection) =
             (profile.clone(), provider.clone(), connection.clone());
-        tokio::spawn(async move {
-            daemon
-                .refresh_in_task(&profile, &provider, &connection)
-                .await
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("the refresh task failed: {e}")))?
+        tokio::spawn(async move { this.refresh_in_task(&profile, &provider, &connection).await })
+            .await
+            .map_err(|e| Error::Internal(format!("the refresh task failed: {e}")))?
     }
 
     async fn refresh_in_task(
@@ -284,9 +336,9 @@ impl Daemon {
         connection: &ConnectionName,
     ) -> Result<ConnectionRecord> {
         let key = (profile.clone(), provider.clone(), connection.clone());
-        let lock = self.refresher().lock_for(&key);
+        let lock = self.locks.lock_for(&key);
         let _guard = lock.lock().await;
-        let store = self.store(profile).await?;
+        let store = self.stores.get(profile).await?;
         let missing = || Error::ConnectionNotFound {
             provider: provider.to_string(),
             connection: connection.to_string(),
@@ -312,12 +364,12 @@ impl Daemon {
         }
         if rec.meta.status == Status::Connected
             && (!needs_refresh(&rec.meta, now)
-                || (self.refresher().backing_off(&key) && still_valid(&rec.meta, now)))
+                || (self.locks.backing_off(&key) && still_valid(&rec.meta, now)))
         {
             // Fresh enough, or a recent attempt failed and the old token still works.
             return Ok(rec);
         }
-        if self.refresher().failed_within(&key, READ_RETRY_FLOOR) {
+        if self.locks.failed_within(&key, READ_RETRY_FLOOR) {
             // The provider failed us a moment ago: answer from what is stored.
             if rec.meta.status == Status::Connected && still_valid(&rec.meta, now) {
                 return Ok(rec);
@@ -337,7 +389,7 @@ impl Daemon {
                 "the access token expired and no refresh token was issued; log in again".into(),
             ));
         };
-        let (def, _) = self.catalogue().get(provider.as_str())?;
+        let (def, _) = self.catalogue.get(provider.as_str())?;
         let spec = crate::flows::oauth::spec(&def)?;
         let client = store
             .get_client(provider)
@@ -373,7 +425,7 @@ impl Daemon {
                 .ok_or_else(missing);
         }
         let result = token_request(
-            self.http(),
+            &self.http,
             &endpoints.token_url,
             &client,
             spec.client_auth,
@@ -422,12 +474,12 @@ impl Daemon {
                         .await?
                         .ok_or_else(missing);
                 }
-                self.refresher().succeeded(&key);
-                self.audit(event());
+                self.locks.succeeded(&key);
+                self.audit.record(event());
                 if notice(old_status, Status::Connected).is_some() {
                     self.notify_transition(&updated.meta, Status::Connected, None);
                 }
-                self.events().connection_status(
+                self.events.connection_status(
                     store.profile(),
                     provider.as_str(),
                     connection.as_str(),
@@ -437,7 +489,7 @@ impl Daemon {
                 Ok(updated)
             }
             Err(e) => {
-                self.refresher().failed(&key);
+                self.locks.failed(&key);
                 let mut reason = e.reason();
                 if interrupted && e.is_rejection() {
                     reason.push_str(
@@ -445,7 +497,7 @@ impl Daemon {
                          after the provider may have rotated the refresh token; log in again",
                     );
                 }
-                self.audit(
+                self.audit.record(
                     AuditEvent {
                         event: "refresh_failed".into(),
                         ..event()
@@ -474,7 +526,7 @@ impl Daemon {
                 if notice(old_status, new_status).is_some() {
                     self.notify_transition(&updated.meta, new_status, Some(&reason));
                 }
-                self.events().connection_status(
+                self.events.connection_status(
                     store.profile(),
                     provider.as_str(),
                     connection.as_str(),
@@ -493,7 +545,7 @@ impl Daemon {
 
     fn notify_transition(&self, meta: &ConnectionMeta, to: Status, reason: Option<&str>) {
         let display = self
-            .catalogue()
+            .catalogue
             .get(meta.provider.as_str())
             .map(|(d, _)| d.display_name.clone())
             .unwrap_or_else(|_| meta.provider.to_string());
@@ -521,7 +573,7 @@ impl Daemon {
                 ),
             ),
         };
-        self.notifier().notify(&Notification {
+        self.notifier.notify(&Notification {
             kind,
             provider: meta.provider.to_string(),
             connection: meta.connection.to_string(),
@@ -533,15 +585,15 @@ impl Daemon {
     /// One pass of the scheduler: refresh every OAuth connection that is due,
     /// or expired and out of backoff, in every profile of the home.
     pub async fn refresh_due(&self) {
-        let Ok(profiles) = self.home().list_profiles() else {
+        let Ok(profiles) = &self.home.list_profiles() else {
             return;
         };
         let now = Utc::now();
         for profile in profiles {
-            if !self.home().store_path(&profile).exists() {
+            if !self.home.store_path(profile).exists() {
                 continue;
             }
-            let Ok(store) = self.store(&profile).await else {
+            let Ok(store) = self.stores.get(profile).await else {
                 continue;
             };
             let Ok(conns) = store.list_connections().await else {
@@ -553,15 +605,15 @@ impl Daemon {
                 }
                 let key = (profile.clone(), m.provider.clone(), m.connection.clone());
                 if !(needs_refresh(&m, now) || m.status == Status::Expired)
-                    || self.refresher().backing_off(&key)
-                    || self.refresher().busy(&key)
+                    || self.locks.backing_off(&key)
+                    || self.locks.busy(&key)
                 {
                     continue;
                 }
-                let daemon = self.clone();
+                let this = self.clone();
                 let profile = profile.clone();
                 tokio::spawn(async move {
-                    let _ = daemon
+                    let _ = this
                         .refresh_connection(&profile, &m.provider, &m.connection)
                         .await;
                 });
@@ -594,9 +646,9 @@ mod tests {
 
     #[test]
     fn failures_back_off_doubling_up_to_fifteen_minutes_and_a_success_clears_it() {
-        let r = Refresher::default();
+        let r = RefreshLocks::default();
         assert!(!r.backing_off(&key()) && !r.failed_within(&key(), READ_RETRY_FLOOR));
-        let delay = |r: &Refresher| r.backoff.lock().unwrap()[&key()].1;
+        let delay = |r: &RefreshLocks| r.backoff.lock().unwrap()[&key()].1;
         r.failed(&key());
         assert_eq!(delay(&r), FIRST_BACKOFF);
         assert!(r.backing_off(&key()) && r.failed_within(&key(), READ_RETRY_FLOOR));
@@ -657,7 +709,7 @@ mod tests {
 
     #[test]
     fn idle_refresh_locks_are_dropped_and_held_ones_kept() {
-        let r = Refresher::default();
+        let r = RefreshLocks::default();
         let key = |i: usize| {
             (
                 ProfileName::default_name(),

@@ -741,7 +741,10 @@ impl Daemon {
                 return Ok((c.name.clone(), c.value.clone()));
             }
         }
-        let fresh = self.fresh_credential(profile, &pname, connection).await?;
+        let fresh = self
+            .refresher()
+            .fresh_credential(profile, &pname, connection)
+            .await?;
         let rec = fresh.record;
         let (def, _) = self.catalogue().get(provider)?;
         let missing = || Error::CredentialMissing {
