@@ -23,6 +23,7 @@ use crate::instance;
 use crate::notify::Notifier;
 use crate::prompt::{BridgePrompter, Prompter};
 use crate::providers::Catalogue;
+use crate::proxy::{Runs, RunsParts};
 use crate::refresh::{Refresher, RefresherParts};
 use crate::secret::{random_token, Secret};
 use crate::vault::keys::{InitReport, KeySource, MasterKeyLoader};
@@ -80,7 +81,7 @@ struct Inner {
     http: reqwest::Client,
     refresher: Refresher,
     events: crate::events::Events,
-    proxy: crate::proxy::ProxyState,
+    runs: Runs,
     proxy_listener: std::sync::Mutex<Option<std::net::TcpListener>>,
     _lock: std::fs::File,
 }
@@ -196,6 +197,15 @@ impl Daemon {
             events: events.clone(),
             notifier,
         });
+        let runs = Runs::new(RunsParts {
+            state: proxy,
+            stores: stores.clone(),
+            catalogue: catalogue.clone(),
+            refresher: refresher.clone(),
+            audit: audit.clone(),
+            events: events.clone(),
+            api_port: port,
+        });
         let daemon = Daemon {
             inner: Arc::new(Inner {
                 home: home.clone(),
@@ -212,7 +222,7 @@ impl Daemon {
                 http,
                 refresher,
                 events,
-                proxy,
+                runs,
                 proxy_listener: std::sync::Mutex::new(Some(proxy_listener)),
                 _lock: lock,
             }),
@@ -261,7 +271,7 @@ impl Daemon {
             .expect("proxy listener")
             .take();
         let proxy = match proxy_listener.map(TcpListener::from_std) {
-            Some(Ok(l)) => Some(tokio::spawn(crate::proxy::serve(self.clone(), l))),
+            Some(Ok(l)) => Some(tokio::spawn(crate::proxy::serve(self.runs().clone(), l))),
             Some(Err(e)) => return Err(Error::io("proxy listener", e)),
             None => None,
         };
@@ -333,8 +343,9 @@ impl Daemon {
     pub fn refresher(&self) -> &Refresher {
         &self.inner.refresher
     }
-    pub(crate) fn proxy_state(&self) -> &crate::proxy::ProxyState {
-        &self.inner.proxy
+    /// The run proxy.
+    pub fn runs(&self) -> &Runs {
+        &self.inner.runs
     }
 
     /// Records an audit event.
@@ -379,9 +390,9 @@ impl Daemon {
                 .iter()
                 .map(|p| p.to_string())
                 .collect(),
-            proxy_port: self.inner.proxy.port(),
-            ca_fingerprint: self.inner.proxy.ca.fingerprint(),
-            runs: self.inner.proxy.runs.len(),
+            proxy_port: self.runs().state().port(),
+            ca_fingerprint: self.runs().state().ca.fingerprint(),
+            runs: self.runs().state().runs.len(),
             core_dumps_disabled: crate::process::core_dumps_disabled(),
         })
     }

@@ -391,7 +391,7 @@ async fn begin_run(
     Profile(p): Profile,
     ApiJson(req): ApiJson<RunRequest>,
 ) -> Result<Json<RunResponse>, Error> {
-    d.begin_run(&p, req).await.map(Json)
+    d.runs().begin_run(&p, req).await.map(Json)
 }
 
 async fn end_run(
@@ -399,7 +399,7 @@ async fn end_run(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RunEnd>,
 ) -> Result<Json<RunSummary>, Error> {
-    d.end_run(&id, req.exit_code).map(Json)
+    d.runs().end_run(&id, req.exit_code).map(Json)
 }
 
 async fn watch_run(
@@ -407,7 +407,9 @@ async fn watch_run(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RunPid>,
 ) -> Result<StatusCode, Error> {
-    d.watch_run(&id, req.pid).map(|_| StatusCode::NO_CONTENT)
+    d.runs()
+        .watch_run(&id, req.pid)
+        .map(|_| StatusCode::NO_CONTENT)
 }
 
 /// A request's headers must arrive within this long, and a keep-alive

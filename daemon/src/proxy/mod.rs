@@ -27,14 +27,18 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use crate::daemon::Daemon;
+use crate::audit::Audit;
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::names::{ProfileName, ProviderName};
+use crate::providers::Catalogue;
 use crate::providers::{AuthType, HostPattern};
+use crate::refresh::Refresher;
 use crate::vault::Status;
+use crate::vault::Stores;
 use ca::CertificateAuthority;
 use matcher::{Candidate, Decision};
-use runs::{Run, Runs};
+use runs::{Run, RunTable};
 
 /// The value SDKs see in their API-key variables during a run.
 pub const PLACEHOLDER: &str = "authsome-proxy-managed";
@@ -80,13 +84,65 @@ struct CachedCred {
 const CRED_CACHE_TTL: Duration = Duration::from_secs(5);
 type Client = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
-/// The proxy's state, owned by the daemon.
+/// The run proxy as a service: the runs, the credentials they may use and
+/// what they did. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Runs {
+    state: Arc<ProxyState>,
+    stores: Arc<Stores>,
+    catalogue: Arc<Catalogue>,
+    refresher: Refresher,
+    audit: Arc<Audit>,
+    events: Events,
+    api_port: u16,
+}
+
+/// What [`Runs`] works with.
+#[derive(Debug)]
+pub struct RunsParts {
+    /// The proxy's own state (CA, runs, upstream client).
+    pub state: ProxyState,
+    /// The stores.
+    pub stores: Arc<Stores>,
+    /// The providers.
+    pub catalogue: Arc<Catalogue>,
+    /// Where fresh credentials come from.
+    pub refresher: Refresher,
+    /// The audit log.
+    pub audit: Arc<Audit>,
+    /// The event hub.
+    pub events: Events,
+    /// The daemon's API port (runs may not reach it).
+    pub api_port: u16,
+}
+
+impl Runs {
+    /// The run proxy over `parts`.
+    pub fn new(parts: RunsParts) -> Runs {
+        Runs {
+            state: Arc::new(parts.state),
+            stores: parts.stores,
+            catalogue: parts.catalogue,
+            refresher: parts.refresher,
+            audit: parts.audit,
+            events: parts.events,
+            api_port: parts.api_port,
+        }
+    }
+
+    /// The proxy's state (CA, runs, port).
+    pub fn state(&self) -> &ProxyState {
+        &self.state
+    }
+}
+
+/// The proxy's state, owned by [`Runs`].
 pub struct ProxyState {
     /// The CA.
     pub ca: CertificateAuthority,
     creds: std::sync::Mutex<std::collections::HashMap<CredKey, CachedCred>>,
     /// Live runs.
-    pub runs: Runs,
+    pub runs: RunTable,
     /// The bundle handed to children: system roots plus the CA.
     pub bundle_path: std::path::PathBuf,
     client: Client,
@@ -199,7 +255,7 @@ impl ProxyState {
         Ok(ProxyState {
             ca,
             creds: std::sync::Mutex::default(),
-            runs: Runs::default(),
+            runs: RunTable::default(),
             bundle_path,
             client: upstream_client(extra_ca_file)?,
             port,
@@ -231,7 +287,7 @@ fn http1_server() -> http1::Builder {
 }
 
 /// Accepts proxy connections until the task is aborted.
-pub async fn serve(daemon: Daemon, listener: TcpListener) {
+pub async fn serve(runs: Runs, listener: TcpListener) {
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = limit.clone().acquire_owned().await else {
@@ -247,7 +303,7 @@ pub async fn serve(daemon: Daemon, listener: TcpListener) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let d = daemon.clone();
+        let d = runs.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(permit.clone());
@@ -265,12 +321,12 @@ pub async fn serve(daemon: Daemon, listener: TcpListener) {
     }
 }
 
-async fn handle(d: Daemon, req: Request<Incoming>) -> Response<Body> {
+async fn handle(d: Runs, req: Request<Incoming>) -> Response<Body> {
     let auth = req
         .headers()
         .get("proxy-authorization")
         .and_then(|v| v.to_str().ok());
-    let Some(run) = d.proxy().runs.authenticate(auth) else {
+    let Some(run) = d.state.runs.authenticate(auth) else {
         return proxy_auth_required();
     };
     if req.method() == Method::CONNECT {
@@ -289,7 +345,7 @@ fn split_authority(authority: &hyper::http::uri::Authority, default_port: u16) -
     (host, authority.port_u16().unwrap_or(default_port))
 }
 
-async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<Body> {
+async fn connect(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Body> {
     let Some(authority) = req.uri().authority().cloned() else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -302,7 +358,7 @@ async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<B
     }
     let candidates = d.run_candidates(&run).await;
     if matcher::intercepts(&candidates, &host, port) {
-        let config = match d.proxy().ca.server_config(&host) {
+        let config = match d.state.ca.server_config(&host) {
             Ok(c) => c,
             Err(e) => {
                 return text(
@@ -379,8 +435,8 @@ async fn connect(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<B
 /// A 403 for a request aimed at one of the daemon's own ports on this
 /// machine: a run's command must not reach the API (or the proxy itself)
 /// through the proxy, whatever spelling of the address it uses.
-async fn daemon_target(d: &Daemon, host: &str, port: u16) -> Option<Response<Body>> {
-    if port != d.port() && port != d.proxy().port() {
+async fn daemon_target(d: &Runs, host: &str, port: u16) -> Option<Response<Body>> {
+    if port != d.api_port && port != d.state.port() {
         return None;
     }
     let reaches_us = match host.parse::<IpAddr>() {
@@ -395,8 +451,8 @@ async fn daemon_target(d: &Daemon, host: &str, port: u16) -> Option<Response<Bod
 }
 
 /// True when `ip:port` is one of the daemon's own listening sockets.
-fn reaches_daemon(d: &Daemon, ip: IpAddr, port: u16) -> bool {
-    if port != d.port() && port != d.proxy().port() {
+fn reaches_daemon(d: &Runs, ip: IpAddr, port: u16) -> bool {
+    if port != d.api_port && port != d.state.port() {
         return false;
     }
     let ip = match ip {
@@ -420,7 +476,7 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-async fn plain(d: Daemon, run: Arc<Run>, req: Request<Incoming>) -> Response<Body> {
+async fn plain(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Body> {
     let Some(authority) = req.uri().authority().cloned() else {
         return text(
             StatusCode::BAD_REQUEST,
@@ -479,7 +535,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 async fn forward(
-    d: &Daemon,
+    d: &Runs,
     run: &Run,
     scheme: &str,
     host: &str,
@@ -530,7 +586,7 @@ async fn forward(
         }
     }
     let req = req.map(|b| b.boxed());
-    match d.proxy().client.request(req).await {
+    match d.state.client.request(req).await {
         Ok(resp) => resp.map(|b| b.boxed()),
         Err(e) => {
             let chain = error_chain(&e);
@@ -615,15 +671,10 @@ fn is_placeholder(v: &HeaderValue) -> bool {
     s.trim().is_empty() || s.contains(PLACEHOLDER) || s.trim().eq_ignore_ascii_case("bearer")
 }
 
-impl Daemon {
-    /// The proxy state.
-    pub fn proxy(&self) -> &ProxyState {
-        self.proxy_state()
-    }
-
+impl Runs {
     /// The connections a run may inject, cached for a second.
     pub(crate) async fn run_candidates(&self, run: &Run) -> Arc<Vec<Candidate>> {
-        let generation = match self.store(&run.profile).await {
+        let generation = match self.stores.get(&run.profile).await {
             Ok(s) => s.generation(),
             Err(_) => u64::MAX,
         };
@@ -642,7 +693,7 @@ impl Daemon {
     }
 
     async fn build_candidates(&self, run: &Run) -> Result<Vec<Candidate>> {
-        let store = self.store(&run.profile).await?;
+        let store = self.stores.get(&run.profile).await?;
         let mut out = Vec::new();
         for m in store.list_connections().await? {
             if m.status == Status::Invalid
@@ -650,7 +701,7 @@ impl Daemon {
             {
                 continue;
             }
-            let Ok((def, _)) = self.catalogue().get(m.provider.as_str()) else {
+            let Ok((def, _)) = self.catalogue.get(m.provider.as_str()) else {
                 continue;
             };
             let patterns = def
@@ -727,26 +778,20 @@ impl Daemon {
         connection: &crate::names::ConnectionName,
     ) -> Result<(HeaderName, HeaderValue)> {
         let pname = ProviderName::parse(provider)?;
-        let store = self.store(profile).await?;
+        let store = self.stores.get(profile).await?;
         let generation = store.generation();
         let key: CredKey = (profile.clone(), provider.to_string(), connection.clone());
-        if let Some(c) = self
-            .proxy()
-            .creds
-            .lock()
-            .expect("credential cache")
-            .get(&key)
-        {
+        if let Some(c) = self.state.creds.lock().expect("credential cache").get(&key) {
             if c.generation == generation && Instant::now() < c.valid_until {
                 return Ok((c.name.clone(), c.value.clone()));
             }
         }
         let fresh = self
-            .refresher()
+            .refresher
             .fresh_credential(profile, &pname, connection)
             .await?;
         let rec = fresh.record;
-        let (def, _) = self.catalogue().get(provider)?;
+        let (def, _) = self.catalogue.get(provider)?;
         let missing = || Error::CredentialMissing {
             provider: provider.into(),
             connection: connection.to_string(),
@@ -781,7 +826,7 @@ impl Daemon {
             ttl = ttl.min((due - now).to_std().unwrap_or(Duration::ZERO));
         }
         if !ttl.is_zero() {
-            self.proxy().creds.lock().expect("credential cache").insert(
+            self.state.creds.lock().expect("credential cache").insert(
                 key,
                 CachedCred {
                     name: name.clone(),

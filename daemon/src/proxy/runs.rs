@@ -97,11 +97,11 @@ impl Run {
 
 /// Every live run.
 #[derive(Debug, Default)]
-pub struct Runs {
+pub struct RunTable {
     map: Mutex<HashMap<String, Arc<Run>>>,
 }
 
-impl Runs {
+impl RunTable {
     /// Starts a run.
     pub fn create(
         &self,
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn only_a_live_runs_credentials_authenticate() {
-        let runs = Runs::default();
+        let runs = RunTable::default();
         let run = runs.create(ProfileName::default_name(), HashMap::new(), "curl".into());
         let url = run.proxy_url(1);
         let creds = url

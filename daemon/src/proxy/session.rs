@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::audit::AuditEvent;
-use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::names::{ConnectionName, ProfileName, ProviderName};
+use crate::proxy::Runs;
 use crate::vault::Status;
 use crate::wire::{RunRequest, RunResponse, RunSummary};
 
@@ -23,16 +23,16 @@ pub const PID_DEADLINE: Duration = Duration::from_secs(30);
 /// from the moment the process exits.
 pub const EXIT_REPORT_GRACE: Duration = Duration::from_secs(5);
 
-impl Daemon {
+impl Runs {
     /// Starts an `authsome run` session: proxy credentials, the CA bundle,
     /// and placeholder variables for the connected API-key providers.
     pub async fn begin_run(&self, profile: &ProfileName, req: RunRequest) -> Result<RunResponse> {
-        let store = self.store(profile).await?;
+        let store = self.stores.get(profile).await?;
         let mut selections = HashMap::new();
         for (provider, connection) in &req.connections {
             let pname = ProviderName::parse(provider)?;
             let cname = ConnectionName::parse(connection)?;
-            self.catalogue().get(provider)?;
+            self.catalogue.get(provider)?;
             if store.get_connection(&pname, &cname).await?.is_none() {
                 return Err(Error::ConnectionNotFound {
                     provider: provider.clone(),
@@ -47,9 +47,9 @@ impl Daemon {
             .filter(|c| !c.is_control())
             .take(100)
             .collect();
-        let proxy = self.proxy();
+        let proxy = &self.state;
         let run = proxy.runs.create(profile.clone(), selections, command);
-        self.events().send(crate::events::Event::RunStarted {
+        self.events.send(crate::events::Event::RunStarted {
             id: run.id.clone(),
             profile: profile.to_string(),
             command: run.command.clone(),
@@ -61,7 +61,7 @@ impl Daemon {
             {
                 continue;
             }
-            if let Ok((def, _)) = self.catalogue().get(m.provider.as_str()) {
+            if let Ok((def, _)) = self.catalogue.get(m.provider.as_str()) {
                 if let Some(var) = def.api_key.as_ref().and_then(|k| k.env_var.clone()) {
                     env.insert(var, crate::proxy::PLACEHOLDER.to_string());
                 }
@@ -72,7 +72,7 @@ impl Daemon {
         tokio::spawn(async move {
             tokio::time::sleep(PID_DEADLINE).await;
             let orphan = d
-                .proxy()
+                .state
                 .runs
                 .get(&id)
                 .is_some_and(|r| r.pid().is_none() && r.is_live());
@@ -87,7 +87,7 @@ impl Daemon {
             ca_bundle: proxy.bundle_path.display().to_string(),
             env,
             proxy_port: proxy.port(),
-            daemon_ports: vec![self.port(), proxy.port()],
+            daemon_ports: vec![self.api_port, proxy.port()],
         })
     }
 
@@ -95,7 +95,7 @@ impl Daemon {
     /// run's credentials stop working, whatever happened to the CLI.
     pub fn watch_run(&self, id: &str, pid: u32) -> Result<()> {
         let run = self
-            .proxy()
+            .state
             .runs
             .get(id)
             .filter(|r| r.is_live())
@@ -151,7 +151,7 @@ impl Daemon {
     /// The command's process is gone: its credentials die now; the record
     /// waits briefly for the CLI's exit code.
     fn process_exited(&self, id: &str) {
-        let Some(run) = self.proxy().runs.get(id) else {
+        let Some(run) = self.state.runs.get(id) else {
             return;
         };
         run.mark_ended();
@@ -169,9 +169,9 @@ impl Daemon {
 
     /// Ends a run nobody reported the end of.
     fn finish_run(&self, id: &str, why: &str) {
-        if let Some(run) = self.proxy().runs.end(id) {
+        if let Some(run) = self.state.runs.end(id) {
             self.audit_run(&run, &format!("exit unknown ({why})"));
-            self.events().send(crate::events::Event::RunEnded {
+            self.events.send(crate::events::Event::RunEnded {
                 id: id.to_string(),
                 exit: None,
             });
@@ -181,9 +181,9 @@ impl Daemon {
     /// Ends a run: its credentials stop working, and one `run` audit event
     /// records the command, its exit code and what was injected.
     pub fn end_run(&self, id: &str, exit_code: i32) -> Result<RunSummary> {
-        let run = self.proxy().runs.end(id).ok_or(Error::NotFound)?;
+        let run = self.state.runs.end(id).ok_or(Error::NotFound)?;
         let summary = self.audit_run(&run, &format!("exit {exit_code}"));
-        self.events().send(crate::events::Event::RunEnded {
+        self.events.send(crate::events::Event::RunEnded {
             id: id.to_string(),
             exit: Some(exit_code),
         });
@@ -208,7 +208,7 @@ impl Daemon {
             }
         ));
         event.profile = Some(run.profile.to_string());
-        self.audit(event);
+        self.audit.record(event);
         RunSummary { injected }
     }
 }
