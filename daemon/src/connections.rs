@@ -245,9 +245,14 @@ impl Daemon {
                 .base_url
                 .clone()
                 .or_else(|| client.as_ref().and_then(|c| c.base_url.clone()));
-            warnings = self
-                .revoke_at_provider(&def, client.as_ref(), base.as_deref(), &tokens)
-                .await;
+            warnings = crate::flows::login::revoke_at_provider(
+                self.http(),
+                &def,
+                client.as_ref(),
+                base.as_deref(),
+                &tokens,
+            )
+            .await;
         }
         let old = store
             .get_connection(&pname, connection)

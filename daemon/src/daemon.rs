@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
-use crate::flows::LoginRegistry;
+use crate::flows::{Logins, LoginsParts};
 use crate::home::Home;
 use crate::instance;
 use crate::notify::Notifier;
@@ -74,8 +74,7 @@ struct Inner {
     catalogue: Arc<Catalogue>,
     stores: Arc<Stores>,
     audit: Arc<Audit>,
-    logins: LoginRegistry,
-    prompter: Arc<dyn Prompter>,
+    logins: Logins,
     shutdown: tokio::sync::watch::Sender<bool>,
     started_at: DateTime<Utc>,
     http: reqwest::Client,
@@ -99,11 +98,6 @@ impl std::fmt::Debug for Daemon {
             .field("port", &self.inner.port)
             .finish_non_exhaustive()
     }
-}
-
-/// The OAuth redirect URI of a daemon on `port`.
-fn callback_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}{}", crate::OAUTH_CALLBACK_PATH)
 }
 
 impl Daemon {
@@ -176,15 +170,6 @@ impl Daemon {
         let http = crate::flows::oauth::http_client();
         let (shutdown, _) = tokio::sync::watch::channel(false);
         let events = crate::events::Events::default();
-        let logins = LoginRegistry::default();
-        {
-            let (events, callback) = (events.clone(), callback_url(port));
-            logins.on_change(Arc::new(move |session| {
-                events.send(crate::events::Event::Login {
-                    login: Box::new(session.view(&callback, None)),
-                })
-            }));
-        }
         let notifier = opts
             .notifier
             .unwrap_or_else(crate::notify::default_notifier);
@@ -206,6 +191,16 @@ impl Daemon {
             events: events.clone(),
             api_port: port,
         });
+        let logins = Logins::new(LoginsParts {
+            stores: stores.clone(),
+            catalogue: catalogue.clone(),
+            prompter: opts.prompter.unwrap_or_else(|| Arc::new(BridgePrompter)),
+            http: http.clone(),
+            audit: audit.clone(),
+            events: events.clone(),
+            home: home.clone(),
+            port,
+        });
         let daemon = Daemon {
             inner: Arc::new(Inner {
                 home: home.clone(),
@@ -216,7 +211,6 @@ impl Daemon {
                 stores,
                 audit,
                 logins,
-                prompter: opts.prompter.unwrap_or_else(|| Arc::new(BridgePrompter)),
                 shutdown,
                 started_at: Utc::now(),
                 http,
@@ -259,7 +253,7 @@ impl Daemon {
                 let mut tick = tokio::time::interval(Duration::from_secs(5));
                 loop {
                     tick.tick().await;
-                    d.inner.logins.sweep();
+                    d.inner.logins.registry().sweep();
                 }
             })
         };
@@ -332,7 +326,7 @@ impl Daemon {
         &self.inner.catalogue
     }
     /// The login sessions.
-    pub fn logins(&self) -> &LoginRegistry {
+    pub fn logins(&self) -> &Logins {
         &self.inner.logins
     }
     /// The HTTP client for provider calls.
@@ -352,9 +346,6 @@ impl Daemon {
     pub fn audit(&self, event: AuditEvent) {
         self.inner.audit.record(event);
     }
-    pub(crate) fn prompter(&self) -> &Arc<dyn Prompter> {
-        &self.inner.prompter
-    }
     /// The profiles' stores.
     pub fn stores(&self) -> &Arc<Stores> {
         &self.inner.stores
@@ -369,7 +360,7 @@ impl Daemon {
     }
     /// The OAuth redirect URI.
     pub fn callback_url(&self) -> String {
-        callback_url(self.inner.port)
+        crate::flows::callback_url(self.inner.port)
     }
 
     /// Daemon facts for `doctor` and the tray.

@@ -134,7 +134,7 @@ async fn the_event_stream_carries_a_new_connection_as_it_is_stored() {
         "inputs": {"api_key": "sk-routes-abcdefghijklmnopqrstuvwx"}
     }))
     .unwrap();
-    d.begin_login(&profile, req).await.unwrap();
+    d.logins().begin_login(&profile, req).await.unwrap();
     let mut text = String::new();
     while !text.contains("\n\n") || !text.contains("connection_status") {
         let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())

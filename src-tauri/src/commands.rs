@@ -135,7 +135,7 @@ pub async fn submit_prompt<R: Runtime>(
         .into_iter()
         .map(|(k, v)| (k, Secret::new(v)))
         .collect();
-    d.submit_login_input(&id, &values).await?;
+    d.logins().submit_login_input(&id, &values).await?;
     app.state::<TrayState>().remove_prompt(&id);
     let _ = window.close();
     Ok(())
@@ -149,7 +149,7 @@ pub fn cancel_prompt<R: Runtime>(
 ) -> Result<(), UiError> {
     let id = login_id(&window, windows::PROMPT_PREFIX)?;
     if let Ok(d) = app.state::<TrayState>().daemon() {
-        let _ = d.cancel_login(&id);
+        let _ = d.logins().cancel_login(&id);
     }
     app.state::<TrayState>().remove_prompt(&id);
     let _ = window.close();
@@ -164,7 +164,9 @@ pub async fn login_state<R: Runtime>(
 ) -> Result<LoginResponse, UiError> {
     let id = login_id(&window, windows::DEVICE_PREFIX)?;
     let d = app.state::<TrayState>().daemon()?.clone();
-    Ok(d.login_status(&id, "", std::time::Duration::ZERO).await?)
+    Ok(d.logins()
+        .login_status(&id, "", std::time::Duration::ZERO)
+        .await?)
 }
 
 /// Opens the verification page of the login behind a device-code window.
@@ -177,7 +179,7 @@ pub fn open_device_page<R: Runtime>(
 ) -> Result<(), UiError> {
     let id = login_id(&window, windows::DEVICE_PREFIX)?;
     let d = app.state::<TrayState>().daemon()?.clone();
-    let file = d.relaunch_device_page(&id)?;
+    let file = d.logins().relaunch_device_page(&id)?;
     webbrowser::open(&file.display().to_string()).map_err(|e| UiError {
         code: "browser".into(),
         message: e.to_string(),

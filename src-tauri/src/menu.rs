@@ -253,7 +253,7 @@ pub async fn start_login<R: Runtime>(
     };
     // Subscribed before the login begins, so no step of it is missed.
     let mut events = d.events().subscribe();
-    let resp = d.begin_login(&profile, req).await?;
+    let resp = d.logins().begin_login(&profile, req).await?;
     let id = resp.id.clone();
     let display_name = d
         .catalogue()
@@ -287,7 +287,7 @@ pub async fn start_login<R: Runtime>(
                     None => return,
                     Some(Event::Lagged { .. }) => {
                         // Steps may have been missed: read the login itself.
-                        match d.login_status(&id, "", Duration::ZERO).await {
+                        match d.logins().login_status(&id, "", Duration::ZERO).await {
                             Ok(r) if r.state != current.state => break r,
                             Ok(_) => {}
                             Err(_) => return,

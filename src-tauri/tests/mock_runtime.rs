@@ -100,7 +100,7 @@ fn the_prompter_opens_a_window_whose_form_completes_the_login() {
     let (app, _dir) = app_with_daemon();
     let daemon = app.state::<TrayState>().daemon().unwrap().clone();
     let profile = daemon.home().default_profile().unwrap();
-    let resp = tauri::async_runtime::block_on(daemon.begin_login(
+    let resp = tauri::async_runtime::block_on(daemon.logins().begin_login(
         &profile,
         LoginRequest {
             provider: ProviderName::parse("openai").unwrap(),

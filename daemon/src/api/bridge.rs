@@ -144,7 +144,7 @@ fn other_browser() -> Response {
 /// browser on to the login's page and, where the login ends back here,
 /// binds the browser to it with a cookie.
 pub async fn launch(State(daemon): State<Daemon>, Path(token): Path<String>) -> Response {
-    let Some((target, cookie)) = daemon.claim_launch(&token) else {
+    let Some((target, cookie)) = daemon.logins().claim_launch(&token) else {
         return message_page(
             StatusCode::NOT_FOUND,
             "This link was already used",
@@ -175,7 +175,7 @@ pub async fn page(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match daemon.logins().by_bridge(&id) {
+    match daemon.logins().registry().by_bridge(&id) {
         Some(session) if session.browser.holds(&cookies(&headers)) => {
             page_response(StatusCode::OK, form(&session, &daemon, None))
         }
@@ -191,7 +191,7 @@ pub async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Some(session) = daemon.logins().by_bridge(&id) else {
+    let Some(session) = daemon.logins().registry().by_bridge(&id) else {
         return gone();
     };
     if !session.browser.holds(&cookies(&headers)) {
@@ -241,7 +241,11 @@ pub async fn submit(
         .iter()
         .filter_map(|f| values.remove(&f.name).map(|v| (f.name.clone(), v)))
         .collect();
-    match daemon.submit_login_input(&session.id, &inputs).await {
+    match daemon
+        .logins()
+        .submit_login_input(&session.id, &inputs)
+        .await
+    {
         Ok(_) => message_page(
             StatusCode::OK,
             &format!("{} is connected", session.provider.display_name),
@@ -267,9 +271,9 @@ pub async fn oauth_callback(
 ) -> Response {
     let cookies = cookies(&headers);
     let result = match Callback::parse(query.as_deref().unwrap_or("")) {
-        Ok(callback) => daemon.handle_callback(callback, &cookies).await,
+        Ok(callback) => daemon.logins().handle_callback(callback, &cookies).await,
         Err(e) => {
-            daemon.reject_callback(&e, &cookies);
+            daemon.logins().reject_callback(&e, &cookies);
             Err(e)
         }
     };

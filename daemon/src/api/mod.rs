@@ -329,7 +329,7 @@ async fn begin_login(
     Profile(p): Profile,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
-    d.begin_login(&p, req).await.map(Json)
+    d.logins().begin_login(&p, req).await.map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -346,7 +346,8 @@ async fn login_status(
     Query(q): Query<WaitQuery>,
 ) -> Result<Json<LoginResponse>, Error> {
     let after = q.after.as_deref().unwrap_or("needs_input");
-    d.login_status(&id, after, Duration::from_secs(q.wait.min(60)))
+    d.logins()
+        .login_status(&id, after, Duration::from_secs(q.wait.min(60)))
         .await
         .map(Json)
 }
@@ -355,7 +356,7 @@ async fn cancel_login(
     State(d): State<Daemon>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    d.cancel_login(&id).map(|_| StatusCode::NO_CONTENT)
+    d.logins().cancel_login(&id).map(|_| StatusCode::NO_CONTENT)
 }
 
 async fn login_input(
@@ -363,8 +364,11 @@ async fn login_input(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<LoginInput>,
 ) -> Result<Json<LoginResponse>, Error> {
-    d.submit_login_input(&id, &input.values).await?;
-    d.login_status(&id, "", Duration::ZERO).await.map(Json)
+    d.logins().submit_login_input(&id, &input.values).await?;
+    d.logins()
+        .login_status(&id, "", Duration::ZERO)
+        .await
+        .map(Json)
 }
 
 async fn profiles(State(d): State<Daemon>) -> Result<Json<Vec<String>>, Error> {

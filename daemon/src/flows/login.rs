@@ -9,11 +9,11 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::audit::AuditEvent;
-use crate::daemon::Daemon;
 use crate::error::{Error, Result};
 use crate::flows::forms::{Callback, CallbackOutcome};
 use crate::flows::launch::{Binding, Cookies, Launch};
 use crate::flows::oauth::{check_base_url, token_request, Endpoints, TokenSet};
+use crate::flows::Logins;
 use crate::flows::{dcr, device_code, pkce, LoginSession, LoginState, OAuthLogin, StateMatch};
 use crate::names::Existing;
 use crate::names::ProviderName;
@@ -57,8 +57,8 @@ fn clean_value(v: &str, what: &str) -> Result<String> {
     Ok(v.to_string())
 }
 
-fn fail(session: &LoginSession, daemon: &Daemon, e: &Error) {
-    daemon.audit(
+fn fail(session: &LoginSession, logins: &Logins, e: &Error) {
+    logins.audit.record(
         AuditEvent::new("login_failed")
             .about(
                 session.profile.as_str(),
@@ -70,7 +70,7 @@ fn fail(session: &LoginSession, daemon: &Daemon, e: &Error) {
     session.finish(LoginState::failed(e));
 }
 
-impl Daemon {
+impl Logins {
     fn base_url_for(
         &self,
         session: &LoginSession,
@@ -117,7 +117,7 @@ impl Daemon {
             }
             _ => {}
         }
-        let store = self.store(&session.profile).await?;
+        let store = self.stores.get(&session.profile).await?;
         let pname = ProviderName::parse(&def.name)?;
         let stored = store.get_client(&pname).await?;
         let base_url = self.base_url_for(session, spec, stored.as_ref())?;
@@ -184,7 +184,7 @@ impl Daemon {
                 let issuer = url::Url::parse(&issuer_src)
                     .map(|u| u.origin().ascii_serialization())
                     .map_err(|e| Error::InvalidProvider(e.to_string()))?;
-                let meta = dcr::discover(self.http(), &issuer, spec.resource.as_deref()).await?;
+                let meta = dcr::discover(&self.http, &issuer, spec.resource.as_deref()).await?;
                 meta.registration_endpoint
                     .ok_or_else(|| Error::FlowUnavailable {
                         provider: session.provider.name.clone(),
@@ -198,7 +198,7 @@ impl Daemon {
             .scopes
             .clone()
             .unwrap_or_else(|| spec.scopes.clone());
-        let reg = dcr::register(self.http(), &registration, &self.callback_url(), &scopes).await?;
+        let reg = dcr::register(&self.http, &registration, &self.callback_url(), &scopes).await?;
         tracing::info!(provider = %session.provider.name, "registered an OAuth client");
         Ok(ClientRecord {
             provider: ProviderName::parse(&session.provider.name)?,
@@ -239,7 +239,7 @@ impl Daemon {
                     .clone()
                     .expect("checked in begin_oauth");
                 let device = device_code::authorize(
-                    self.http(),
+                    &self.http,
                     &url,
                     &login.client,
                     spec.client_auth,
@@ -263,7 +263,7 @@ impl Daemon {
                     verification_uri_complete: device.verification_uri_complete.clone(),
                     expires_in: device.expires_in,
                 });
-                let daemon = self.clone();
+                let this = self.clone();
                 let session = session.clone();
                 let (client_auth, format) = (spec.client_auth, spec.device_token_format);
                 tokio::spawn(async move {
@@ -271,7 +271,7 @@ impl Daemon {
                     // (cancelled, expired, the daemon's sweep).
                     let result = tokio::select! {
                         r = device_code::poll(
-                            daemon.http(),
+                            &this.http,
                             &login.endpoints.token_url,
                             &login.client,
                             client_auth,
@@ -285,8 +285,8 @@ impl Daemon {
                     }
                     match result {
                         Ok(tokens) => {
-                            if let Err(e) = daemon.complete_oauth(&session, &login, tokens).await {
-                                fail(&session, &daemon, &e);
+                            if let Err(e) = this.complete_oauth(&session, &login, tokens).await {
+                                fail(&session, &this, &e);
                             }
                         }
                         Err(f) => {
@@ -297,7 +297,7 @@ impl Daemon {
                                 ),
                                 device_code::PollFailure::Refused(code) => Error::TokenExchange { code },
                             };
-                            fail(&session, &daemon, &e);
+                            fail(&session, &this, &e);
                         }
                     }
                 });
@@ -341,7 +341,7 @@ impl Daemon {
         target: String,
         binding: Binding,
     ) -> Result<String> {
-        let launch = Launch::create(&self.home().launch_dir(), &self.base_url(), target, binding)?;
+        let launch = Launch::create(&self.home.launch_dir(), &self.base_url(), target, binding)?;
         let url = launch.url(&self.base_url());
         session.set_launch(launch);
         Ok(url)
@@ -350,7 +350,7 @@ impl Daemon {
     /// A fresh launch file for the verification page of a device-code login
     /// (each launch works once; the person may open the page again).
     pub fn relaunch_device_page(&self, id: &str) -> Result<std::path::PathBuf> {
-        let session = self.logins().get(id)?;
+        let session = self.registry.get(id)?;
         let LoginState::DeviceCode {
             verification_uri,
             verification_uri_complete,
@@ -370,7 +370,7 @@ impl Daemon {
     /// Claims a launch token (`GET /bridge/launch/{token}`): where to send
     /// the browser, and the cookie that binds it, if any.
     pub fn claim_launch(&self, token: &str) -> Option<(String, Option<String>)> {
-        let (session, launch) = self.logins().claim_launch(token)?;
+        let (session, launch) = self.registry.claim_launch(token)?;
         let cookie = (launch.binding == Binding::Cookie).then(|| {
             session
                 .browser
@@ -384,7 +384,7 @@ impl Daemon {
     /// waiting for a callback in this browser, so nobody waits for a
     /// timeout. Logins bound to other browsers are left alone.
     pub fn reject_callback(&self, e: &Error, cookies: &Cookies) {
-        for s in self.logins().authorizing_in(cookies) {
+        for s in self.registry.authorizing_in(cookies) {
             fail(&s, self, e);
         }
     }
@@ -397,7 +397,7 @@ impl Daemon {
         callback: Callback,
         cookies: &Cookies,
     ) -> Result<Arc<LoginSession>> {
-        let session = match self.logins().take_state(&callback.state, cookies) {
+        let session = match self.registry.take_state(&callback.state, cookies) {
             StateMatch::Pending(s) => s,
             StateMatch::Used => return Err(Error::CallbackReplayed),
             StateMatch::Expired(s) => {
@@ -411,7 +411,7 @@ impl Daemon {
                 // A stale tab: the logins waiting in this browser learn of
                 // it, as the troubleshooting guide describes. A forged
                 // request from elsewhere carries no binding and ends nothing.
-                for s in self.logins().authorizing_in(cookies) {
+                for s in self.registry.authorizing_in(cookies) {
                     fail(&s, self, &Error::StateMismatch);
                 }
                 return Err(Error::StateMismatch);
@@ -451,7 +451,7 @@ impl Daemon {
             params.push(("resource", r.clone()));
         }
         let tokens = match token_request(
-            self.http(),
+            &self.http,
             &login.endpoints.token_url,
             &login.client,
             spec.client_auth,
@@ -498,7 +498,7 @@ impl Daemon {
         };
         record.meta.base_url = login.base_url.clone();
         record.meta.expires_at = tokens.expires_at(now);
-        let store = self.store(&session.profile).await?;
+        let store = self.stores.get(&session.profile).await?;
         let old = store
             .get_connection(&record.meta.provider, &record.meta.connection)
             .await?
@@ -506,14 +506,14 @@ impl Daemon {
         store
             .put_connection(&record, Existing::replace_if(session.force))
             .await?;
-        self.events().connection_status(
+        self.events.connection_status(
             &session.profile,
             &session.provider.name,
             session.connection.as_str(),
             old,
             Some(record.meta.status),
         );
-        self.audit(
+        self.audit.record(
             AuditEvent::new("login")
                 .about(
                     session.profile.as_str(),
@@ -525,56 +525,55 @@ impl Daemon {
         session.finish(LoginState::Completed);
         Ok(())
     }
+}
 
-    /// Revokes a token at the provider (RFC 7009). Failures become warnings.
-    pub(crate) async fn revoke_at_provider(
-        &self,
-        def: &ProviderDef,
-        client: Option<&ClientRecord>,
-        base_url: Option<&str>,
-        tokens: &[(&str, &Secret)],
-    ) -> Vec<String> {
-        let mut warnings = Vec::new();
-        let Some(spec) = &def.oauth else {
+/// Revokes a token at the provider (RFC 7009). Failures become warnings.
+pub(crate) async fn revoke_at_provider(
+    http: &reqwest::Client,
+    def: &ProviderDef,
+    client: Option<&ClientRecord>,
+    base_url: Option<&str>,
+    tokens: &[(&str, &Secret)],
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(spec) = &def.oauth else {
+        return warnings;
+    };
+    let Some(template) = &spec.revocation_url else {
+        return warnings;
+    };
+    let Some(client) = client else {
+        warnings.push(
+            "no client credentials stored, so the tokens were not revoked at the provider".into(),
+        );
+        return warnings;
+    };
+    let url = match crate::flows::oauth::fill(template, base_url) {
+        Ok(u) => u,
+        Err(e) => {
+            warnings.push(e.to_string());
             return warnings;
-        };
-        let Some(template) = &spec.revocation_url else {
-            return warnings;
-        };
-        let Some(client) = client else {
-            warnings.push(
-                "no client credentials stored, so the tokens were not revoked at the provider"
-                    .into(),
-            );
-            return warnings;
-        };
-        let url = match crate::flows::oauth::fill(template, base_url) {
-            Ok(u) => u,
-            Err(e) => {
-                warnings.push(e.to_string());
-                return warnings;
-            }
-        };
-        for (hint, token) in tokens {
-            let mut params = vec![
-                ("token", token.expose().to_string()),
-                ("token_type_hint", hint.to_string()),
-            ];
-            let mut req = self.http().post(&url);
-            req = crate::flows::oauth::authenticate(req, &mut params, client, spec.client_auth);
-            tracing::debug!(url, body = %crate::flows::oauth::redact_params(&params), "revocation request");
-            match req.form(&params).send().await {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => warnings.push(format!(
-                    "the provider answered HTTP {} to revoking the {hint}",
-                    r.status().as_u16()
-                )),
-                Err(e) => warnings.push(format!(
-                    "could not reach the provider to revoke the {hint}: {}",
-                    crate::flows::oauth::describe_reqwest(&e)
-                )),
-            }
         }
-        warnings
+    };
+    for (hint, token) in tokens {
+        let mut params = vec![
+            ("token", token.expose().to_string()),
+            ("token_type_hint", hint.to_string()),
+        ];
+        let mut req = http.post(&url);
+        req = crate::flows::oauth::authenticate(req, &mut params, client, spec.client_auth);
+        tracing::debug!(url, body = %crate::flows::oauth::redact_params(&params), "revocation request");
+        match req.form(&params).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => warnings.push(format!(
+                "the provider answered HTTP {} to revoking the {hint}",
+                r.status().as_u16()
+            )),
+            Err(e) => warnings.push(format!(
+                "could not reach the provider to revoke the {hint}: {}",
+                crate::flows::oauth::describe_reqwest(&e)
+            )),
+        }
     }
+    warnings
 }

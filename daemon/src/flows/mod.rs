@@ -27,6 +27,87 @@ use crate::providers::{Flow, ProviderDef};
 use crate::secret::random_token;
 pub use crate::wire::LoginState;
 
+/// Logins as a service: the sessions, and the flows that complete them.
+/// It shares the stores, the catalogue, the audit log and the events; the
+/// prompter is whoever asks people for input. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Logins {
+    registry: Arc<LoginRegistry>,
+    stores: Arc<crate::vault::Stores>,
+    catalogue: Arc<crate::providers::Catalogue>,
+    prompter: Arc<dyn crate::prompt::Prompter>,
+    http: reqwest::Client,
+    audit: Arc<crate::audit::Audit>,
+    events: crate::events::Events,
+    home: crate::home::Home,
+    port: u16,
+}
+
+/// What [`Logins`] works with.
+#[derive(Debug)]
+pub struct LoginsParts {
+    /// The stores.
+    pub stores: Arc<crate::vault::Stores>,
+    /// The providers.
+    pub catalogue: Arc<crate::providers::Catalogue>,
+    /// Who asks people for input.
+    pub prompter: Arc<dyn crate::prompt::Prompter>,
+    /// The HTTP client for the provider's endpoints.
+    pub http: reqwest::Client,
+    /// The audit log.
+    pub audit: Arc<crate::audit::Audit>,
+    /// The event hub.
+    pub events: crate::events::Events,
+    /// The home (launch files live in it).
+    pub home: crate::home::Home,
+    /// The daemon's API port (the callback and launch URLs).
+    pub port: u16,
+}
+
+impl Logins {
+    /// Logins over `parts`. Every step of every login is sent as an event.
+    pub fn new(parts: LoginsParts) -> Logins {
+        let registry = Arc::new(LoginRegistry::default());
+        let (events, callback) = (parts.events.clone(), callback_url(parts.port));
+        registry.on_change(Arc::new(move |session| {
+            events.send(crate::events::Event::Login {
+                login: Box::new(session.view(&callback, None)),
+            })
+        }));
+        Logins {
+            registry,
+            stores: parts.stores,
+            catalogue: parts.catalogue,
+            prompter: parts.prompter,
+            http: parts.http,
+            audit: parts.audit,
+            events: parts.events,
+            home: parts.home,
+            port: parts.port,
+        }
+    }
+
+    /// The sessions.
+    pub fn registry(&self) -> &LoginRegistry {
+        &self.registry
+    }
+
+    /// Base URL of the API (`http://127.0.0.1:<port>`).
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The OAuth redirect URI.
+    pub fn callback_url(&self) -> String {
+        callback_url(self.port)
+    }
+}
+
+/// The OAuth redirect URI of a daemon on `port`.
+pub fn callback_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}{}", crate::OAUTH_CALLBACK_PATH)
+}
+
 /// How long a login session (and its bridge page) lives.
 pub const LOGIN_TTL: Duration = Duration::from_secs(300);
 

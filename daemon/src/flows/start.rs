@@ -2,8 +2,8 @@
 //! store an API key), cancel it. The OAuth steps are in `login.rs`.
 
 use crate::audit::AuditEvent;
-use crate::daemon::Daemon;
 use crate::error::{Error, Result};
+use crate::flows::Logins;
 use crate::flows::{api_key, LoginOptions, LoginSession, LoginState, NewLogin};
 use crate::names::Existing;
 use crate::names::{ConnectionName, ProfileName, ProviderName};
@@ -15,7 +15,7 @@ use crate::wire::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-impl Daemon {
+impl Logins {
     /// Starts a login. Returns the session and, when the input is to come
     /// through a prompter, where it was presented.
     pub async fn begin_login(
@@ -23,7 +23,7 @@ impl Daemon {
         profile: &ProfileName,
         req: LoginRequest,
     ) -> Result<LoginResponse> {
-        let (def, _) = self.provider(req.provider.as_str())?;
+        let (def, _) = self.catalogue.get(req.provider.as_str())?;
         let connection = req
             .connection
             .clone()
@@ -36,7 +36,7 @@ impl Daemon {
                 reason: format!("{} uses {}", def.display_name, def.auth_type.as_str()),
             });
         }
-        let store = self.store(profile).await?;
+        let store = self.stores.get(profile).await?;
         if !req.force
             && store
                 .get_connection(&req.provider, &connection)
@@ -77,7 +77,7 @@ impl Daemon {
             }
         };
         let with_bridge = req.mode == InputMode::Prompter && !fields.is_empty();
-        let session = self.logins().create(NewLogin {
+        let session = self.registry.create(NewLogin {
             profile: profile.clone(),
             provider: def.clone(),
             connection: connection.clone(),
@@ -89,7 +89,7 @@ impl Daemon {
         });
         if flow != Flow::ApiKey && (session.fields.is_empty() || !req.inputs.is_empty()) {
             if let Err(e) = self.begin_oauth(&session, &req.inputs).await {
-                self.logins().remove(&session.id);
+                self.registry.remove(&session.id);
                 return Err(e);
             }
             return Ok(self.login_response(&session, None));
@@ -111,7 +111,7 @@ impl Daemon {
                 callback_url: (def.auth_type == AuthType::OAuth2).then(|| self.callback_url()),
                 bridge_url: page.clone(),
             };
-            if let PromptOutcome::OpenUrl(url) = self.prompter().present(&request) {
+            if let PromptOutcome::OpenUrl(url) = self.prompter.present(&request) {
                 open_url =
                     Some(self.launch(&session, url, crate::flows::launch::Binding::Cookie)?);
             }
@@ -134,19 +134,19 @@ impl Daemon {
         after: &str,
         wait: Duration,
     ) -> Result<LoginResponse> {
-        let session = self.logins().get(id)?;
+        let session = self.registry.get(id)?;
         session.wait(after, wait).await;
         Ok(self.login_response(&session, None))
     }
 
     /// Cancels a login that is still waiting.
     pub fn cancel_login(&self, id: &str) -> Result<()> {
-        let session = self.logins().get(id)?;
+        let session = self.registry.get(id)?;
         session.finish(LoginState::Failed {
             error: "login_cancelled".into(),
             message: Error::LoginCancelled.to_string(),
         });
-        self.logins().remove(id);
+        self.registry.remove(id);
         Ok(())
     }
 
@@ -157,7 +157,7 @@ impl Daemon {
         id: &str,
         values: &BTreeMap<String, Secret>,
     ) -> Result<LoginState> {
-        let session = self.logins().get(id)?;
+        let session = self.registry.get(id)?;
         let _guard = session.completing.lock().await;
         if session.state() != LoginState::NeedsInput {
             return Err(Error::LoginNotFound);
@@ -182,7 +182,7 @@ impl Daemon {
         let key = match api_key::check_key(&def, values) {
             Ok(k) => k,
             Err(e) => {
-                self.audit(audit().failed(e.to_string()));
+                self.audit.record(audit().failed(e.to_string()));
                 return Err(e);
             }
         };
@@ -196,7 +196,7 @@ impl Daemon {
                 ..Default::default()
             },
         );
-        let store = self.store(&session.profile).await?;
+        let store = self.stores.get(&session.profile).await?;
         let old = store
             .get_connection(&record.meta.provider, &record.meta.connection)
             .await?
@@ -205,15 +205,16 @@ impl Daemon {
             .put_connection(&record, Existing::replace_if(session.force))
             .await
         {
-            self.audit(audit().failed(e.to_string()));
+            self.audit.record(audit().failed(e.to_string()));
             session.finish(LoginState::Failed {
                 error: e.code().into(),
                 message: e.to_string(),
             });
             return Err(e);
         }
-        self.audit(audit().detail(format!("flow {}", session.flow.as_str())));
-        self.events().connection_status(
+        self.audit
+            .record(audit().detail(format!("flow {}", session.flow.as_str())));
+        self.events.connection_status(
             &session.profile,
             &def.name,
             session.connection.as_str(),
