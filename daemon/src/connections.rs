@@ -2,30 +2,106 @@
 //! and `inspect` show, and `revoke` and `remove`.
 
 use crate::audit::AuditEvent;
-use crate::daemon::Daemon;
+use std::sync::Arc;
+
+use crate::audit::Audit;
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::names::{ConnectionName, ProfileName, ProviderName};
+use crate::providers::Catalogue;
 use crate::providers::{AuthType, Flow, ProviderDef, ProviderOrigin};
 use crate::refresh::Need;
+use crate::refresh::Refresher;
 use crate::vault::store::{masked_fields, ConnectionRecord, Reveal};
+use crate::vault::Stores;
 use crate::vault::{Status, Store};
 use crate::wire::*;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-impl Daemon {
-    /// The store of a profile (see [`crate::vault::Stores::get`]).
+/// Connections as a service: the profiles' stores, what `list`, `get`,
+/// `export` and `inspect` show, and `revoke` and `remove`. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    stores: Arc<Stores>,
+    catalogue: Arc<Catalogue>,
+    refresher: Refresher,
+    http: reqwest::Client,
+    audit: Arc<Audit>,
+    events: Events,
+    port: u16,
+}
+
+/// What [`Connections`] works with.
+#[derive(Debug)]
+pub struct ConnectionsParts {
+    /// The stores.
+    pub stores: Arc<Stores>,
+    /// The providers.
+    pub catalogue: Arc<Catalogue>,
+    /// Fresh credentials for `get` and `export`.
+    pub refresher: Refresher,
+    /// The HTTP client (revocation at the provider).
+    pub http: reqwest::Client,
+    /// The audit log.
+    pub audit: Arc<Audit>,
+    /// The event hub.
+    pub events: Events,
+    /// The daemon's API port (the callback URL `inspect` shows).
+    pub port: u16,
+}
+
+impl Connections {
+    /// Connections over `parts`.
+    pub fn new(parts: ConnectionsParts) -> Connections {
+        Connections {
+            stores: parts.stores,
+            catalogue: parts.catalogue,
+            refresher: parts.refresher,
+            http: parts.http,
+            audit: parts.audit,
+            events: parts.events,
+            port: parts.port,
+        }
+    }
+
+    /// The store of a profile (see [`Stores::get`]).
     pub async fn store(&self, profile: &ProfileName) -> Result<Store> {
-        self.stores().get(profile).await
+        self.stores.get(profile).await
     }
 
     /// Creates a profile and its store.
     pub async fn create_profile(&self, profile: &ProfileName) -> Result<()> {
-        self.stores().create(profile).await
+        self.stores.create(profile).await
+    }
+
+    /// A provider's definition and its connections in a profile.
+    pub async fn inspect(&self, profile: &ProfileName, provider: &str) -> Result<InspectResponse> {
+        let (def, origin) = self.provider(provider)?;
+        let pname = ProviderName::parse(provider)?;
+        let store = self.store(profile).await?;
+        let mut connections = Vec::new();
+        for m in store
+            .list_connections()
+            .await?
+            .into_iter()
+            .filter(|m| m.provider == pname)
+        {
+            if let Some(rec) = store.get_connection(&pname, &m.connection).await? {
+                connections.push(self.view(profile, Some(&def), &rec, Reveal::Masked));
+            }
+        }
+        Ok(InspectResponse {
+            definition: def.as_ref().clone(),
+            origin,
+            client_configured: store.get_client(&pname).await?.is_some(),
+            callback_url: (def.auth_type == AuthType::OAuth2)
+                .then(|| crate::flows::callback_url(self.port)),
+            connections,
+        })
     }
 
     pub(crate) fn provider(&self, name: &str) -> Result<(Arc<ProviderDef>, ProviderOrigin)> {
-        self.catalogue().get(name)
+        self.catalogue.get(name)
     }
 
     /// Every provider with its connections and state; those with a state first.
@@ -44,7 +120,7 @@ impl Daemon {
         }
         let configured = store.configured_providers().await?;
         let mut providers: Vec<ProviderListing> = self
-            .catalogue()
+            .catalogue
             .list()
             .into_iter()
             .map(|(def, origin)| {
@@ -153,10 +229,10 @@ impl Daemon {
             Reveal::Secrets => Need::Valid,
             Reveal::Masked => Need::Display,
         };
-        let rec = self.refresher().fresh_record(profile, rec, need).await?;
+        let rec = self.refresher.fresh_record(profile, rec, need).await?;
         let def = self.provider(provider).ok().map(|(d, _)| d);
         if reveal == Reveal::Secrets {
-            self.audit(
+            self.audit.record(
                 AuditEvent::new("get")
                     .about(profile.as_str(), provider, Some(connection.as_str()))
                     .detail("secret shown"),
@@ -188,7 +264,7 @@ impl Daemon {
         for (p, c) in targets {
             let rec = self.record(profile, &p, &c).await?;
             let rec = self
-                .refresher()
+                .refresher
                 .fresh_record(profile, rec, Need::Valid)
                 .await?;
             let Ok((def, _)) = self.provider(&p) else {
@@ -204,7 +280,11 @@ impl Daemon {
                     });
                 }
             }
-            self.audit(AuditEvent::new("export").about(profile.as_str(), &p, Some(c.as_str())));
+            self.audit.record(AuditEvent::new("export").about(
+                profile.as_str(),
+                &p,
+                Some(c.as_str()),
+            ));
         }
         if provider.is_some() && vars.is_empty() {
             let p = provider.unwrap_or_default();
@@ -246,7 +326,7 @@ impl Daemon {
                 .clone()
                 .or_else(|| client.as_ref().and_then(|c| c.base_url.clone()));
             warnings = crate::flows::login::revoke_at_provider(
-                self.http(),
+                &self.http,
                 &def,
                 client.as_ref(),
                 base.as_deref(),
@@ -260,7 +340,7 @@ impl Daemon {
             .map(|r| r.meta.status);
         let (removed_connection, removed_client) = store.revoke_local(&pname, connection).await?;
         if removed_connection {
-            self.events()
+            self.events
                 .connection_status(profile, provider, connection.as_str(), old, None);
         }
         if !removed_connection && !removed_client {
@@ -270,7 +350,7 @@ impl Daemon {
                 connection: connection.to_string(),
             });
         }
-        self.audit(AuditEvent::new("revoke").about(
+        self.audit.record(AuditEvent::new("revoke").about(
             profile.as_str(),
             provider,
             Some(connection.as_str()),
@@ -296,7 +376,7 @@ impl Daemon {
             .collect();
         let (connections_removed, client_removed) = store.remove_provider_state(&pname).await?;
         for m in before {
-            self.events().connection_status(
+            self.events.connection_status(
                 profile,
                 provider,
                 m.connection.as_str(),
@@ -307,7 +387,7 @@ impl Daemon {
         if connections_removed == 0 && !client_removed {
             self.provider(provider)?;
         }
-        self.audit(
+        self.audit.record(
             AuditEvent::new("remove")
                 .about(profile.as_str(), provider, None)
                 .detail(format!("{connections_removed} connection(s)")),

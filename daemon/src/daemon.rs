@@ -12,10 +12,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::net::TcpListener;
 
 use crate::audit::{Audit, AuditEvent};
+use crate::catalogue::Providers;
+use crate::connections::{Connections, ConnectionsParts};
 use crate::error::{Error, Result};
 use crate::flows::{Logins, LoginsParts};
 use crate::home::Home;
@@ -26,9 +28,9 @@ use crate::providers::Catalogue;
 use crate::proxy::{Runs, RunsParts};
 use crate::refresh::{Refresher, RefresherParts};
 use crate::secret::{random_token, Secret};
+use crate::services::Services;
 use crate::vault::keys::{InitReport, KeySource, MasterKeyLoader};
 use crate::vault::{Store, Stores};
-use crate::wire::*;
 
 /// How to start a daemon.
 #[derive(Debug, Clone)]
@@ -66,36 +68,30 @@ pub struct StartReport {
     pub provider_problems: Vec<String>,
 }
 
-struct Inner {
-    home: Home,
-    port: u16,
-    token: Secret,
-    key_source: KeySource,
-    catalogue: Arc<Catalogue>,
-    stores: Arc<Stores>,
-    audit: Arc<Audit>,
-    logins: Logins,
-    shutdown: tokio::sync::watch::Sender<bool>,
-    started_at: DateTime<Utc>,
-    http: reqwest::Client,
-    refresher: Refresher,
-    events: crate::events::Events,
-    runs: Runs,
+/// A running daemon: its [`Services`], the proxy's listener until served,
+/// and the home's lock. Cheap to clone; derefs to its services.
+#[derive(Clone)]
+pub struct Daemon {
+    services: Arc<Services>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+struct Lifecycle {
     proxy_listener: std::sync::Mutex<Option<std::net::TcpListener>>,
     _lock: std::fs::File,
 }
 
-/// A running daemon; cheap to clone.
-#[derive(Clone)]
-pub struct Daemon {
-    inner: Arc<Inner>,
+impl std::ops::Deref for Daemon {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Daemon")
-            .field("home", &self.inner.home)
-            .field("port", &self.inner.port)
+            .field("services", &self.services)
             .finish_non_exhaustive()
     }
 }
@@ -201,8 +197,18 @@ impl Daemon {
             home: home.clone(),
             port,
         });
+        let connections = Connections::new(ConnectionsParts {
+            stores: stores.clone(),
+            catalogue: catalogue.clone(),
+            refresher: refresher.clone(),
+            http: http.clone(),
+            audit: audit.clone(),
+            events: events.clone(),
+            port,
+        });
+        let providers = Providers::new(catalogue.clone(), audit.clone(), events.clone());
         let daemon = Daemon {
-            inner: Arc::new(Inner {
+            services: Arc::new(Services {
                 home: home.clone(),
                 port,
                 token: Secret::new(random_token(32)),
@@ -211,17 +217,21 @@ impl Daemon {
                 stores,
                 audit,
                 logins,
+                connections,
+                providers,
                 shutdown,
                 started_at: Utc::now(),
                 http,
                 refresher,
                 events,
                 runs,
+            }),
+            lifecycle: Arc::new(Lifecycle {
                 proxy_listener: std::sync::Mutex::new(Some(proxy_listener)),
                 _lock: lock,
             }),
         };
-        instance::publish(&home, port, &daemon.inner.token)?;
+        instance::publish(&home, port, &daemon.token)?;
         daemon.audit(
             AuditEvent::new("daemon_start")
                 .detail(format!("pid {} port {port}", std::process::id())),
@@ -246,20 +256,20 @@ impl Daemon {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let mut stop = self.inner.shutdown.subscribe();
+        let mut stop = self.shutdown.subscribe();
         let sweeper = {
             let d = self.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(5));
                 loop {
                     tick.tick().await;
-                    d.inner.logins.registry().sweep();
+                    d.logins().registry().sweep();
                 }
             })
         };
-        let scheduler = tokio::spawn(self.inner.refresher.clone().run_scheduler());
+        let scheduler = tokio::spawn(self.refresher.clone().run_scheduler());
         let proxy_listener = self
-            .inner
+            .lifecycle
             .proxy_listener
             .lock()
             .expect("proxy listener")
@@ -269,8 +279,8 @@ impl Daemon {
             Some(Err(e)) => return Err(Error::io("proxy listener", e)),
             None => None,
         };
-        let app = crate::api::router(self.clone());
-        let stopping = self.inner.shutdown.clone();
+        let app = crate::api::router(self.services.clone());
+        let stopping = self.shutdown.clone();
         let result = crate::api::serve(listener, app, async move {
             tokio::select! {
                 _ = shutdown => {}
@@ -289,102 +299,15 @@ impl Daemon {
         result.map_err(|e| Error::io("serving the API", e))
     }
 
+    /// The parts the daemon serves.
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
     async fn cleanup(&self) {
-        instance::withdraw(&self.inner.home);
-        self.inner.stores.close_all().await;
+        instance::withdraw(&self.home);
+        self.stores.close_all().await;
         self.audit(AuditEvent::new("daemon_stop").detail(format!("pid {}", std::process::id())));
         tracing::info!("daemon stopped");
-    }
-
-    /// Asks the daemon to stop serving (what `POST /v1/shutdown` does).
-    pub fn request_shutdown(&self) {
-        let _ = self.inner.shutdown.send(true);
-    }
-
-    /// Resolves once the daemon is stopping.
-    pub fn stopping(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.inner.shutdown.subscribe();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    }
-
-    /// The home served.
-    pub fn home(&self) -> &Home {
-        &self.inner.home
-    }
-    /// The port served.
-    pub fn port(&self) -> u16 {
-        self.inner.port
-    }
-    /// The API token.
-    pub fn token(&self) -> &Secret {
-        &self.inner.token
-    }
-    /// The catalogue.
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.inner.catalogue
-    }
-    /// The login sessions.
-    pub fn logins(&self) -> &Logins {
-        &self.inner.logins
-    }
-    /// The HTTP client for provider calls.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
-    }
-    /// Refresh locks and backoff.
-    pub fn refresher(&self) -> &Refresher {
-        &self.inner.refresher
-    }
-    /// The run proxy.
-    pub fn runs(&self) -> &Runs {
-        &self.inner.runs
-    }
-
-    /// Records an audit event.
-    pub fn audit(&self, event: AuditEvent) {
-        self.inner.audit.record(event);
-    }
-    /// The profiles' stores.
-    pub fn stores(&self) -> &Arc<Stores> {
-        &self.inner.stores
-    }
-    /// The event hub.
-    pub fn events(&self) -> &crate::events::Events {
-        &self.inner.events
-    }
-    /// Base URL of the API (`http://127.0.0.1:<port>`).
-    pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.inner.port)
-    }
-    /// The OAuth redirect URI.
-    pub fn callback_url(&self) -> String {
-        crate::flows::callback_url(self.inner.port)
-    }
-
-    /// Daemon facts for `doctor` and the tray.
-    pub async fn status(&self) -> Result<StatusResponse> {
-        Ok(StatusResponse {
-            version: crate::VERSION.to_string(),
-            pid: std::process::id(),
-            port: self.inner.port,
-            home: self.inner.home.root().display().to_string(),
-            key_source: self.inner.key_source,
-            key_backend: self.inner.home.load_config()?.vault.key_backend,
-            started_at: self.inner.started_at,
-            providers: self.inner.catalogue.list().len(),
-            profiles: self
-                .inner
-                .home
-                .list_profiles()?
-                .iter()
-                .map(|p| p.to_string())
-                .collect(),
-            proxy_port: self.runs().state().port(),
-            ca_fingerprint: self.runs().state().ca.fingerprint(),
-            runs: self.runs().state().runs.len(),
-            core_dumps_disabled: crate::process::core_dumps_disabled(),
-        })
     }
 }

@@ -45,6 +45,7 @@ pub mod providers;
 pub mod proxy;
 pub mod refresh;
 pub mod secret;
+pub mod services;
 pub mod vault;
 pub mod wire;
 

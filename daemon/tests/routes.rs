@@ -64,7 +64,7 @@ async fn every_v1_route_refuses_a_request_without_the_token() {
         ("POST", "/v1/runs/x/end"),
         ("POST", "/v1/shutdown"),
     ] {
-        let resp = authsome_daemon::api::router(d.clone())
+        let resp = authsome_daemon::api::router(d.services().clone())
             .oneshot(request(&d, method, path, false))
             .await
             .unwrap();
@@ -76,7 +76,7 @@ async fn every_v1_route_refuses_a_request_without_the_token() {
 #[tokio::test]
 async fn a_foreign_host_or_origin_is_refused_even_with_the_token() {
     let (d, _dir) = daemon().await;
-    let app = authsome_daemon::api::router(d.clone());
+    let app = authsome_daemon::api::router(d.services().clone());
     let mut r = request(&d, "GET", "/v1/status", true);
     r.headers_mut()
         .insert("host", "evil.example:7998".parse().unwrap());
@@ -97,7 +97,7 @@ async fn a_foreign_host_or_origin_is_refused_even_with_the_token() {
 #[tokio::test]
 async fn unknown_routes_and_used_launch_links_answer_plainly() {
     let (d, _dir) = daemon().await;
-    let app = authsome_daemon::api::router(d.clone());
+    let app = authsome_daemon::api::router(d.services().clone());
     let resp = app
         .clone()
         .oneshot(request(&d, "GET", "/v1/nothing-here", true))
@@ -117,7 +117,7 @@ async fn unknown_routes_and_used_launch_links_answer_plainly() {
 #[tokio::test]
 async fn the_event_stream_carries_a_new_connection_as_it_is_stored() {
     let (d, _dir) = daemon().await;
-    let resp = authsome_daemon::api::router(d.clone())
+    let resp = authsome_daemon::api::router(d.services().clone())
         .oneshot(request(&d, "GET", "/v1/events", true))
         .await
         .unwrap();

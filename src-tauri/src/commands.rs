@@ -64,7 +64,7 @@ fn login_id<R: Runtime>(window: &WebviewWindow<R>, prefix: &str) -> Result<Strin
 #[tauri::command]
 pub async fn snapshot<R: Runtime>(app: AppHandle<R>) -> Result<Snapshot, UiError> {
     let d = app.state::<TrayState>().daemon()?.clone();
-    let list = d.list(&profile(&app)?).await?;
+    let list = d.connections().list(&profile(&app)?).await?;
     let audit = authsome_daemon::audit::read_tail(&d.home().audit_log(), 20)?;
     let status = d.status().await?;
     Ok(Snapshot {
@@ -99,12 +99,13 @@ pub async fn revoke<R: Runtime>(
     connection: String,
 ) -> Result<(), UiError> {
     let d = app.state::<TrayState>().daemon()?.clone();
-    d.revoke(
-        &profile(&app)?,
-        &provider,
-        &ConnectionName::parse(&connection)?,
-    )
-    .await?;
+    d.connections()
+        .revoke(
+            &profile(&app)?,
+            &provider,
+            &ConnectionName::parse(&connection)?,
+        )
+        .await?;
     menu::refresh(&app).await;
     Ok(())
 }

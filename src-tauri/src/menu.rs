@@ -312,7 +312,7 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
     let Ok(profile) = d.home().default_profile() else {
         return;
     };
-    let Ok(list) = d.list(&profile).await else {
+    let Ok(list) = d.connections().list(&profile).await else {
         return;
     };
     let model = MenuModel::from_list(&list);

@@ -139,7 +139,7 @@ fn the_prompter_opens_a_window_whose_form_completes_the_login() {
         serde_json::json!({"values": {"api_key": "sk-tray-abcdefghijklmnopqrstuvwx"}}),
     )
     .unwrap();
-    let view = tauri::async_runtime::block_on(daemon.get(
+    let view = tauri::async_runtime::block_on(daemon.connections().get(
         &profile,
         "openai",
         &ConnectionName::default_name(),

@@ -12,11 +12,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::daemon::Daemon;
+use std::sync::Arc;
+
 use crate::flows::forms::{BridgeForm, Callback};
 use crate::flows::launch::Cookies;
 use crate::flows::LoginSession;
 use crate::secret::{constant_time_eq, Secret};
+use crate::services::Services;
 
 fn escape(s: &str) -> String {
     s.chars()
@@ -74,7 +76,7 @@ fn gone() -> Response {
     )
 }
 
-fn form(session: &LoginSession, daemon: &Daemon, error: Option<&str>) -> String {
+fn form(session: &LoginSession, daemon: &Services, error: Option<&str>) -> String {
     let def = &session.provider;
     let bridge = session.bridge.as_ref().expect("bridge session");
     let mut fields = String::new();
@@ -143,7 +145,7 @@ fn other_browser() -> Response {
 /// `GET /bridge/launch/{token}`: the one-time way into a login. Sends the
 /// browser on to the login's page and, where the login ends back here,
 /// binds the browser to it with a cookie.
-pub async fn launch(State(daemon): State<Daemon>, Path(token): Path<String>) -> Response {
+pub async fn launch(State(daemon): State<Arc<Services>>, Path(token): Path<String>) -> Response {
     let Some((target, cookie)) = daemon.logins().claim_launch(&token) else {
         return message_page(
             StatusCode::NOT_FOUND,
@@ -171,7 +173,7 @@ pub async fn launch(State(daemon): State<Daemon>, Path(token): Path<String>) -> 
 
 /// `GET /bridge/{id}`.
 pub async fn page(
-    State(daemon): State<Daemon>,
+    State(daemon): State<Arc<Services>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -186,7 +188,7 @@ pub async fn page(
 
 /// `POST /bridge/{id}`: a form post from the page itself.
 pub async fn submit(
-    State(daemon): State<Daemon>,
+    State(daemon): State<Arc<Services>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -265,7 +267,7 @@ pub async fn submit(
 
 /// `GET /auth/callback/oauth`: where the provider sends the browser back.
 pub async fn oauth_callback(
-    State(daemon): State<Daemon>,
+    State(daemon): State<Arc<Services>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {

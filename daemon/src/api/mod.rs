@@ -16,10 +16,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::daemon::Daemon;
+use std::sync::Arc;
+
 use crate::error::Error;
 use crate::names::{ConnectionName, ProfileName};
 use crate::secret::constant_time_eq;
+use crate::services::Services;
 use crate::wire::*;
 
 /// Largest request body accepted.
@@ -86,9 +88,9 @@ where
 #[derive(Debug)]
 pub struct Profile(pub ProfileName);
 
-impl FromRequestParts<Daemon> for Profile {
+impl FromRequestParts<Arc<Services>> for Profile {
     type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, daemon: &Daemon) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, daemon: &Arc<Services>) -> Result<Self, Error> {
         match parts.headers.get(PROFILE_HEADER) {
             Some(v) => {
                 let s = v
@@ -110,7 +112,7 @@ fn allowed_authorities(port: u16) -> [String; 3] {
 }
 
 /// Checks Host, Origin and, for `/v1/`, the bearer token.
-async fn guard(State(daemon): State<Daemon>, req: Request, next: Next) -> Response {
+async fn guard(State(daemon): State<Arc<Services>>, req: Request, next: Next) -> Response {
     let port = daemon.port();
     let allowed = allowed_authorities(port);
     let host = req
@@ -151,7 +153,7 @@ fn has_token(headers: &HeaderMap, token: &str) -> bool {
 }
 
 /// The API's router over a daemon.
-pub fn router(daemon: Daemon) -> Router {
+pub fn router(services: Arc<Services>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/v1/status", get(status))
@@ -182,13 +184,13 @@ pub fn router(daemon: Daemon) -> Router {
         .route(crate::OAUTH_CALLBACK_PATH, get(bridge::oauth_callback))
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(daemon.clone(), guard))
-        .with_state(daemon)
+        .layer(middleware::from_fn_with_state(services.clone(), guard))
+        .with_state(services)
 }
 
 /// `GET /v1/events`: the daemon's events as Server-Sent Events, each a JSON
 /// object named by its `type`, until the client or the daemon goes.
-async fn events(State(d): State<Daemon>) -> impl IntoResponse {
+async fn events(State(d): State<Arc<Services>>) -> impl IntoResponse {
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
     let sub = d.events().subscribe();
     let stopping = Box::pin(d.stopping());
@@ -208,7 +210,7 @@ async fn events(State(d): State<Daemon>) -> impl IntoResponse {
 }
 
 async fn health(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Json<HealthResponse> {
     let challenge = query.as_deref().and_then(|q| {
@@ -226,17 +228,20 @@ async fn health(
     })
 }
 
-async fn status(State(d): State<Daemon>) -> Result<Json<StatusResponse>, Error> {
+async fn status(State(d): State<Arc<Services>>) -> Result<Json<StatusResponse>, Error> {
     d.status().await.map(Json)
 }
 
-async fn shutdown(State(d): State<Daemon>) -> StatusCode {
+async fn shutdown(State(d): State<Arc<Services>>) -> StatusCode {
     d.request_shutdown();
     StatusCode::ACCEPTED
 }
 
-async fn list(State(d): State<Daemon>, Profile(p): Profile) -> Result<Json<ListResponse>, Error> {
-    d.list(&p).await.map(Json)
+async fn list(
+    State(d): State<Arc<Services>>,
+    Profile(p): Profile,
+) -> Result<Json<ListResponse>, Error> {
+    d.connections().list(&p).await.map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,29 +251,33 @@ struct GetQuery {
 }
 
 async fn get_connection(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Profile(p): Profile,
     Path((provider, connection)): Path<(String, String)>,
     Query(q): Query<GetQuery>,
 ) -> Result<Json<ConnectionView>, Error> {
     let connection = ConnectionName::parse(&connection)?;
-    d.get(
-        &p,
-        &provider,
-        &connection,
-        crate::vault::store::Reveal::when(q.show_secret),
-    )
-    .await
-    .map(Json)
+    d.connections()
+        .get(
+            &p,
+            &provider,
+            &connection,
+            crate::vault::store::Reveal::when(q.show_secret),
+        )
+        .await
+        .map(Json)
 }
 
 async fn revoke(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Profile(p): Profile,
     Path((provider, connection)): Path<(String, String)>,
 ) -> Result<Json<RevokeResponse>, Error> {
     let connection = ConnectionName::parse(&connection)?;
-    d.revoke(&p, &provider, &connection).await.map(Json)
+    d.connections()
+        .revoke(&p, &provider, &connection)
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,7 +287,7 @@ struct ExportQuery {
 }
 
 async fn export(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Profile(p): Profile,
     Query(q): Query<ExportQuery>,
 ) -> Result<Json<ExportResponse>, Error> {
@@ -286,12 +295,13 @@ async fn export(
         Some(c) => ConnectionName::parse(c)?,
         None => ConnectionName::default_name(),
     };
-    d.export(&p, q.provider.as_deref(), &connection)
+    d.connections()
+        .export(&p, q.provider.as_deref(), &connection)
         .await
         .map(Json)
 }
 
-async fn providers(State(d): State<Daemon>) -> Json<Vec<crate::providers::ProviderDef>> {
+async fn providers(State(d): State<Arc<Services>>) -> Json<Vec<crate::providers::ProviderDef>> {
     Json(
         d.catalogue()
             .list()
@@ -302,30 +312,30 @@ async fn providers(State(d): State<Daemon>) -> Json<Vec<crate::providers::Provid
 }
 
 async fn register(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Json<RegisterResponse>, Error> {
-    d.register(req).await.map(Json)
+    d.providers().register(req).await.map(Json)
 }
 
 async fn inspect(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Profile(p): Profile,
     Path(provider): Path<String>,
 ) -> Result<Json<InspectResponse>, Error> {
-    d.inspect(&p, &provider).await.map(Json)
+    d.connections().inspect(&p, &provider).await.map(Json)
 }
 
 async fn remove(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Profile(p): Profile,
     Path(provider): Path<String>,
 ) -> Result<Json<RemoveResponse>, Error> {
-    d.remove(&p, &provider).await.map(Json)
+    d.connections().remove(&p, &provider).await.map(Json)
 }
 
 async fn begin_login(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Profile(p): Profile,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<LoginResponse>, Error> {
@@ -341,7 +351,7 @@ struct WaitQuery {
 }
 
 async fn login_status(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Path(id): Path<String>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Json<LoginResponse>, Error> {
@@ -353,14 +363,14 @@ async fn login_status(
 }
 
 async fn cancel_login(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     d.logins().cancel_login(&id).map(|_| StatusCode::NO_CONTENT)
 }
 
 async fn login_input(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<LoginInput>,
 ) -> Result<Json<LoginResponse>, Error> {
@@ -371,7 +381,7 @@ async fn login_input(
         .map(Json)
 }
 
-async fn profiles(State(d): State<Daemon>) -> Result<Json<Vec<String>>, Error> {
+async fn profiles(State(d): State<Arc<Services>>) -> Result<Json<Vec<String>>, Error> {
     Ok(Json(
         d.home()
             .list_profiles()?
@@ -382,16 +392,17 @@ async fn profiles(State(d): State<Daemon>) -> Result<Json<Vec<String>>, Error> {
 }
 
 async fn create_profile(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     ApiJson(req): ApiJson<CreateProfile>,
 ) -> Result<StatusCode, Error> {
-    d.create_profile(&req.name)
+    d.connections()
+        .create_profile(&req.name)
         .await
         .map(|_| StatusCode::CREATED)
 }
 
 async fn begin_run(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Profile(p): Profile,
     ApiJson(req): ApiJson<RunRequest>,
 ) -> Result<Json<RunResponse>, Error> {
@@ -399,7 +410,7 @@ async fn begin_run(
 }
 
 async fn end_run(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RunEnd>,
 ) -> Result<Json<RunSummary>, Error> {
@@ -407,7 +418,7 @@ async fn end_run(
 }
 
 async fn watch_run(
-    State(d): State<Daemon>,
+    State(d): State<Arc<Services>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<RunPid>,
 ) -> Result<StatusCode, Error> {
