@@ -28,7 +28,8 @@ pub struct TrayState {
     daemon: OnceLock<Daemon>,
     prompts: Mutex<std::collections::HashMap<String, PromptRequest>>,
     served: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
-    menu_signature: Mutex<String>,
+    /// The menu as last built, so an unchanged model builds nothing.
+    menu_shown: Mutex<Option<menu::MenuModel>>,
 }
 
 impl TrayState {

@@ -316,13 +316,12 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
         return;
     };
     let model = MenuModel::from_list(&list);
-    let signature = format!("{model:?}");
     {
-        let mut last = state.menu_signature.lock().expect("menu signature");
-        if *last == signature {
+        let mut shown = state.menu_shown.lock().expect("menu shown");
+        if shown.as_ref() == Some(&model) {
             return;
         }
-        *last = signature;
+        *shown = Some(model.clone());
     }
     let Some(tray) = app.tray_by_id(TRAY_ID) else {
         return;
