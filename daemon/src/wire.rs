@@ -69,6 +69,17 @@ pub struct RunRequest {
     /// The command's name (for the audit log).
     #[serde(default)]
     pub command: String,
+    /// `--allow PROVIDER[=CONNECTION]`: only these get credentials (`None`:
+    /// every connected provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    /// `--read-only`: only GET, HEAD and OPTIONS get credentials.
+    #[serde(default)]
+    pub read_only: bool,
+    /// `--only-providers`: requests to hosts no allowed connection matches
+    /// are refused.
+    #[serde(default)]
+    pub only_providers: bool,
 }
 
 /// Answer to `POST /v1/runs`.

@@ -32,6 +32,23 @@ pub struct Args {
     /// Use this connection for a provider (default: `default`); repeatable.
     #[arg(long = "connection", value_name = "PROVIDER=NAME")]
     connections: Vec<String>,
+    /// Only these providers get credentials in this run (`PROVIDER` or
+    /// `PROVIDER=CONNECTION`); repeatable or comma-separated. Requests to
+    /// other providers pass through untouched and are logged as `not_allowed`.
+    #[arg(
+        long = "allow",
+        value_name = "PROVIDER[=CONNECTION]",
+        value_delimiter = ','
+    )]
+    allow: Vec<String>,
+    /// Only GET, HEAD and OPTIONS get credentials; another method to a
+    /// provider is answered 403 by the proxy and never reaches it.
+    #[arg(long)]
+    read_only: bool,
+    /// Refuse requests to hosts that no (allowed) connection matches; with
+    /// `--egress proxy` the command can reach nothing but its providers.
+    #[arg(long)]
+    only_providers: bool,
     /// Run the command without the sandbox (it can then read the Authsome
     /// home and reach the daemon's API).
     #[arg(long)]
@@ -138,6 +155,12 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             "--allow-port only matters with --egress proxy (other ports are reachable already)",
         ));
     }
+    if args.only_providers && (egress != Egress::Proxy || args.no_contain || !defaults.contain) {
+        eprintln!(
+            "authsome: note: --only-providers refuses what goes through the proxy; without \
+             --egress proxy the command can still open other connections itself"
+        );
+    }
     let containment = if args.no_contain || !defaults.contain {
         if args.egress == Some(Egress::Proxy) {
             return Err(CliError::usage(
@@ -160,7 +183,13 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     let client = ctx.client()?;
     let run: RunResponse = client.post(
         "/v1/runs",
-        &serde_json::json!({ "connections": connections, "command": name }),
+        &serde_json::json!({
+            "connections": connections,
+            "command": name,
+            "allow": (!args.allow.is_empty()).then_some(&args.allow),
+            "read_only": args.read_only,
+            "only_providers": args.only_providers,
+        }),
     )?;
     let mut cmd = match &containment {
         Containment::Off => {

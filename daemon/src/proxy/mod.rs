@@ -27,7 +27,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::names::{ProfileName, ProviderName};
@@ -38,7 +38,7 @@ use crate::vault::Status;
 use crate::vault::Stores;
 use ca::CertificateAuthority;
 use matcher::{Candidate, Decision};
-use runs::{Run, RunTable};
+use runs::{Run, RunCandidates, RunTable};
 
 /// The value SDKs see in their API-key variables during a run.
 pub const PLACEHOLDER: &str = "authsome-proxy-managed";
@@ -357,7 +357,7 @@ async fn connect(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Bod
         return refusal;
     }
     let candidates = d.run_candidates(&run).await;
-    if matcher::intercepts(&candidates, &host, port) {
+    if matcher::intercepts(&candidates.allowed, &host, port) {
         let config = match d.state.ca.server_config(&host) {
             Ok(c) => c,
             Err(e) => {
@@ -397,6 +397,17 @@ async fn connect(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Bod
             }
         });
         return Response::new(empty());
+    }
+    d.note_not_allowed(&run, &candidates, &host, port);
+    if run.policy.only_providers {
+        d.record_once(
+            &run,
+            "denied_by_policy",
+            "-",
+            "-",
+            &format!("{host}:{port}: not a provider (--only-providers)"),
+        );
+        return only_providers_refused(&host, port);
     }
     tracing::debug!(%host, port, "tunnelled without interception");
     let upstream = match tokio::net::TcpStream::connect((host.as_str(), port)).await {
@@ -493,9 +504,56 @@ async fn plain(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Body>
     if let Some(refusal) = daemon_target(&d, &host, port).await {
         return refusal;
     }
+    if run.policy.only_providers || run.policy.allow.is_some() {
+        let candidates = d.run_candidates(&run).await;
+        if !matcher::intercepts(&candidates.allowed, &host, port) {
+            d.note_not_allowed(&run, &candidates, &host, port);
+            if run.policy.only_providers {
+                d.record_once(
+                    &run,
+                    "denied_by_policy",
+                    "-",
+                    "-",
+                    &format!("{host}:{port}: not a provider (--only-providers)"),
+                );
+                return only_providers_refused(&host, port);
+            }
+        }
+    }
     // Credentials never travel in clear text except to this machine.
     let inject = is_loopback(&host);
     forward(&d, &run, "http", &host, port, req, inject).await
+}
+
+/// The proxy's answer to a request its run's policy refuses: 403 with
+/// `{"error":"denied_by_policy","provider":..,"connection":..,"reason":..}`.
+fn denied_by_policy(provider: &str, connection: &str, reason: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "error": "denied_by_policy",
+        "provider": provider,
+        "connection": connection,
+        "reason": reason,
+    });
+    let mut resp = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = StatusCode::FORBIDDEN;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The answer to a request for a host no allowed connection matches, in a
+/// run started with `--only-providers`.
+fn only_providers_refused(host: &str, port: u16) -> Response<Body> {
+    text(
+        StatusCode::FORBIDDEN,
+        format!("Authsome proxy: this run may reach only its providers (--only-providers); {host}:{port} is not one"),
+    )
 }
 
 const HOP_BY_HOP: &[&str] = &[
@@ -572,6 +630,9 @@ async fn forward(
         }
     };
     strip_hop_by_hop(req.headers_mut());
+    if let Some(refusal) = d.refuse_method(run, req.method(), host, port).await {
+        return refusal;
+    }
     if inject {
         if let Err(resp) = d.inject(run, host, port, &path, req.headers_mut()).await {
             return resp;
@@ -673,7 +734,7 @@ fn is_placeholder(v: &HeaderValue) -> bool {
 
 impl Runs {
     /// The connections a run may inject, cached for a second.
-    pub(crate) async fn run_candidates(&self, run: &Run) -> Arc<Vec<Candidate>> {
+    pub(crate) async fn run_candidates(&self, run: &Run) -> Arc<RunCandidates> {
         let generation = match self.stores.get(&run.profile).await {
             Ok(s) => s.generation(),
             Err(_) => u64::MAX,
@@ -683,13 +744,85 @@ impl Runs {
                 return c.clone();
             }
         }
-        let built = Arc::new(self.build_candidates(run).await.unwrap_or_else(|e| {
+        let all = self.build_candidates(run).await.unwrap_or_else(|e| {
             tracing::warn!("proxy: cannot list connections: {e}");
             Vec::new()
-        }));
+        });
+        let allowed = all
+            .iter()
+            .filter(|c| run.policy.allows(&c.provider))
+            .cloned()
+            .collect();
+        let built = Arc::new(RunCandidates { all, allowed });
         *run.candidates.lock().expect("candidates") =
             Some((Instant::now(), generation, built.clone()));
         built
+    }
+
+    /// Records, once per run and provider, a request to a connected
+    /// provider's host that the run may not use (`--allow` left it out).
+    fn note_not_allowed(&self, run: &Run, candidates: &RunCandidates, host: &str, port: u16) {
+        let Some(c) = candidates.all.iter().find(|c| {
+            !run.policy.allows(&c.provider)
+                && matcher::intercepts(std::slice::from_ref(c), host, port)
+        }) else {
+            return;
+        };
+        self.record_once(
+            run,
+            "not_allowed",
+            &c.provider,
+            c.connection.as_str(),
+            &format!("{host}:{port}: passed without credentials"),
+        );
+    }
+
+    /// Writes an audit event for a run, once per event, provider and
+    /// detail (a command in a loop cannot fill the log).
+    fn record_once(&self, run: &Run, event: &str, provider: &str, connection: &str, detail: &str) {
+        let key = format!("{event} {provider} {detail}");
+        if !run.recorded.lock().expect("recorded").insert(key) {
+            return;
+        }
+        tracing::info!(run = %run.id, %provider, "{event}: {detail}");
+        let mut e = AuditEvent::new(event)
+            .about(run.profile.as_str(), provider, Some(connection))
+            .detail(format!("run {}, {detail}", run.id));
+        e.profile = Some(run.profile.to_string());
+        self.audit.record(e);
+    }
+
+    /// The refusal of a request whose method a `--read-only` run may not
+    /// send to `host` (any host an allowed connection's provider serves,
+    /// whether or not the path matched), if it is one.
+    async fn refuse_method(
+        &self,
+        run: &Run,
+        method: &hyper::Method,
+        host: &str,
+        port: u16,
+    ) -> Option<Response<Body>> {
+        if run.policy.allows_method(method.as_str()) {
+            return None;
+        }
+        let candidates = self.run_candidates(run).await;
+        let c = candidates
+            .allowed
+            .iter()
+            .find(|c| matcher::intercepts(std::slice::from_ref(c), host, port))?;
+        let reason = format!("this run is read-only: {method} is not allowed");
+        self.record_once(
+            run,
+            "denied_by_policy",
+            &c.provider,
+            c.connection.as_str(),
+            &format!("{method} to {host}:{port}"),
+        );
+        Some(denied_by_policy(
+            &c.provider,
+            c.connection.as_str(),
+            &reason,
+        ))
     }
 
     async fn build_candidates(&self, run: &Run) -> Result<Vec<Candidate>> {
@@ -732,7 +865,7 @@ impl Runs {
         headers: &mut HeaderMap,
     ) -> std::result::Result<(), Response<Body>> {
         let candidates = self.run_candidates(run).await;
-        match matcher::decide(&candidates, host, port, path) {
+        match matcher::decide(&candidates.all, host, port, path) {
             Decision::Miss => {
                 tracing::debug!(run = %run.id, %host, path, "proxy miss: no provider matches");
                 Ok(())
@@ -745,6 +878,16 @@ impl Runs {
                 provider,
                 connection,
             } => {
+                if !run.policy.allows(&provider) {
+                    self.record_once(
+                        run,
+                        "not_allowed",
+                        &provider,
+                        connection.as_str(),
+                        &format!("{host}:{port}: passed without credentials"),
+                    );
+                    return Ok(());
+                }
                 let (name, value) = self
                     .credential_header(&run.profile, &provider, &connection)
                     .await

@@ -5,7 +5,7 @@
 //! process exit (a pidfd, so a SIGKILLed CLI does not leave the run live),
 //! or when no process was ever registered for it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -16,8 +16,43 @@ use crate::names::{ConnectionName, ProfileName};
 use crate::proxy::matcher::Candidate;
 use crate::secret::{constant_time_eq, random_token, Secret};
 
+/// A run's connections: all of them (which provider a request is for is
+/// decided among all, so `--allow` never changes which credential a
+/// request gets, only whether it gets one), and those its policy allows.
+#[derive(Debug, Default)]
+pub struct RunCandidates {
+    /// Every connection the run would use without `--allow`.
+    pub all: Vec<Candidate>,
+    /// Those whose credentials the run may use.
+    pub allowed: Vec<Candidate>,
+}
+
 /// Candidates built at a time, for a store generation.
-pub(crate) type CachedCandidates = (Instant, u64, Arc<Vec<Candidate>>);
+pub(crate) type CachedCandidates = (Instant, u64, Arc<RunCandidates>);
+
+/// What a run may use: `--allow`, `--read-only`, `--only-providers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunPolicy {
+    /// Providers whose credentials the run may use (`None`: every connected one).
+    pub allow: Option<BTreeSet<String>>,
+    /// Only GET, HEAD and OPTIONS get credentials; another method to an
+    /// intercepted host is refused and never reaches the provider.
+    pub read_only: bool,
+    /// Requests to hosts that no allowed connection matches are refused.
+    pub only_providers: bool,
+}
+
+impl RunPolicy {
+    /// True when the run may use `provider`'s credentials.
+    pub fn allows(&self, provider: &str) -> bool {
+        self.allow.as_ref().is_none_or(|a| a.contains(provider))
+    }
+
+    /// True when a request with this method may carry a credential.
+    pub fn allows_method(&self, method: &str) -> bool {
+        !self.read_only || matches!(method, "GET" | "HEAD" | "OPTIONS")
+    }
+}
 
 /// One `authsome run`.
 #[derive(Debug)]
@@ -31,6 +66,11 @@ pub struct Run {
     pub selections: HashMap<String, ConnectionName>,
     /// The command's name, for the audit log.
     pub command: String,
+    /// What the run may use.
+    pub policy: RunPolicy,
+    /// Providers the run reached without credentials (`--allow` left them
+    /// out), and refusals of its policy, each recorded once.
+    pub(crate) recorded: Mutex<BTreeSet<String>>,
     /// When the run started.
     pub started: Instant,
     injected: Mutex<BTreeMap<String, u64>>,
@@ -108,6 +148,7 @@ impl RunTable {
         profile: ProfileName,
         selections: HashMap<String, ConnectionName>,
         command: String,
+        policy: RunPolicy,
     ) -> Arc<Run> {
         let run = Arc::new(Run {
             id: format!("run-{}", random_token(12)),
@@ -115,6 +156,8 @@ impl RunTable {
             profile,
             selections,
             command,
+            policy,
+            recorded: Mutex::default(),
             started: Instant::now(),
             injected: Mutex::default(),
             candidates: Mutex::default(),
@@ -187,7 +230,12 @@ mod tests {
     #[test]
     fn only_a_live_runs_credentials_authenticate() {
         let runs = RunTable::default();
-        let run = runs.create(ProfileName::default_name(), HashMap::new(), "curl".into());
+        let run = runs.create(
+            ProfileName::default_name(),
+            HashMap::new(),
+            "curl".into(),
+            RunPolicy::default(),
+        );
         let url = run.proxy_url(1);
         let creds = url
             .trim_start_matches("http://")

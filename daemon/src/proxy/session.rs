@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::names::{ConnectionName, ProfileName, ProviderName};
+use crate::proxy::runs::RunPolicy;
 use crate::proxy::Runs;
 use crate::vault::Status;
 use crate::wire::{RunRequest, RunResponse, RunSummary};
@@ -41,6 +42,44 @@ impl Runs {
             }
             selections.insert(provider.clone(), cname);
         }
+        let mut allow = None;
+        if let Some(entries) = &req.allow {
+            let mut allowed = std::collections::BTreeSet::new();
+            for entry in entries {
+                let (provider, connection) = match entry.split_once('=') {
+                    Some((p, c)) => (p, Some(c)),
+                    None => (entry.as_str(), None),
+                };
+                let pname = ProviderName::parse(provider)?;
+                self.catalogue.get(provider)?;
+                if let Some(c) = connection {
+                    let cname = ConnectionName::parse(c)?;
+                    if store.get_connection(&pname, &cname).await?.is_none() {
+                        return Err(Error::ConnectionNotFound {
+                            provider: provider.into(),
+                            connection: c.into(),
+                        });
+                    }
+                    match selections.get(provider) {
+                        Some(other) if *other != cname => {
+                            return Err(Error::InvalidInput(format!(
+                                "two different connections are named for {provider}: {other} and {c}"
+                            )))
+                        }
+                        _ => {
+                            selections.insert(provider.to_string(), cname);
+                        }
+                    }
+                }
+                allowed.insert(pname.to_string());
+            }
+            allow = Some(allowed);
+        }
+        let policy = RunPolicy {
+            allow,
+            read_only: req.read_only,
+            only_providers: req.only_providers,
+        };
         let command: String = req
             .command
             .chars()
@@ -48,7 +87,9 @@ impl Runs {
             .take(100)
             .collect();
         let proxy = &self.state;
-        let run = proxy.runs.create(profile.clone(), selections, command);
+        let run = proxy
+            .runs
+            .create(profile.clone(), selections, command, policy);
         self.events.send(crate::events::Event::RunStarted {
             id: run.id.clone(),
             profile: profile.to_string(),
@@ -58,6 +99,7 @@ impl Runs {
         for m in store.list_connections().await? {
             if m.status != Status::Connected
                 || m.connection != run.connection_for(m.provider.as_str())
+                || !run.policy.allows(m.provider.as_str())
             {
                 continue;
             }

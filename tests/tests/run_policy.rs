@@ -1,0 +1,228 @@
+//! What a run may use: `--allow`, `--read-only` and `--only-providers`,
+//! through the real proxy, against upstreams that record every byte they
+//! receive (plain HTTP on loopback, where the proxy adds credentials).
+
+use authsome_tests::raw_upstream::{parse_all, Framing, RawUpstream};
+use authsome_tests::runs::{api_key_provider, register};
+use authsome_tests::{eventually, TestHome};
+
+const RAW_KEY: &str = "raw-secret-key-7Hq2Zp";
+const OTHER_KEY: &str = "other-secret-key-4Kd9Wm";
+
+/// A home with providers `raw` and `other`, each on its own recording upstream.
+fn home() -> (TestHome, RawUpstream, RawUpstream) {
+    let t = TestHome::new();
+    t.run(&["init", "--key-backend", "file"], None).ok();
+    let raw = RawUpstream::start("127.0.0.5".parse().unwrap());
+    let other = RawUpstream::start("127.0.0.6".parse().unwrap());
+    register(&t, api_key_provider("raw", &raw.host_port()));
+    register(&t, api_key_provider("other", &other.host_port()));
+    t.login_key("raw", RAW_KEY);
+    t.login_key("other", OTHER_KEY);
+    (t, raw, other)
+}
+
+/// Every request an upstream received: (request line, `X-Api-Key` values).
+fn requests(up: &RawUpstream) -> Vec<(String, Vec<String>)> {
+    up.connections()
+        .iter()
+        .flat_map(|bytes| parse_all(bytes, Framing::TransferEncodingFirst).0)
+        .map(|p| {
+            (
+                p.head.lines().next().unwrap_or("").to_string(),
+                p.header("x-api-key"),
+            )
+        })
+        .collect()
+}
+
+fn run(t: &TestHome, flags: &[&str], script: &str) -> authsome_tests::Run {
+    let mut args = vec!["run"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--", "sh", "-c", script]);
+    t.run(&args, None)
+}
+
+#[test]
+fn allow_gives_credentials_to_the_allowed_connection_only_and_logs_the_other() {
+    let (t, raw, other) = home();
+    let out = run(
+        &t,
+        &["--allow", "raw"],
+        &format!(
+            "curl -sS http://{}/a; echo; curl -sS http://{}/b; echo; env",
+            raw.host_port(),
+            other.host_port()
+        ),
+    )
+    .ok();
+    assert!(eventually(10, || requests(&other).len() == 1));
+    assert_eq!(
+        requests(&raw),
+        vec![("GET /a HTTP/1.1".into(), vec![RAW_KEY.to_string()])]
+    );
+    assert_eq!(
+        requests(&other),
+        vec![("GET /b HTTP/1.1".into(), vec![])],
+        "a provider left out of --allow passes through untouched"
+    );
+    assert!(out.stdout.contains("RAW_API_KEY="), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("OTHER_API_KEY="),
+        "no placeholder for a provider the run may not use: {}",
+        out.stdout
+    );
+    let log = t.run(&["log", "-n", "50", "--json"], None).ok().stdout;
+    let not_allowed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"not_allowed\""))
+        .collect();
+    assert_eq!(not_allowed.len(), 1, "{log}");
+    assert!(not_allowed[0].contains("\"provider\":\"other\""), "{log}");
+    assert!(!log.contains(OTHER_KEY) && !log.contains(RAW_KEY));
+
+    // Names that do not exist are refused before anything runs.
+    run(&t, &["--allow", "nosuch"], "true").code(4);
+    run(&t, &["--allow", "raw=nope"], "true").code(3);
+}
+
+#[test]
+fn read_only_injects_for_get_and_refuses_a_post_before_it_reaches_the_provider() {
+    let (t, raw, _other) = home();
+    let out = run(
+        &t,
+        &["--read-only"],
+        &format!(
+            "curl -sS http://{0}/get; echo; curl -sS -w ' %{{http_code}}' -X POST -d hello http://{0}/post",
+            raw.host_port()
+        ),
+    )
+    .ok();
+    assert!(
+        out.stdout.contains(" 403"),
+        "the POST is answered 403: {}",
+        out.stdout
+    );
+    let body = out.stdout.lines().last().unwrap().trim_end_matches(" 403");
+    let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(answer["error"], "denied_by_policy");
+    assert_eq!(answer["provider"], "raw");
+    assert_eq!(answer["connection"], "default");
+    assert!(answer["reason"].as_str().unwrap().contains("read-only"));
+    assert!(eventually(10, || !requests(&raw).is_empty()));
+    assert_eq!(
+        requests(&raw),
+        vec![("GET /get HTTP/1.1".into(), vec![RAW_KEY.to_string()])],
+        "the POST never reached the provider"
+    );
+    let log = t.run(&["log", "-n", "50", "--json"], None).ok().stdout;
+    assert!(log.contains("\"event\":\"denied_by_policy\""), "{log}");
+}
+
+#[test]
+fn only_providers_refuses_every_other_host_and_still_serves_the_providers() {
+    let (t, raw, _other) = home();
+    let stranger = RawUpstream::start("127.0.0.7".parse().unwrap());
+    let out = run(
+        &t,
+        &["--only-providers"],
+        &format!(
+            "curl -sS -o /dev/null -w '%{{http_code}}\\n' http://{0}/plain; \
+             curl -sS -o /dev/null https://{0}/tunnel 2>&1; echo; \
+             curl -sS http://{1}/ok",
+            stranger.host_port(),
+            raw.host_port()
+        ),
+    )
+    .ok();
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some("403"), "{}", out.stdout);
+    assert!(
+        lines.next().is_some_and(|l| l.contains("403")),
+        "a CONNECT to another host gets 403: {}",
+        out.stdout
+    );
+    assert!(eventually(10, || !requests(&raw).is_empty()));
+    assert_eq!(
+        requests(&raw),
+        vec![("GET /ok HTTP/1.1".into(), vec![RAW_KEY.to_string()])]
+    );
+    assert!(
+        stranger.connections().is_empty(),
+        "nothing reached a host that is not a provider"
+    );
+}
+
+#[test]
+fn allow_never_hands_one_providers_credential_to_anothers_path_over_tls() {
+    use authsome_tests::runs::{echo_home, headers_of, KEY};
+    let (t, echo) = echo_home();
+    // `deep` serves a path of echo's host: its requests are deep's, not echo's.
+    register(
+        &t,
+        api_key_provider("deep", &format!("{}/deep", echo.host_port())),
+    );
+    t.login_key("deep", "deep-secret-key-8Vn3Tx");
+    let get = |path: &str| {
+        t.run(
+            &[
+                "run",
+                "--allow",
+                "echo",
+                "--",
+                "curl",
+                "-sS",
+                "--fail",
+                &echo.url(path),
+            ],
+            None,
+        )
+        .ok()
+        .stdout
+    };
+    assert_eq!(headers_of(&get("/v1/models"))["x-api-key"], KEY);
+    let deep = headers_of(&get("/deep/x"));
+    assert!(
+        deep.get("x-api-key").is_none(),
+        "deep's path got a credential in a run that may use only echo: {deep}"
+    );
+    let log = t.run(&["log", "-n", "50", "--json"], None).ok().stdout;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"event\":\"not_allowed\"") && l.contains("\"provider\":\"deep\"")),
+        "{log}"
+    );
+}
+
+#[test]
+fn read_only_refuses_a_post_to_a_providers_host_even_where_no_path_matches() {
+    use authsome_tests::runs::{echo_home_with_prefix, headers_of, KEY};
+    let (t, echo) = echo_home_with_prefix("/api");
+    let out = t
+        .run(
+            &[
+                "run",
+                "--read-only",
+                "--",
+                "sh",
+                "-c",
+                &format!(
+                    "curl -sS --fail {0}; echo; curl -sS -w ' %{{http_code}}' -X POST -d x {1}; echo; \
+                     curl -sS -w ' %{{http_code}}' -X post -d x {0}",
+                    echo.url("/api/read"),
+                    echo.url("/elsewhere"),
+                ),
+            ],
+            None,
+        )
+        .ok();
+    assert_eq!(headers_of(&out.stdout)["x-api-key"], KEY);
+    let answers: Vec<&str> = out.stdout.lines().skip(1).collect();
+    assert_eq!(answers.len(), 2, "{}", out.stdout);
+    for answer in answers {
+        assert!(
+            answer.ends_with(" 403") && answer.contains("denied_by_policy"),
+            "a write to the provider's host over TLS is refused: {answer}"
+        );
+    }
+}
