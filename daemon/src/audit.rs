@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,30 @@ pub struct AuditEvent {
     /// Free text without secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The `authsome run` the event belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// A proxied request (event `request`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestActivity>,
+}
+
+/// What the audit log keeps of a proxied request: never headers, query
+/// strings or bodies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestActivity {
+    /// The method.
+    pub method: String,
+    /// The host.
+    pub host: String,
+    /// The path, without its query.
+    pub path: String,
+    /// The answer's HTTP status.
+    pub http_status: u16,
+    /// Bytes of the answer's body that reached the command.
+    pub bytes: u64,
+    /// Milliseconds from the request to the end of the answer.
+    pub ms: u64,
 }
 
 impl AuditEvent {
@@ -53,6 +77,8 @@ impl AuditEvent {
             connection: None,
             status: AuditStatus::Success,
             detail: None,
+            run: None,
+            request: None,
         }
     }
     /// Sets the profile, provider and connection.
@@ -83,8 +109,18 @@ fn now_rfc3339(t: DateTime<Utc>) -> String {
 #[derive(Debug)]
 pub struct Audit {
     path: PathBuf,
-    file: Mutex<File>,
+    file: Arc<Mutex<File>>,
+    queue: mpsc::Sender<Queued>,
 }
+
+#[derive(Debug)]
+enum Queued {
+    Event(Box<AuditEvent>),
+    Flush(mpsc::Sender<()>),
+}
+
+/// Events written in one `write` at most.
+const BATCH: usize = 512;
 
 impl Audit {
     /// Opens (creating, 0600) the log for appending.
@@ -95,10 +131,67 @@ impl Audit {
             .mode(0o600)
             .open(path)
             .map_err(|e| Error::io(path.display().to_string(), e))?;
+        let file = Arc::new(Mutex::new(file));
+        let (queue, rx) = mpsc::channel::<Queued>();
+        let (writer_file, writer_path) = (file.clone(), path.to_path_buf());
+        // Batched events (proxied requests) go out from a thread of their
+        // own, many lines to one write, so the proxy never waits on the disk.
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut lines = Vec::new();
+                    let mut flushes = Vec::new();
+                    let mut next = Some(first);
+                    let mut count = 0;
+                    while let Some(item) = next.take() {
+                        match item {
+                            Queued::Event(e) => {
+                                if let Ok(mut l) = serde_json::to_vec(&*e) {
+                                    l.push(b'\n');
+                                    lines.extend_from_slice(&l);
+                                }
+                                count += 1;
+                            }
+                            Queued::Flush(done) => flushes.push(done),
+                        }
+                        if count < BATCH {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                    if !lines.is_empty() {
+                        let mut f = writer_file.lock().expect("audit lock");
+                        if let Err(e) = f.write_all(&lines) {
+                            tracing::error!("cannot write {}: {e}", writer_path.display());
+                        }
+                    }
+                    for done in flushes {
+                        let _ = done.send(());
+                    }
+                }
+            })
+            .map_err(|e| Error::io("audit writer thread", e))?;
         Ok(Audit {
             path: path.to_path_buf(),
-            file: Mutex::new(file),
+            file,
+            queue,
         })
+    }
+
+    /// Queues an event for the batched writer (the proxy's per-request
+    /// activity); [`Audit::flush`] waits until it is written.
+    pub fn record_batched(&self, event: AuditEvent) {
+        if self.queue.send(Queued::Event(Box::new(event))).is_err() {
+            tracing::error!("the audit writer has stopped");
+        }
+    }
+
+    /// Waits until every batched event queued so far is written.
+    pub fn flush(&self) {
+        let (done, wait) = mpsc::channel();
+        if self.queue.send(Queued::Flush(done)).is_ok() {
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(5));
+        }
     }
 
     /// Appends one event as a single `write` of one line.
@@ -121,6 +214,15 @@ impl Audit {
 /// The last `n` events of an audit log, oldest first. Lines that are not
 /// JSON (a torn final line after a crash) are skipped.
 pub fn read_tail(path: &Path, n: usize) -> Result<Vec<serde_json::Value>> {
+    read_tail_matching(path, n, |_| true)
+}
+
+/// The last `n` events of an audit log for which `keep` holds, oldest first.
+pub fn read_tail_matching(
+    path: &Path,
+    n: usize,
+    keep: impl Fn(&serde_json::Value) -> bool,
+) -> Result<Vec<serde_json::Value>> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -130,6 +232,9 @@ pub fn read_tail(path: &Path, n: usize) -> Result<Vec<serde_json::Value>> {
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| Error::io(path.display().to_string(), e))?;
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+            if !keep(&v) {
+                continue;
+            }
             if ring.len() == n {
                 ring.pop_front();
             }

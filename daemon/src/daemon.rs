@@ -186,6 +186,7 @@ impl Daemon {
             audit: audit.clone(),
             events: events.clone(),
             api_port: port,
+            activity: config.proxy.activity.unwrap_or(true),
         });
         let logins = Logins::new(LoginsParts {
             stores: stores.clone(),
@@ -307,6 +308,7 @@ impl Daemon {
     async fn cleanup(&self) {
         instance::withdraw(&self.home);
         self.stores.close_all().await;
+        self.audit.flush();
         self.audit(AuditEvent::new("daemon_stop").detail(format!("pid {}", std::process::id())));
         tracing::info!("daemon stopped");
     }

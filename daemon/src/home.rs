@@ -107,6 +107,9 @@ pub struct ProxyConfig {
     /// Fixed proxy port; a free one when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// Write one `request` audit event per proxied request (default on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<bool>,
 }
 
 impl ProxyConfig {

@@ -226,3 +226,70 @@ fn read_only_refuses_a_post_to_a_providers_host_even_where_no_path_matches() {
         );
     }
 }
+
+#[test]
+fn each_proxied_request_leaves_one_audit_event_with_method_host_and_path_but_no_query() {
+    use authsome_tests::runs::echo_home;
+    let (t, echo) = echo_home();
+    t.run(
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "curl -sS --fail '{}' >/dev/null && curl -sS --fail -X POST -d hello '{}' >/dev/null",
+                echo.url("/v1/models?token=query-value-91xq"),
+                echo.url("/v1/things")
+            ),
+        ],
+        None,
+    )
+    .ok();
+    let all = t.run(&["log", "-n", "200", "--json"], None).ok().stdout;
+    assert!(!all.contains("query-value-91xq"), "a query value in the audit log: {all}");
+    let run_id = all
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "run")
+        .and_then(|e| e["run"].as_str().map(str::to_string))
+        .expect("the run event names its run");
+    let events: Vec<serde_json::Value> = t
+        .run(&["log", "--run", &run_id, "--json"], None)
+        .ok()
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let requests: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "request").collect();
+    assert_eq!(requests.len(), 2, "{events:?}");
+    for (e, (method, path)) in requests
+        .iter()
+        .zip([("GET", "/v1/models"), ("POST", "/v1/things")])
+    {
+        let r = &e["request"];
+        assert_eq!((r["method"].as_str(), r["path"].as_str()), (Some(method), Some(path)), "{e}");
+        assert_eq!(r["host"], echo.addr.ip().to_string());
+        assert_eq!(r["http_status"], 200);
+        assert!(r["bytes"].as_u64().unwrap() > 0, "{e}");
+        assert_eq!(e["provider"], "echo");
+        assert_eq!(e["run"], run_id.as_str());
+    }
+    assert_eq!(events.last().unwrap()["event"], "run", "the run's end comes last");
+    // The human form says the same in one line each.
+    let text = t.run(&["log", "--run", &run_id], None).ok().stdout;
+    assert!(text.contains(&format!("GET {}/v1/models -> 200", echo.addr.ip())), "{text}");
+
+    // `activity = false` in [proxy] turns the per-request events off.
+    t.append_config("activity = false\n");
+    t.run(&["daemon", "stop"], None).ok();
+    t.run(&["run", "--", "curl", "-sS", "--fail", &echo.url("/v1/models")], None)
+        .ok();
+    let all = t.run(&["log", "-n", "500", "--json"], None).ok().stdout;
+    assert_eq!(
+        all.lines().filter(|l| l.contains("\"event\":\"request\"")).count(),
+        2,
+        "{all}"
+    );
+}

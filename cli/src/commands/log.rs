@@ -1,6 +1,6 @@
 //! `authsome log [-n N] [--json]`: the audit log, read from the home.
 
-use authsome_daemon::audit::read_tail;
+use authsome_daemon::audit::read_tail_matching;
 
 use crate::error::CliResult;
 use crate::output;
@@ -12,11 +12,18 @@ pub struct Args {
     /// Number of events.
     #[arg(short = 'n', long = "lines", default_value_t = 20)]
     n: usize,
+    /// Only the events of this `authsome run` (its requests, its policy
+    /// decisions, its end).
+    #[arg(long, value_name = "RUN_ID")]
+    run: Option<String>,
 }
 
 /// Runs the command.
 pub fn run(ctx: &Ctx, args: Args) -> CliResult {
-    let events = read_tail(&ctx.home.audit_log(), args.n)?;
+    let events = read_tail_matching(&ctx.home.audit_log(), args.n, |e| match &args.run {
+        Some(id) => e.get("run").and_then(|r| r.as_str()) == Some(id.as_str()),
+        None => true,
+    })?;
     let mut text = String::new();
     for e in &events {
         if ctx.json {
@@ -39,7 +46,18 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                     s("event"),
                     target,
                     s("status"),
-                    s("detail")
+                    match e.get("request") {
+                        Some(r) => format!(
+                            "{} {}{} -> {} ({} B, {} ms)",
+                            r["method"].as_str().unwrap_or("-"),
+                            r["host"].as_str().unwrap_or("-"),
+                            r["path"].as_str().unwrap_or(""),
+                            r["http_status"],
+                            r["bytes"],
+                            r["ms"]
+                        ),
+                        None => s("detail"),
+                    }
                 )
                 .trim_end(),
             );

@@ -95,6 +95,7 @@ pub struct Runs {
     audit: Arc<Audit>,
     events: Events,
     api_port: u16,
+    activity: bool,
 }
 
 /// What [`Runs`] works with.
@@ -114,6 +115,8 @@ pub struct RunsParts {
     pub events: Events,
     /// The daemon's API port (runs may not reach it).
     pub api_port: u16,
+    /// Record one audit event per proxied request.
+    pub activity: bool,
 }
 
 impl Runs {
@@ -127,6 +130,7 @@ impl Runs {
             audit: parts.audit,
             events: parts.events,
             api_port: parts.api_port,
+            activity: parts.activity,
         }
     }
 
@@ -525,6 +529,37 @@ async fn plain(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Body>
     forward(&d, &run, "http", &host, port, req, inject).await
 }
 
+/// A `request` audit event waiting for the end of its answer: written
+/// (batched) when the answer's body is dropped, with the bytes that went
+/// through and the time taken.
+struct Activity {
+    audit: Arc<Audit>,
+    event: Option<AuditEvent>,
+    started: Instant,
+    bytes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Activity {
+    fn set_status(&mut self, status: u16) {
+        if let Some(r) = self.event.as_mut().and_then(|e| e.request.as_mut()) {
+            r.http_status = status;
+        }
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        let Some(mut event) = self.event.take() else {
+            return;
+        };
+        if let Some(r) = event.request.as_mut() {
+            r.bytes = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+            r.ms = self.started.elapsed().as_millis() as u64;
+        }
+        self.audit.record_batched(event);
+    }
+}
+
 /// The proxy's answer to a request its run's policy refuses: 403 with
 /// `{"error":"denied_by_policy","provider":..,"connection":..,"reason":..}`.
 fn denied_by_policy(provider: &str, connection: &str, reason: &str) -> Response<Body> {
@@ -633,9 +668,13 @@ async fn forward(
     if let Some(refusal) = d.refuse_method(run, req.method(), host, port).await {
         return refusal;
     }
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let mut decided = None;
     if inject {
-        if let Err(resp) = d.inject(run, host, port, &path, req.headers_mut()).await {
-            return resp;
+        match d.inject(run, host, port, &path, req.headers_mut()).await {
+            Ok(p) => decided = p,
+            Err(resp) => return resp,
         }
     } else {
         tracing::debug!(%host, "plain http to a non-loopback host: no credential added");
@@ -646,9 +685,50 @@ async fn forward(
             req.headers_mut().insert("host", v);
         }
     }
+    // Every request to a provider's host (or through an intercepted
+    // tunnel) leaves one `request` event when its answer has been read.
+    let activity = (d.activity && (scheme == "https" || decided.is_some())).then(|| {
+        let mut event = AuditEvent::new("request");
+        event.profile = Some(run.profile.to_string());
+        event.run = Some(run.id.clone());
+        if let Some((provider, connection)) = &decided {
+            event.provider = Some(provider.clone());
+            event.connection = Some(connection.to_string());
+        }
+        event.request = Some(crate::audit::RequestActivity {
+            method,
+            host: host.to_string(),
+            path: path.chars().take(512).collect(),
+            http_status: 0,
+            bytes: 0,
+            ms: 0,
+        });
+        Activity {
+            audit: d.audit.clone(),
+            event: Some(event),
+            started,
+            bytes: Arc::default(),
+        }
+    });
     let req = req.map(|b| b.boxed());
     match d.state.client.request(req).await {
-        Ok(resp) => resp.map(|b| b.boxed()),
+        Ok(resp) => match activity {
+            Some(mut a) => {
+                a.set_status(resp.status().as_u16());
+                let counter = a.bytes.clone();
+                resp.map(move |b| {
+                    b.map_frame(move |frame| {
+                        let _record_on_drop = &a;
+                        if let Some(data) = frame.data_ref() {
+                            counter.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        frame
+                    })
+                    .boxed()
+                })
+            }
+            None => resp.map(|b| b.boxed()),
+        },
         Err(e) => {
             let chain = error_chain(&e);
             let why = if chain.contains("certificate")
@@ -789,6 +869,7 @@ impl Runs {
             .about(run.profile.as_str(), provider, Some(connection))
             .detail(format!("run {}, {detail}", run.id));
         e.profile = Some(run.profile.to_string());
+        e.run = Some(run.id.clone());
         self.audit.record(e);
     }
 
@@ -863,16 +944,16 @@ impl Runs {
         port: u16,
         path: &str,
         headers: &mut HeaderMap,
-    ) -> std::result::Result<(), Response<Body>> {
+    ) -> std::result::Result<Option<(String, crate::names::ConnectionName)>, Response<Body>> {
         let candidates = self.run_candidates(run).await;
         match matcher::decide(&candidates.all, host, port, path) {
             Decision::Miss => {
                 tracing::debug!(run = %run.id, %host, path, "proxy miss: no provider matches");
-                Ok(())
+                Ok(None)
             }
             Decision::Ambiguous(providers) => {
                 tracing::debug!(run = %run.id, %host, path, ?providers, "ambiguous: several providers match equally; nothing injected");
-                Ok(())
+                Ok(None)
             }
             Decision::Inject {
                 provider,
@@ -886,7 +967,7 @@ impl Runs {
                         connection.as_str(),
                         &format!("{host}:{port}: passed without credentials"),
                     );
-                    return Ok(());
+                    return Ok(Some((provider, connection)));
                 }
                 let (name, value) = self
                     .credential_header(&run.profile, &provider, &connection)
@@ -908,7 +989,7 @@ impl Runs {
                         run.count(&provider);
                     }
                 }
-                Ok(())
+                Ok(Some((provider, connection)))
             }
         }
     }

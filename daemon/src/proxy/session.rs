@@ -250,6 +250,9 @@ impl Runs {
             }
         ));
         event.profile = Some(run.profile.to_string());
+        event.run = Some(run.id.clone());
+        // The run's requests are written before its end.
+        self.audit.flush();
         self.audit.record(event);
         RunSummary { injected }
     }
