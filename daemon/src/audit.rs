@@ -120,7 +120,10 @@ enum Queued {
 }
 
 /// Events written in one `write` at most.
-const BATCH: usize = 512;
+const BATCH: usize = 4096;
+
+/// How long the writer gathers events before writing them.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Audit {
     /// Opens (creating, 0600) the log for appending.
@@ -140,6 +143,14 @@ impl Audit {
             .name("audit-writer".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
+                    // Let events gather for a moment, unwatched (a sender
+                    // wakes nobody while the writer sleeps), then write them
+                    // all at once: a few writes and wake-ups a second
+                    // instead of one per proxied request. A flush is not
+                    // kept waiting.
+                    if !matches!(first, Queued::Flush(_)) {
+                        std::thread::sleep(GATHER);
+                    }
                     let mut lines = Vec::new();
                     let mut flushes = Vec::new();
                     let mut next = Some(first);

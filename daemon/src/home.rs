@@ -356,6 +356,7 @@ mod tests {
             proxy: ProxyConfig {
                 extra_ca_file: Some(PathBuf::from("/etc/corp-ca.pem")),
                 port: None,
+                activity: Some(false),
             },
             run: RunConfig {
                 contain: false,

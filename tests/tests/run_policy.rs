@@ -247,7 +247,10 @@ fn each_proxied_request_leaves_one_audit_event_with_method_host_and_path_but_no_
     )
     .ok();
     let all = t.run(&["log", "-n", "200", "--json"], None).ok().stdout;
-    assert!(!all.contains("query-value-91xq"), "a query value in the audit log: {all}");
+    assert!(
+        !all.contains("query-value-91xq"),
+        "a query value in the audit log: {all}"
+    );
     let run_id = all
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -269,26 +272,49 @@ fn each_proxied_request_leaves_one_audit_event_with_method_host_and_path_but_no_
         .zip([("GET", "/v1/models"), ("POST", "/v1/things")])
     {
         let r = &e["request"];
-        assert_eq!((r["method"].as_str(), r["path"].as_str()), (Some(method), Some(path)), "{e}");
+        assert_eq!(
+            (r["method"].as_str(), r["path"].as_str()),
+            (Some(method), Some(path)),
+            "{e}"
+        );
         assert_eq!(r["host"], echo.addr.ip().to_string());
         assert_eq!(r["http_status"], 200);
         assert!(r["bytes"].as_u64().unwrap() > 0, "{e}");
         assert_eq!(e["provider"], "echo");
         assert_eq!(e["run"], run_id.as_str());
     }
-    assert_eq!(events.last().unwrap()["event"], "run", "the run's end comes last");
+    assert_eq!(
+        events.last().unwrap()["event"],
+        "run",
+        "the run's end comes last"
+    );
     // The human form says the same in one line each.
     let text = t.run(&["log", "--run", &run_id], None).ok().stdout;
-    assert!(text.contains(&format!("GET {}/v1/models -> 200", echo.addr.ip())), "{text}");
+    assert!(
+        text.contains(&format!("GET {}/v1/models -> 200", echo.addr.ip())),
+        "{text}"
+    );
 
     // `activity = false` in [proxy] turns the per-request events off.
     t.append_config("activity = false\n");
     t.run(&["daemon", "stop"], None).ok();
-    t.run(&["run", "--", "curl", "-sS", "--fail", &echo.url("/v1/models")], None)
-        .ok();
+    t.run(
+        &[
+            "run",
+            "--",
+            "curl",
+            "-sS",
+            "--fail",
+            &echo.url("/v1/models"),
+        ],
+        None,
+    )
+    .ok();
     let all = t.run(&["log", "-n", "500", "--json"], None).ok().stdout;
     assert_eq!(
-        all.lines().filter(|l| l.contains("\"event\":\"request\"")).count(),
+        all.lines()
+            .filter(|l| l.contains("\"event\":\"request\""))
+            .count(),
         2,
         "{all}"
     );

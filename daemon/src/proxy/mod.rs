@@ -720,7 +720,8 @@ async fn forward(
                     b.map_frame(move |frame| {
                         let _record_on_drop = &a;
                         if let Some(data) = frame.data_ref() {
-                            counter.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                            counter
+                                .fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         }
                         frame
                     })
