@@ -43,6 +43,8 @@ enum Command {
     Export(commands::export::Args),
     /// Run a command behind the proxy that adds credentials to its requests.
     Run(commands::run::Args),
+    /// The live runs: id, pid, command, requests injected, what each may use.
+    Runs,
     /// Show a provider's definition and its connections.
     Inspect(commands::inspect::Args),
     /// Delete a connection's credentials and the provider's client credentials.
@@ -104,6 +106,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Get(a) => commands::get::run(&ctx, a),
         Command::Export(a) => commands::export::run(&ctx, a),
         Command::Run(a) => commands::run::run(&ctx, a),
+        Command::Runs => commands::runs::run(&ctx),
         Command::Inspect(a) => commands::inspect::run(&ctx, a),
         Command::Revoke(a) => commands::revoke::run(&ctx, a),
         Command::Remove(a) => commands::remove::run(&ctx, a),

@@ -122,6 +122,29 @@ pub struct RunSummary {
     pub injected: BTreeMap<String, u64>,
 }
 
+/// A live run, as `GET /v1/runs` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Run id.
+    pub id: String,
+    /// The command's pid, once registered.
+    pub pid: Option<u32>,
+    /// The command's name.
+    pub command: String,
+    /// Profile.
+    pub profile: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Requests given a credential, per provider.
+    pub injected: BTreeMap<String, u64>,
+    /// `--allow`: the providers it may use (`None`: every connected one).
+    pub allow: Option<Vec<String>>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--only-providers`.
+    pub only_providers: bool,
+}
+
 /// A connection in a listing.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConnectionSummary {

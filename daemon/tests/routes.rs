@@ -60,6 +60,7 @@ async fn every_v1_route_refuses_a_request_without_the_token() {
         ("POST", "/v1/profiles"),
         ("GET", "/v1/events"),
         ("POST", "/v1/runs"),
+        ("GET", "/v1/runs"),
         ("POST", "/v1/runs/x/pid"),
         ("POST", "/v1/runs/x/end"),
         ("POST", "/v1/shutdown"),

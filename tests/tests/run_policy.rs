@@ -319,3 +319,54 @@ fn each_proxied_request_leaves_one_audit_event_with_method_host_and_path_but_no_
         "{all}"
     );
 }
+
+#[test]
+fn authsome_runs_lists_live_runs_with_what_each_may_use() {
+    let (t, raw, _other) = home();
+    assert_eq!(t.run(&["runs"], None).ok().stdout.trim(), "No runs.");
+    let ready = t.dir().join("ready");
+    let mut child = t
+        .cmd(&[
+            "run",
+            "--allow",
+            "raw",
+            "--read-only",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "curl -sS http://{}/x >/dev/null; touch {}; exec sleep 60",
+                raw.host_port(),
+                ready.display()
+            ),
+        ])
+        .spawn()
+        .unwrap();
+    assert!(eventually(20, || ready.exists()));
+    let mut runs = serde_json::Value::Null;
+    assert!(eventually(10, || {
+        runs = serde_json::from_str(&t.run(&["runs", "--json"], None).ok().stdout).unwrap();
+        runs[0]["pid"].is_u64()
+    }));
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    let r = &runs[0];
+    assert_eq!(r["command"], "sh");
+    assert_eq!(r["allow"], serde_json::json!(["raw"]));
+    assert_eq!(r["read_only"], true);
+    assert_eq!(r["only_providers"], false);
+    assert_eq!(r["injected"]["raw"], 1);
+    let table = t.run(&["runs"], None).ok().stdout;
+    assert!(
+        table.contains(r["id"].as_str().unwrap())
+            && table.contains("raw=1")
+            && table.contains("raw, read-only"),
+        "{table}"
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    assert!(eventually(20, || t.run(&["runs"], None).ok().stdout.trim()
+        == "No runs."));
+}

@@ -15,3 +15,4 @@ pub mod register;
 pub mod remove;
 pub mod revoke;
 pub mod run;
+pub mod runs;

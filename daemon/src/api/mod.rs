@@ -176,7 +176,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/v1/logins/{id}/input", post(login_input))
         .route("/v1/profiles", get(profiles).post(create_profile))
         .route("/v1/events", get(events))
-        .route("/v1/runs", post(begin_run))
+        .route("/v1/runs", post(begin_run).get(list_runs))
         .route("/v1/runs/{id}/pid", post(watch_run))
         .route("/v1/runs/{id}/end", post(end_run))
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
@@ -207,6 +207,10 @@ async fn events(State(d): State<Arc<Services>>) -> impl IntoResponse {
             Some((Ok::<_, std::convert::Infallible>(sse), (sub, stopping)))
         });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+}
+
+async fn list_runs(State(d): State<Arc<Services>>) -> Json<Vec<RunInfo>> {
+    Json(d.runs().list())
 }
 
 async fn health(

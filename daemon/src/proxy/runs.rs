@@ -73,6 +73,8 @@ pub struct Run {
     pub(crate) recorded: Mutex<BTreeSet<String>>,
     /// When the run started.
     pub started: Instant,
+    /// When the run started, on the clock.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     injected: Mutex<BTreeMap<String, u64>>,
     pub(crate) candidates: Mutex<Option<CachedCandidates>>,
     ended: AtomicBool,
@@ -159,6 +161,7 @@ impl RunTable {
             policy,
             recorded: Mutex::default(),
             started: Instant::now(),
+            started_at: chrono::Utc::now(),
             injected: Mutex::default(),
             candidates: Mutex::default(),
             ended: AtomicBool::new(false),
@@ -196,6 +199,13 @@ impl RunTable {
         let secret = percent_decode(secret);
         let run = self.map.lock().expect("runs").get(id).cloned()?;
         (constant_time_eq(&secret, run.secret.expose()) && run.is_live()).then_some(run)
+    }
+
+    /// The live runs, oldest first.
+    pub fn list(&self) -> Vec<Arc<Run>> {
+        let mut runs: Vec<Arc<Run>> = self.map.lock().expect("runs").values().cloned().collect();
+        runs.sort_by_key(|r| r.started);
+        runs
     }
 
     /// Number of live runs.

@@ -12,7 +12,7 @@ use crate::names::{ConnectionName, ProfileName, ProviderName};
 use crate::proxy::runs::RunPolicy;
 use crate::proxy::Runs;
 use crate::vault::Status;
-use crate::wire::{RunRequest, RunResponse, RunSummary};
+use crate::wire::{RunInfo, RunRequest, RunResponse, RunSummary};
 
 /// How long a run may wait for the CLI to register its command's process.
 /// The CLI does it right after spawning, so this only ends runs whose CLI
@@ -218,6 +218,27 @@ impl Runs {
                 exit: None,
             });
         }
+    }
+
+    /// The live runs, oldest first.
+    pub fn list(&self) -> Vec<RunInfo> {
+        self.state
+            .runs
+            .list()
+            .into_iter()
+            .filter(|r| r.is_live())
+            .map(|r| RunInfo {
+                id: r.id.clone(),
+                pid: r.pid(),
+                command: r.command.clone(),
+                profile: r.profile.to_string(),
+                started_at: r.started_at,
+                injected: r.injected(),
+                allow: r.policy.allow.as_ref().map(|a| a.iter().cloned().collect()),
+                read_only: r.policy.read_only,
+                only_providers: r.policy.only_providers,
+            })
+            .collect()
     }
 
     /// Ends a run: its credentials stop working, and one `run` audit event
