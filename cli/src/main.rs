@@ -45,6 +45,10 @@ enum Command {
     Run(commands::run::Args),
     /// The live runs: id, pid, command, requests injected, what each may use.
     Runs,
+    /// Let a `--ask` run's requests to a provider go on (for the rest of the run).
+    Approve(commands::approve::Args),
+    /// Refuse a `--ask` run's requests to a provider (403, for the rest of the run).
+    Deny(commands::approve::Args),
     /// Show a provider's definition and its connections.
     Inspect(commands::inspect::Args),
     /// Delete a connection's credentials and the provider's client credentials.
@@ -107,6 +111,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Export(a) => commands::export::run(&ctx, a),
         Command::Run(a) => commands::run::run(&ctx, a),
         Command::Runs => commands::runs::run(&ctx),
+        Command::Approve(a) => commands::approve::run(&ctx, a, true),
+        Command::Deny(a) => commands::approve::run(&ctx, a, false),
         Command::Inspect(a) => commands::inspect::run(&ctx, a),
         Command::Revoke(a) => commands::revoke::run(&ctx, a),
         Command::Remove(a) => commands::remove::run(&ctx, a),

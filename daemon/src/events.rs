@@ -53,6 +53,23 @@ pub enum Event {
         /// The command's exit code, when known.
         exit: Option<i32>,
     },
+    /// A run's request waits for the person (`--ask`): `authsome approve`
+    /// or `authsome deny` answers it.
+    ApprovalPending {
+        /// Run id.
+        run: String,
+        /// The held request.
+        pending: crate::wire::PendingApproval,
+    },
+    /// The person decided.
+    ApprovalDecided {
+        /// Run id.
+        run: String,
+        /// Provider.
+        provider: String,
+        /// Allowed for the rest of the run, or denied.
+        allowed: bool,
+    },
     /// A provider definition was added or replaced.
     ProviderRegistered {
         /// Provider.
@@ -75,6 +92,8 @@ impl Event {
             Event::RunStarted { .. } => "run_started",
             Event::RunEnded { .. } => "run_ended",
             Event::ProviderRegistered { .. } => "provider_registered",
+            Event::ApprovalPending { .. } => "approval_pending",
+            Event::ApprovalDecided { .. } => "approval_decided",
             Event::Lagged { .. } => "lagged",
         }
     }

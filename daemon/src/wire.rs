@@ -80,6 +80,33 @@ pub struct RunRequest {
     /// are refused.
     #[serde(default)]
     pub only_providers: bool,
+    /// `--ask`: the first request to each provider waits for the person.
+    #[serde(default)]
+    pub ask: bool,
+}
+
+/// A request held until the person decides (`--ask`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    /// Provider.
+    pub provider: String,
+    /// Connection.
+    pub connection: String,
+    /// The first held request's method.
+    pub method: String,
+    /// Its host.
+    pub host: String,
+    /// Its path, without the query.
+    pub path: String,
+    /// Since when it waits.
+    pub since: DateTime<Utc>,
+}
+
+/// `POST /v1/runs/{id}/approve` and `/deny`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// `PROVIDER` or `PROVIDER=CONNECTION`.
+    pub provider: String,
 }
 
 /// Answer to `POST /v1/runs`.
@@ -143,6 +170,12 @@ pub struct RunInfo {
     pub read_only: bool,
     /// `--only-providers`.
     pub only_providers: bool,
+    /// `--ask`.
+    #[serde(default)]
+    pub ask: bool,
+    /// Requests waiting for the person's decision.
+    #[serde(default)]
+    pub pending: Vec<PendingApproval>,
 }
 
 /// A connection in a listing.

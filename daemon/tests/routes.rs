@@ -61,6 +61,8 @@ async fn every_v1_route_refuses_a_request_without_the_token() {
         ("GET", "/v1/events"),
         ("POST", "/v1/runs"),
         ("GET", "/v1/runs"),
+        ("POST", "/v1/runs/x/approve"),
+        ("POST", "/v1/runs/x/deny"),
         ("POST", "/v1/runs/x/pid"),
         ("POST", "/v1/runs/x/end"),
         ("POST", "/v1/shutdown"),

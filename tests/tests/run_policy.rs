@@ -370,3 +370,85 @@ fn authsome_runs_lists_live_runs_with_what_each_may_use() {
     assert!(eventually(20, || t.run(&["runs"], None).ok().stdout.trim()
         == "No runs."));
 }
+
+/// Starts `authsome run --ask` with a command that sends one request to
+/// `raw` and writes curl's answer and status to `answer`; returns the run id
+/// once the request waits.
+fn held_run(t: &TestHome, raw: &RawUpstream) -> (std::process::Child, String, std::path::PathBuf) {
+    let answer = t.dir().join("answer");
+    let child = t
+        .cmd(&[
+            "run",
+            "--ask",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "curl -sS -w ' %{{http_code}}' http://{}/held > {}.tmp; mv {1}.tmp {1}",
+                raw.host_port(),
+                answer.display()
+            ),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut runs = serde_json::Value::Null;
+    assert!(
+        eventually(20, || {
+            runs = serde_json::from_str(&t.run(&["runs", "--json"], None).ok().stdout).unwrap();
+            runs[0]["pending"][0]["provider"] == "raw"
+        }),
+        "no pending approval: {runs}"
+    );
+    let pending = &runs[0]["pending"][0];
+    assert_eq!(
+        (pending["method"].as_str(), pending["path"].as_str()),
+        (Some("GET"), Some("/held"))
+    );
+    (child, runs[0]["id"].as_str().unwrap().to_string(), answer)
+}
+
+#[test]
+fn an_asked_request_waits_until_approved_and_then_carries_the_credential() {
+    let (t, raw, _other) = home();
+    let (mut child, run_id, answer) = held_run(&t, &raw);
+    assert!(
+        requests(&raw).is_empty(),
+        "nothing reaches the provider while it waits"
+    );
+    let out = t.run(&["approve", &run_id, "raw"], None).ok();
+    assert!(out.stdout.contains("Allowed raw"), "{}", out.stdout);
+    assert!(child.wait().unwrap().success());
+    assert!(std::fs::read_to_string(&answer).unwrap().ends_with(" 200"));
+    assert_eq!(
+        requests(&raw),
+        vec![("GET /held HTTP/1.1".into(), vec![RAW_KEY.to_string()])]
+    );
+    let log = t
+        .run(&["log", "--run", &run_id, "--json"], None)
+        .ok()
+        .stdout;
+    assert!(
+        log.contains("\"event\":\"approval\"") && log.contains("allowed for this run"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_denied_request_gets_403_and_never_reaches_the_provider() {
+    let (t, raw, _other) = home();
+    let (mut child, run_id, answer) = held_run(&t, &raw);
+    t.run(&["deny", &run_id, "raw"], None).ok();
+    child.wait().unwrap();
+    let got = std::fs::read_to_string(&answer).unwrap();
+    assert!(
+        got.ends_with(" 403") && got.contains("denied by the person"),
+        "{got}"
+    );
+    assert!(
+        requests(&raw).is_empty(),
+        "the denied request reached the provider"
+    );
+    // Unknown runs are refused plainly.
+    t.run(&["approve", "run-nope", "raw"], None).code(1);
+}

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod approve;
 pub mod daemon;
 pub mod doctor;
 pub mod events;

@@ -49,6 +49,10 @@ pub struct Args {
     /// `--egress proxy` the command can reach nothing but its providers.
     #[arg(long)]
     only_providers: bool,
+    /// The first request to each provider waits (up to 120 s) until you
+    /// answer with `authsome approve RUN_ID PROVIDER` or `authsome deny`.
+    #[arg(long)]
+    ask: bool,
     /// Run the command without the sandbox (it can then read the Authsome
     /// home and reach the daemon's API).
     #[arg(long)]
@@ -189,8 +193,16 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             "allow": (!args.allow.is_empty()).then_some(&args.allow),
             "read_only": args.read_only,
             "only_providers": args.only_providers,
+            "ask": args.ask,
         }),
     )?;
+    if args.ask {
+        eprintln!(
+            "authsome: run {0}: the first request to each provider waits for \
+             `authsome approve {0} PROVIDER` (or `authsome deny`), up to 120 s",
+            run.id
+        );
+    }
     let mut cmd = match &containment {
         Containment::Off => {
             eprintln!(

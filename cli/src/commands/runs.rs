@@ -32,6 +32,15 @@ pub fn run(ctx: &Ctx) -> CliResult {
         if r.only_providers {
             may.push_str(", only providers");
         }
+        if r.ask {
+            may.push_str(", asks");
+        }
+        for p in &r.pending {
+            may.push_str(&format!(
+                "; WAITING: {} {} {}{} (`authsome approve {} {}`)",
+                p.provider, p.method, p.host, p.path, r.id, p.provider
+            ));
+        }
         text.push_str(&format!(
             "{:<20} {:>8}  {:<16} {:<20} {:<24} {}\n",
             r.id,

@@ -179,6 +179,8 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/v1/runs", post(begin_run).get(list_runs))
         .route("/v1/runs/{id}/pid", post(watch_run))
         .route("/v1/runs/{id}/end", post(end_run))
+        .route("/v1/runs/{id}/approve", post(approve))
+        .route("/v1/runs/{id}/deny", post(deny))
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
         .route("/bridge/launch/{token}", get(bridge::launch))
         .route(crate::OAUTH_CALLBACK_PATH, get(bridge::oauth_callback))
@@ -411,6 +413,26 @@ async fn begin_run(
     ApiJson(req): ApiJson<RunRequest>,
 ) -> Result<Json<RunResponse>, Error> {
     d.runs().begin_run(&p, req).await.map(Json)
+}
+
+async fn approve(
+    State(d): State<Arc<Services>>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ApprovalRequest>,
+) -> Result<StatusCode, Error> {
+    d.runs()
+        .decide(&id, &req.provider, true)
+        .map(|_| StatusCode::NO_CONTENT)
+}
+
+async fn deny(
+    State(d): State<Arc<Services>>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ApprovalRequest>,
+) -> Result<StatusCode, Error> {
+    d.runs()
+        .decide(&id, &req.provider, false)
+        .map(|_| StatusCode::NO_CONTENT)
 }
 
 async fn end_run(

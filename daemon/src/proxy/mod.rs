@@ -529,6 +529,9 @@ async fn plain(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Body>
     forward(&d, &run, "http", &host, port, req, inject).await
 }
 
+/// How long a `--ask` request waits for the person.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A `request` audit event waiting for the end of its answer: written
 /// (batched) when the answer's body is dropped, with the bytes that went
 /// through and the time taken.
@@ -672,7 +675,11 @@ async fn forward(
     let method = req.method().to_string();
     let mut decided = None;
     if inject {
-        match d.inject(run, host, port, &path, req.headers_mut()).await {
+        let method = req.method().to_string();
+        match d
+            .inject(run, host, port, &method, &path, req.headers_mut())
+            .await
+        {
             Ok(p) => decided = p,
             Err(resp) => return resp,
         }
@@ -840,6 +847,67 @@ impl Runs {
         built
     }
 
+    /// Holds a `--ask` run's request to `provider` until the person decides
+    /// (`authsome approve` / `deny`), at most [`ASK_TIMEOUT`]; then it goes
+    /// on, or gets 403.
+    async fn await_approval(
+        &self,
+        run: &Run,
+        provider: &str,
+        connection: &crate::names::ConnectionName,
+        method: &str,
+        host: &str,
+        path: &str,
+    ) -> std::result::Result<(), Response<Body>> {
+        let (slot, asked) = {
+            let mut approvals = run.approvals.lock().expect("approvals");
+            match approvals.get(provider) {
+                Some(s) => (s.clone(), false),
+                None => {
+                    let slot = Arc::new(runs::ApprovalSlot {
+                        state: tokio::sync::watch::channel(runs::Approval::Pending).0,
+                        pending: crate::wire::PendingApproval {
+                            provider: provider.to_string(),
+                            connection: connection.to_string(),
+                            method: method.to_string(),
+                            host: host.to_string(),
+                            path: path.chars().take(512).collect(),
+                            since: chrono::Utc::now(),
+                        },
+                    });
+                    approvals.insert(provider.to_string(), slot.clone());
+                    (slot, true)
+                }
+            }
+        };
+        if asked {
+            tracing::info!(run = %run.id, %provider, "a request waits for approval");
+            self.events.send(crate::events::Event::ApprovalPending {
+                run: run.id.clone(),
+                pending: slot.pending.clone(),
+            });
+        }
+        let mut rx = slot.state.subscribe();
+        let decided =
+            tokio::time::timeout(ASK_TIMEOUT, rx.wait_for(|s| *s != runs::Approval::Pending)).await;
+        match decided {
+            Ok(Ok(s)) if *s == runs::Approval::Allowed => Ok(()),
+            Ok(_) => Err(denied_by_policy(
+                provider,
+                connection.as_str(),
+                "denied by the person",
+            )),
+            Err(_) => {
+                slot.state.send_replace(runs::Approval::Denied);
+                Err(denied_by_policy(
+                    provider,
+                    connection.as_str(),
+                    "no answer within 120 s (`authsome approve` was not given)",
+                ))
+            }
+        }
+    }
+
     /// Records, once per run and provider, a request to a connected
     /// provider's host that the run may not use (`--allow` left it out).
     fn note_not_allowed(&self, run: &Run, candidates: &RunCandidates, host: &str, port: u16) {
@@ -943,6 +1011,7 @@ impl Runs {
         run: &Run,
         host: &str,
         port: u16,
+        method: &str,
         path: &str,
         headers: &mut HeaderMap,
     ) -> std::result::Result<Option<(String, crate::names::ConnectionName)>, Response<Body>> {
@@ -969,6 +1038,10 @@ impl Runs {
                         &format!("{host}:{port}: passed without credentials"),
                     );
                     return Ok(Some((provider, connection)));
+                }
+                if run.policy.ask {
+                    self.await_approval(run, &provider, &connection, method, host, path)
+                        .await?;
                 }
                 let (name, value) = self
                     .credential_header(&run.profile, &provider, &connection)

@@ -40,6 +40,28 @@ pub struct RunPolicy {
     pub read_only: bool,
     /// Requests to hosts that no allowed connection matches are refused.
     pub only_providers: bool,
+    /// The first request to each provider waits for the person.
+    pub ask: bool,
+}
+
+/// Where the person's decision about a provider stands in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// Asked; requests wait.
+    Pending,
+    /// Allowed for the rest of the run.
+    Allowed,
+    /// Denied for the rest of the run.
+    Denied,
+}
+
+/// One provider's approval in a run: its state, and the held request.
+#[derive(Debug)]
+pub struct ApprovalSlot {
+    /// The state; waiters watch it.
+    pub state: tokio::sync::watch::Sender<Approval>,
+    /// What is held, for `authsome runs`.
+    pub pending: crate::wire::PendingApproval,
 }
 
 impl RunPolicy {
@@ -71,6 +93,8 @@ pub struct Run {
     /// Providers the run reached without credentials (`--allow` left them
     /// out), and refusals of its policy, each recorded once.
     pub(crate) recorded: Mutex<BTreeSet<String>>,
+    /// `--ask` approvals, by provider.
+    pub approvals: Mutex<HashMap<String, Arc<ApprovalSlot>>>,
     /// When the run started.
     pub started: Instant,
     /// When the run started, on the clock.
@@ -160,6 +184,7 @@ impl RunTable {
             command,
             policy,
             recorded: Mutex::default(),
+            approvals: Mutex::default(),
             started: Instant::now(),
             started_at: chrono::Utc::now(),
             injected: Mutex::default(),

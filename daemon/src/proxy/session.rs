@@ -9,7 +9,9 @@ use std::time::Duration;
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::names::{ConnectionName, ProfileName, ProviderName};
-use crate::proxy::runs::RunPolicy;
+use std::sync::Arc;
+
+use crate::proxy::runs::{Approval, ApprovalSlot, RunPolicy};
 use crate::proxy::Runs;
 use crate::vault::Status;
 use crate::wire::{RunInfo, RunRequest, RunResponse, RunSummary};
@@ -79,6 +81,7 @@ impl Runs {
             allow,
             read_only: req.read_only,
             only_providers: req.only_providers,
+            ask: req.ask,
         };
         let command: String = req
             .command
@@ -220,6 +223,64 @@ impl Runs {
         }
     }
 
+    /// The person's answer for a provider in a run (`authsome approve` or
+    /// `deny`): held requests go on (with the credential) or get 403, and so
+    /// do later ones for the rest of the run.
+    pub fn decide(&self, id: &str, provider: &str, allowed: bool) -> Result<()> {
+        let run = self
+            .state
+            .runs
+            .get(id)
+            .filter(|r| r.is_live())
+            .ok_or(Error::NotFound)?;
+        let provider = provider.split_once('=').map_or(provider, |(p, _)| p);
+        ProviderName::parse(provider)?;
+        let decision = if allowed {
+            Approval::Allowed
+        } else {
+            Approval::Denied
+        };
+        let slot = {
+            let mut approvals = run.approvals.lock().expect("approvals");
+            approvals
+                .entry(provider.to_string())
+                .or_insert_with(|| {
+                    Arc::new(ApprovalSlot {
+                        state: tokio::sync::watch::channel(decision).0,
+                        pending: crate::wire::PendingApproval {
+                            provider: provider.to_string(),
+                            connection: run.connection_for(provider).to_string(),
+                            method: String::new(),
+                            host: String::new(),
+                            path: String::new(),
+                            since: chrono::Utc::now(),
+                        },
+                    })
+                })
+                .clone()
+        };
+        slot.state.send_replace(decision);
+        let mut event = AuditEvent::new("approval")
+            .about(
+                run.profile.as_str(),
+                provider,
+                Some(run.connection_for(provider).as_str()),
+            )
+            .detail(if allowed {
+                "allowed for this run"
+            } else {
+                "denied for this run"
+            });
+        event.run = Some(run.id.clone());
+        self.audit.record(event);
+        self.events.send(crate::events::Event::ApprovalDecided {
+            run: run.id.clone(),
+            provider: provider.to_string(),
+            allowed,
+        });
+        Ok(())
+    }
+
     /// The live runs, oldest first.
     pub fn list(&self) -> Vec<RunInfo> {
         self.state
@@ -237,6 +298,15 @@ impl Runs {
                 allow: r.policy.allow.as_ref().map(|a| a.iter().cloned().collect()),
                 read_only: r.policy.read_only,
                 only_providers: r.policy.only_providers,
+                ask: r.policy.ask,
+                pending: r
+                    .approvals
+                    .lock()
+                    .expect("approvals")
+                    .values()
+                    .filter(|s| *s.state.borrow() == Approval::Pending)
+                    .map(|s| s.pending.clone())
+                    .collect(),
             })
             .collect()
     }
