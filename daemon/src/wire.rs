@@ -83,6 +83,9 @@ pub struct RunRequest {
     /// `--ask`: the first request to each provider waits for the person.
     #[serde(default)]
     pub ask: bool,
+    /// `--max-requests N`: at most N requests per provider get credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u64>,
 }
 
 /// A request held until the person decides (`--ask`).
@@ -173,6 +176,9 @@ pub struct RunInfo {
     /// `--ask`.
     #[serde(default)]
     pub ask: bool,
+    /// `--max-requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u64>,
     /// Requests waiting for the person's decision.
     #[serde(default)]
     pub pending: Vec<PendingApproval>,

@@ -452,3 +452,31 @@ fn a_denied_request_gets_403_and_never_reaches_the_provider() {
     // Unknown runs are refused plainly.
     t.run(&["approve", "run-nope", "raw"], None).code(1);
 }
+
+#[test]
+fn max_requests_gives_credentials_to_the_first_n_and_429_to_the_rest() {
+    let (t, raw, _other) = home();
+    let out = run(
+        &t,
+        &["--max-requests", "2"],
+        &format!(
+            "for i in 1 2 3; do curl -sS -w ' %{{http_code}}\\n' http://{}/n$i; done",
+            raw.host_port()
+        ),
+    )
+    .ok();
+    let last = out.stdout.lines().last().unwrap();
+    assert!(last.ends_with(" 429"), "{}", out.stdout);
+    let body: serde_json::Value = serde_json::from_str(last.trim_end_matches(" 429")).unwrap();
+    assert_eq!(body["error"], "denied_by_policy");
+    assert!(body["reason"].as_str().unwrap().contains("--max-requests"));
+    assert!(eventually(10, || requests(&raw).len() == 2));
+    assert_eq!(
+        requests(&raw),
+        vec![
+            ("GET /n1 HTTP/1.1".into(), vec![RAW_KEY.to_string()]),
+            ("GET /n2 HTTP/1.1".into(), vec![RAW_KEY.to_string()])
+        ],
+        "the third request never reached the provider"
+    );
+}

@@ -53,6 +53,10 @@ pub struct Args {
     /// answer with `authsome approve RUN_ID PROVIDER` or `authsome deny`.
     #[arg(long)]
     ask: bool,
+    /// At most N requests per provider get credentials in this run; later
+    /// ones are answered 429 by the proxy.
+    #[arg(long, value_name = "N")]
+    max_requests: Option<u64>,
     /// Run the command without the sandbox (it can then read the Authsome
     /// home and reach the daemon's API).
     #[arg(long)]
@@ -194,6 +198,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             "read_only": args.read_only,
             "only_providers": args.only_providers,
             "ask": args.ask,
+            "max_requests": args.max_requests,
         }),
     )?;
     if args.ask {

@@ -1043,6 +1043,24 @@ impl Runs {
                     self.await_approval(run, &provider, &connection, method, host, path)
                         .await?;
                 }
+                if let Some(max) = run.policy.max_requests {
+                    if !run.take_within(&provider, max) {
+                        self.record_once(
+                            run,
+                            "denied_by_policy",
+                            &provider,
+                            connection.as_str(),
+                            &format!("budget of {max} requests spent"),
+                        );
+                        let mut resp = denied_by_policy(
+                            &provider,
+                            connection.as_str(),
+                            &format!("this run's budget of {max} requests to {provider} is spent (--max-requests)"),
+                        );
+                        *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                        return Err(resp);
+                    }
+                }
                 let (name, value) = self
                     .credential_header(&run.profile, &provider, &connection)
                     .await
@@ -1060,7 +1078,10 @@ impl Runs {
                     }
                     _ => {
                         headers.insert(name, value);
-                        run.count(&provider);
+                        if run.policy.max_requests.is_none() {
+                            // With a budget, the request was counted when it took its share.
+                            run.count(&provider);
+                        }
                     }
                 }
                 Ok(Some((provider, connection)))

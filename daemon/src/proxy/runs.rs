@@ -42,6 +42,9 @@ pub struct RunPolicy {
     pub only_providers: bool,
     /// The first request to each provider waits for the person.
     pub ask: bool,
+    /// At most this many requests per provider get credentials; later
+    /// ones are answered 429.
+    pub max_requests: Option<u64>,
 }
 
 /// Where the person's decision about a provider stands in a run.
@@ -123,6 +126,18 @@ impl Run {
             .expect("run counters")
             .entry(provider.to_string())
             .or_default() += 1;
+    }
+
+    /// Counts one request for a provider if fewer than `max` were counted
+    /// (one check and count, so concurrent requests cannot overshoot).
+    pub fn take_within(&self, provider: &str, max: u64) -> bool {
+        let mut counts = self.injected.lock().expect("run counters");
+        let n = counts.entry(provider.to_string()).or_default();
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
     }
 
     /// Injected requests per provider.

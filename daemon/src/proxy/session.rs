@@ -82,6 +82,7 @@ impl Runs {
             read_only: req.read_only,
             only_providers: req.only_providers,
             ask: req.ask,
+            max_requests: req.max_requests,
         };
         let command: String = req
             .command
@@ -299,6 +300,7 @@ impl Runs {
                 read_only: r.policy.read_only,
                 only_providers: r.policy.only_providers,
                 ask: r.policy.ask,
+                max_requests: r.policy.max_requests,
                 pending: r
                     .approvals
                     .lock()
