@@ -31,7 +31,7 @@ impl Lcg {
 /// The provider's reuse interval for a retired refresh token.
 const REUSE: Duration = Duration::from_secs(2);
 
-/// Logs connection `c` of `fake` in again (device code, approved at once).
+/// Logs connection `c` of `fake` in (again): device code, approved at once.
 fn login_again(t: &TestHome, c: &str) -> bool {
     t.run(
         &[
@@ -109,21 +109,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     }
     let oauth_conns = ["a", "b", "c"];
     for c in oauth_conns {
-        t.run(
-            &[
-                "login",
-                "fake",
-                "--flow",
-                "device_code",
-                "--client-id",
-                "c",
-                "--stdin",
-                "--connection",
-                c,
-            ],
-            Some("fake-client-secret"),
-        )
-        .ok();
+        assert!(login_again(&t, c), "{c} could not be logged in");
     }
 
     // The killer: SIGKILL the daemon every 30-150 ms.

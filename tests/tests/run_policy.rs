@@ -480,3 +480,31 @@ fn max_requests_gives_credentials_to_the_first_n_and_429_to_the_rest() {
         "the third request never reached the provider"
     );
 }
+
+#[test]
+fn a_command_trying_host_after_host_cannot_fill_the_audit_log() {
+    let (t, _raw, _other) = home();
+    // 300 refused hosts (one curl, a port range) in an --only-providers run.
+    run(
+        &t,
+        &["--only-providers"],
+        "curl -s 'http://127.0.0.9:[2000-2299]/x' > /dev/null; true",
+    )
+    .ok();
+    let log = t.run(&["log", "-n", "5000", "--json"], None).ok().stdout;
+    let denied: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"event\":\"denied_by_policy\""))
+        .collect();
+    assert_eq!(
+        denied.len(),
+        257,
+        "256 refusals and one notice: {}",
+        denied.len()
+    );
+    assert!(
+        denied.last().unwrap().contains("are not recorded"),
+        "{}",
+        denied.last().unwrap()
+    );
+}

@@ -404,14 +404,7 @@ async fn connect(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Bod
     }
     d.note_not_allowed(&run, &candidates, &host, port);
     if run.policy.only_providers {
-        d.record_once(
-            &run,
-            "denied_by_policy",
-            "-",
-            "-",
-            &format!("{host}:{port}: not a provider (--only-providers)"),
-        );
-        return only_providers_refused(&host, port);
+        return d.refuse_non_provider(&run, &host, port);
     }
     tracing::debug!(%host, port, "tunnelled without interception");
     let upstream = match tokio::net::TcpStream::connect((host.as_str(), port)).await {
@@ -513,14 +506,7 @@ async fn plain(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Body>
         if !matcher::intercepts(&candidates.allowed, &host, port) {
             d.note_not_allowed(&run, &candidates, &host, port);
             if run.policy.only_providers {
-                d.record_once(
-                    &run,
-                    "denied_by_policy",
-                    "-",
-                    "-",
-                    &format!("{host}:{port}: not a provider (--only-providers)"),
-                );
-                return only_providers_refused(&host, port);
+                return d.refuse_non_provider(&run, &host, port);
             }
         }
     }
@@ -528,6 +514,11 @@ async fn plain(d: Runs, run: Arc<Run>, req: Request<Incoming>) -> Response<Body>
     let inject = is_loopback(&host);
     forward(&d, &run, "http", &host, port, req, inject).await
 }
+
+/// Policy events (`not_allowed`, `denied_by_policy`) recorded per run at
+/// most: a command trying host after host cannot fill the audit log or
+/// the daemon's memory.
+const MAX_RECORDED: usize = 256;
 
 /// How long a `--ask` request waits for the person.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -930,8 +921,25 @@ impl Runs {
     /// detail (a command in a loop cannot fill the log).
     fn record_once(&self, run: &Run, event: &str, provider: &str, connection: &str, detail: &str) {
         let key = format!("{event} {provider} {detail}");
-        if !run.recorded.lock().expect("recorded").insert(key) {
-            return;
+        {
+            let mut recorded = run.recorded.lock().expect("recorded");
+            if recorded.len() > MAX_RECORDED || !recorded.insert(key) {
+                return;
+            }
+            if recorded.len() > MAX_RECORDED {
+                // A command trying host after host: say so once, then stop.
+                drop(recorded);
+                let mut e = AuditEvent::new(event)
+                    .about(run.profile.as_str(), provider, Some(connection))
+                    .detail(format!(
+                        "run {}, more than {MAX_RECORDED} policy events; the rest of this run's are not recorded",
+                        run.id
+                    ));
+                e.profile = Some(run.profile.to_string());
+                e.run = Some(run.id.clone());
+                self.audit.record(e);
+                return;
+            }
         }
         tracing::info!(run = %run.id, %provider, "{event}: {detail}");
         let mut e = AuditEvent::new(event)
@@ -940,6 +948,19 @@ impl Runs {
         e.profile = Some(run.profile.to_string());
         e.run = Some(run.id.clone());
         self.audit.record(e);
+    }
+
+    /// The refusal, audited, of a request to a host that is none of an
+    /// `--only-providers` run's providers.
+    fn refuse_non_provider(&self, run: &Run, host: &str, port: u16) -> Response<Body> {
+        self.record_once(
+            run,
+            "denied_by_policy",
+            "-",
+            "-",
+            &format!("{host}:{port}: not a provider (--only-providers)"),
+        );
+        only_providers_refused(host, port)
     }
 
     /// The refusal of a request whose method a `--read-only` run may not
