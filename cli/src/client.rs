@@ -374,6 +374,12 @@ impl Client {
         )
     }
 
+    /// `DELETE path`, reading the answer.
+    pub fn delete_json<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
+        let started = Instant::now();
+        self.finish("DELETE", path, started, self.request("DELETE", path).call())
+    }
+
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> CliResult<()> {
         let started = Instant::now();

@@ -45,10 +45,13 @@ enum Command {
     Run(commands::run::Args),
     /// The live runs: id, pid, command, requests injected, what each may use.
     Runs,
-    /// Let a `--ask` run's requests to a provider go on (for the rest of the run).
+    /// Let a run's held requests to a provider go on (for the rest of the
+    /// run; --once: only the held one; --for 1h: a lease for the command).
     Approve(commands::approve::Args),
-    /// Refuse a `--ask` run's requests to a provider (403, for the rest of the run).
+    /// Refuse a run's held requests to a provider (403, for the rest of the run).
     Deny(commands::approve::Args),
+    /// The leases given with `approve --for`; `grants revoke ID` ends one.
+    Grants(commands::grants::Args),
     /// Show a provider's definition and its connections.
     Inspect(commands::inspect::Args),
     /// Delete a connection's credentials and the provider's client credentials.
@@ -113,6 +116,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Runs => commands::runs::run(&ctx),
         Command::Approve(a) => commands::approve::run(&ctx, a, true),
         Command::Deny(a) => commands::approve::run(&ctx, a, false),
+        Command::Grants(a) => commands::grants::run(&ctx, a),
         Command::Inspect(a) => commands::inspect::run(&ctx, a),
         Command::Revoke(a) => commands::revoke::run(&ctx, a),
         Command::Remove(a) => commands::remove::run(&ctx, a),

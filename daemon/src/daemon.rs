@@ -187,6 +187,11 @@ impl Daemon {
             events: events.clone(),
             api_port: port,
             activity: config.proxy.activity.unwrap_or(true),
+            rules_path: home.rules_path(),
+            ask_timeout: config
+                .proxy
+                .ask_timeout
+                .map_or(crate::proxy::ASK_TIMEOUT, std::time::Duration::from_secs),
         });
         let logins = Logins::new(LoginsParts {
             stores: stores.clone(),

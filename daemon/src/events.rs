@@ -67,8 +67,11 @@ pub enum Event {
         run: String,
         /// Provider.
         provider: String,
-        /// Allowed for the rest of the run, or denied.
+        /// Allowed, or denied (for the rest of the run).
         allowed: bool,
+        /// How far an approval reaches.
+        #[serde(default)]
+        scope: crate::wire::ApprovalScope,
     },
     /// A provider definition was added or replaced.
     ProviderRegistered {

@@ -110,6 +110,10 @@ pub struct ProxyConfig {
     /// Write one `request` audit event per proxied request (default on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<bool>,
+    /// Seconds a held request waits for the person before it is denied
+    /// (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_timeout: Option<u64>,
 }
 
 impl ProxyConfig {
@@ -180,6 +184,10 @@ impl Home {
     /// `audit.log`.
     pub fn audit_log(&self) -> PathBuf {
         self.root.join("audit.log")
+    }
+    /// `rules.toml`: standing rules for runs.
+    pub fn rules_path(&self) -> PathBuf {
+        self.root.join("rules.toml")
     }
     /// `logs/`.
     pub fn logs_dir(&self) -> PathBuf {
@@ -357,6 +365,7 @@ mod tests {
                 extra_ca_file: Some(PathBuf::from("/etc/corp-ca.pem")),
                 port: None,
                 activity: Some(false),
+                ask_timeout: Some(30),
             },
             run: RunConfig {
                 contain: false,

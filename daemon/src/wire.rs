@@ -66,9 +66,12 @@ pub struct RunRequest {
     /// Provider → connection, for `--connection PROVIDER=NAME`.
     #[serde(default)]
     pub connections: BTreeMap<String, String>,
-    /// The command's name (for the audit log).
+    /// The command's name (for the audit log, rules and leases).
     #[serde(default)]
     pub command: String,
+    /// The directory the command runs in (shown when it asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// `--allow PROVIDER[=CONNECTION]`: only these get credentials (`None`:
     /// every connected provider).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,13 +106,44 @@ pub struct PendingApproval {
     pub path: String,
     /// Since when it waits.
     pub since: DateTime<Utc>,
+    /// The run's command name.
+    #[serde(default)]
+    pub command: String,
+    /// The run's working directory, when the CLI said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// What asked: `--ask`, or the rule in rules.toml.
+    #[serde(default)]
+    pub asked_by: String,
 }
+
+/// How far an approval reaches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalScope {
+    /// The held request only; the next one asks again.
+    Once,
+    /// The rest of the run (a denial always is).
+    #[default]
+    Run,
+    /// A lease: this command, for `seconds`, in this run and later ones.
+    Lease,
+}
+
+/// A lease as `GET /v1/grants` lists it.
+pub type GrantView = crate::vault::store::Grant;
 
 /// `POST /v1/runs/{id}/approve` and `/deny`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApprovalRequest {
     /// `PROVIDER` or `PROVIDER=CONNECTION`.
     pub provider: String,
+    /// How far an approval reaches (a denial holds for the run).
+    #[serde(default)]
+    pub scope: ApprovalScope,
+    /// A lease's length in seconds (`scope = "lease"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u64>,
 }
 
 /// Answer to `POST /v1/runs`.
@@ -161,6 +195,9 @@ pub struct RunInfo {
     pub pid: Option<u32>,
     /// The command's name.
     pub command: String,
+    /// Its working directory, when the CLI said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
     /// Profile.
     pub profile: String,
     /// When it started.

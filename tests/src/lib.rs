@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod echo;
 pub mod fake_oauth;
+pub mod policy;
 pub mod raw_upstream;
 pub mod runs;
 

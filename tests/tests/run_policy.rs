@@ -2,46 +2,10 @@
 //! through the real proxy, against upstreams that record every byte they
 //! receive (plain HTTP on loopback, where the proxy adds credentials).
 
-use authsome_tests::raw_upstream::{parse_all, Framing, RawUpstream};
+use authsome_tests::eventually;
+use authsome_tests::policy::{held_run, home, requests, run, OTHER_KEY, RAW_KEY};
+use authsome_tests::raw_upstream::RawUpstream;
 use authsome_tests::runs::{api_key_provider, register};
-use authsome_tests::{eventually, TestHome};
-
-const RAW_KEY: &str = "raw-secret-key-7Hq2Zp";
-const OTHER_KEY: &str = "other-secret-key-4Kd9Wm";
-
-/// A home with providers `raw` and `other`, each on its own recording upstream.
-fn home() -> (TestHome, RawUpstream, RawUpstream) {
-    let t = TestHome::new();
-    t.run(&["init", "--key-backend", "file"], None).ok();
-    let raw = RawUpstream::start("127.0.0.5".parse().unwrap());
-    let other = RawUpstream::start("127.0.0.6".parse().unwrap());
-    register(&t, api_key_provider("raw", &raw.host_port()));
-    register(&t, api_key_provider("other", &other.host_port()));
-    t.login_key("raw", RAW_KEY);
-    t.login_key("other", OTHER_KEY);
-    (t, raw, other)
-}
-
-/// Every request an upstream received: (request line, `X-Api-Key` values).
-fn requests(up: &RawUpstream) -> Vec<(String, Vec<String>)> {
-    up.connections()
-        .iter()
-        .flat_map(|bytes| parse_all(bytes, Framing::TransferEncodingFirst).0)
-        .map(|p| {
-            (
-                p.head.lines().next().unwrap_or("").to_string(),
-                p.header("x-api-key"),
-            )
-        })
-        .collect()
-}
-
-fn run(t: &TestHome, flags: &[&str], script: &str) -> authsome_tests::Run {
-    let mut args = vec!["run"];
-    args.extend_from_slice(flags);
-    args.extend_from_slice(&["--", "sh", "-c", script]);
-    t.run(&args, None)
-}
 
 #[test]
 fn allow_gives_credentials_to_the_allowed_connection_only_and_logs_the_other() {
@@ -371,47 +335,10 @@ fn authsome_runs_lists_live_runs_with_what_each_may_use() {
         == "No runs."));
 }
 
-/// Starts `authsome run --ask` with a command that sends one request to
-/// `raw` and writes curl's answer and status to `answer`; returns the run id
-/// once the request waits.
-fn held_run(t: &TestHome, raw: &RawUpstream) -> (std::process::Child, String, std::path::PathBuf) {
-    let answer = t.dir().join("answer");
-    let child = t
-        .cmd(&[
-            "run",
-            "--ask",
-            "--",
-            "sh",
-            "-c",
-            &format!(
-                "curl -sS -w ' %{{http_code}}' http://{}/held > {}.tmp; mv {1}.tmp {1}",
-                raw.host_port(),
-                answer.display()
-            ),
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut runs = serde_json::Value::Null;
-    assert!(
-        eventually(20, || {
-            runs = serde_json::from_str(&t.run(&["runs", "--json"], None).ok().stdout).unwrap();
-            runs[0]["pending"][0]["provider"] == "raw"
-        }),
-        "no pending approval: {runs}"
-    );
-    let pending = &runs[0]["pending"][0];
-    assert_eq!(
-        (pending["method"].as_str(), pending["path"].as_str()),
-        (Some("GET"), Some("/held"))
-    );
-    (child, runs[0]["id"].as_str().unwrap().to_string(), answer)
-}
-
 #[test]
 fn an_asked_request_waits_until_approved_and_then_carries_the_credential() {
     let (t, raw, _other) = home();
-    let (mut child, run_id, answer) = held_run(&t, &raw);
+    let (mut child, run_id, answer) = held_run(&t, &raw, &["--ask"], "/held");
     assert!(
         requests(&raw).is_empty(),
         "nothing reaches the provider while it waits"
@@ -437,7 +364,7 @@ fn an_asked_request_waits_until_approved_and_then_carries_the_credential() {
 #[test]
 fn a_denied_request_gets_403_and_never_reaches_the_provider() {
     let (t, raw, _other) = home();
-    let (mut child, run_id, answer) = held_run(&t, &raw);
+    let (mut child, run_id, answer) = held_run(&t, &raw, &["--ask"], "/held");
     t.run(&["deny", &run_id, "raw"], None).ok();
     child.wait().unwrap();
     let got = std::fs::read_to_string(&answer).unwrap();

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod events;
 pub mod export;
 pub mod get;
+pub mod grants;
 pub mod init;
 pub mod inspect;
 pub mod list;

@@ -194,6 +194,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         &serde_json::json!({
             "connections": connections,
             "command": name,
+            "cwd": std::env::current_dir().ok().map(|d| d.display().to_string()),
             "allow": (!args.allow.is_empty()).then_some(&args.allow),
             "read_only": args.read_only,
             "only_providers": args.only_providers,

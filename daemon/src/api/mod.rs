@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -181,6 +181,8 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/v1/runs/{id}/end", post(end_run))
         .route("/v1/runs/{id}/approve", post(approve))
         .route("/v1/runs/{id}/deny", post(deny))
+        .route("/v1/grants", get(list_grants))
+        .route("/v1/grants/{id}", delete(revoke_grant))
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
         .route("/bridge/launch/{token}", get(bridge::launch))
         .route(crate::OAUTH_CALLBACK_PATH, get(bridge::oauth_callback))
@@ -419,10 +421,15 @@ async fn approve(
     State(d): State<Arc<Services>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ApprovalRequest>,
-) -> Result<StatusCode, Error> {
-    d.runs()
-        .decide(&id, &req.provider, true)
-        .map(|_| StatusCode::NO_CONTENT)
+) -> Result<Response, Error> {
+    let grant = d
+        .runs()
+        .decide(&id, &req.provider, true, req.scope, req.seconds)
+        .await?;
+    Ok(match grant {
+        Some(g) => (StatusCode::OK, Json(g)).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 async fn deny(
@@ -431,8 +438,24 @@ async fn deny(
     ApiJson(req): ApiJson<ApprovalRequest>,
 ) -> Result<StatusCode, Error> {
     d.runs()
-        .decide(&id, &req.provider, false)
+        .decide(&id, &req.provider, false, req.scope, None)
+        .await
         .map(|_| StatusCode::NO_CONTENT)
+}
+
+async fn list_grants(
+    State(d): State<Arc<Services>>,
+    Profile(p): Profile,
+) -> Result<Json<Vec<GrantView>>, Error> {
+    d.runs().grants(&p).await.map(Json)
+}
+
+async fn revoke_grant(
+    State(d): State<Arc<Services>>,
+    Profile(p): Profile,
+    Path(id): Path<String>,
+) -> Result<Json<GrantView>, Error> {
+    d.runs().revoke_grant(&p, &id).await.map(Json)
 }
 
 async fn end_run(

@@ -7,6 +7,7 @@
 
 pub mod ca;
 pub mod matcher;
+pub mod rules;
 pub mod runs;
 pub mod session;
 
@@ -96,6 +97,8 @@ pub struct Runs {
     events: Events,
     api_port: u16,
     activity: bool,
+    rules_path: std::path::PathBuf,
+    ask_timeout: Duration,
 }
 
 /// What [`Runs`] works with.
@@ -117,6 +120,10 @@ pub struct RunsParts {
     pub api_port: u16,
     /// Record one audit event per proxied request.
     pub activity: bool,
+    /// The standing rules file, read when a run starts.
+    pub rules_path: std::path::PathBuf,
+    /// How long a held request waits for the person.
+    pub ask_timeout: Duration,
 }
 
 impl Runs {
@@ -131,6 +138,8 @@ impl Runs {
             events: parts.events,
             api_port: parts.api_port,
             activity: parts.activity,
+            rules_path: parts.rules_path,
+            ask_timeout: parts.ask_timeout,
         }
     }
 
@@ -554,6 +563,12 @@ impl Drop for Activity {
     }
 }
 
+/// A path for a refusal's body: resolved, without the query, at most 200
+/// characters.
+fn rule_path_shown(path: &str) -> String {
+    matcher::normalize_path(path).chars().take(200).collect()
+}
+
 /// The proxy's answer to a request its run's policy refuses: 403 with
 /// `{"error":"denied_by_policy","provider":..,"connection":..,"reason":..}`.
 fn denied_by_policy(provider: &str, connection: &str, reason: &str) -> Response<Body> {
@@ -838,9 +853,34 @@ impl Runs {
         built
     }
 
-    /// Holds a `--ask` run's request to `provider` until the person decides
-    /// (`authsome approve` / `deny`), at most [`ASK_TIMEOUT`]; then it goes
-    /// on, or gets 403.
+    /// What the run's rules and flags say about a request that would get
+    /// `provider`'s credential. Flags only narrow: `--ask` turns an allow
+    /// into an ask, never a deny into anything else.
+    fn verdict(
+        run: &Run,
+        provider: &str,
+        connection: &str,
+        method: &str,
+        path: &str,
+    ) -> (rules::Action, String) {
+        let v = run.policy.rules.verdict(&rules::Request {
+            provider,
+            connection,
+            command: &run.command,
+            method,
+            path,
+        });
+        match v.action {
+            rules::Action::Allow if run.policy.ask => (rules::Action::Ask, "--ask".into()),
+            a => (a, v.source()),
+        }
+    }
+
+    /// Holds a request to `provider` until the person decides (`authsome
+    /// approve` / `deny`, or the tray's window), at most the ask timeout;
+    /// then it goes on, or gets 403. A run-wide answer or a live lease for
+    /// the run's command answers at once.
+    #[allow(clippy::too_many_arguments)]
     async fn await_approval(
         &self,
         run: &Run,
@@ -849,10 +889,43 @@ impl Runs {
         method: &str,
         host: &str,
         path: &str,
+        asked_by: &str,
     ) -> std::result::Result<(), Response<Body>> {
-        let (slot, asked) = {
+        let denied = |why: &str| denied_by_policy(provider, connection.as_str(), why);
+        let decided = run
+            .approvals
+            .lock()
+            .expect("approvals")
+            .get(provider)
+            .map(|s| *s.state.borrow());
+        match decided {
+            Some(runs::Approval::Allowed) => return Ok(()),
+            Some(runs::Approval::Denied) => return Err(denied("denied by the person")),
+            _ => {}
+        }
+        let lease = match self.stores.get(&run.profile).await {
+            Ok(store) => store
+                .live_grant(provider, connection.as_str(), &run.command)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!("cannot read leases: {e}");
+                    None
+                }),
+            Err(_) => None,
+        };
+        if let Some(id) = lease {
+            self.record_once(
+                run,
+                "approval",
+                provider,
+                connection.as_str(),
+                &format!("allowed by lease {id}"),
+            );
+            return Ok(());
+        }
+        let (slot, mut rx, asked) = {
             let mut approvals = run.approvals.lock().expect("approvals");
-            match approvals.get(provider) {
+            let (slot, asked) = match approvals.get(provider) {
                 Some(s) => (s.clone(), false),
                 None => {
                     let slot = Arc::new(runs::ApprovalSlot {
@@ -862,14 +935,20 @@ impl Runs {
                             connection: connection.to_string(),
                             method: method.to_string(),
                             host: host.to_string(),
-                            path: path.chars().take(512).collect(),
+                            path: matcher::normalize_path(path).chars().take(512).collect(),
                             since: chrono::Utc::now(),
+                            command: run.command.clone(),
+                            cwd: run.cwd.clone(),
+                            asked_by: asked_by.to_string(),
                         },
                     });
                     approvals.insert(provider.to_string(), slot.clone());
                     (slot, true)
                 }
-            }
+            };
+            // Subscribed under the lock, so the count of waiters is exact there.
+            let rx = slot.state.subscribe();
+            (slot, rx, asked)
         };
         if asked {
             tracing::info!(run = %run.id, %provider, "a request waits for approval");
@@ -878,23 +957,67 @@ impl Runs {
                 pending: slot.pending.clone(),
             });
         }
-        let mut rx = slot.state.subscribe();
-        let decided =
-            tokio::time::timeout(ASK_TIMEOUT, rx.wait_for(|s| *s != runs::Approval::Pending)).await;
-        match decided {
-            Ok(Ok(s)) if *s == runs::Approval::Allowed => Ok(()),
-            Ok(_) => Err(denied_by_policy(
-                provider,
-                connection.as_str(),
-                "denied by the person",
-            )),
-            Err(_) => {
-                slot.state.send_replace(runs::Approval::Denied);
-                Err(denied_by_policy(
-                    provider,
-                    connection.as_str(),
-                    "no answer within 120 s (`authsome approve` was not given)",
-                ))
+        let deadline = tokio::time::Instant::now() + self.ask_timeout;
+        loop {
+            let state = match tokio::time::timeout_at(
+                deadline,
+                rx.wait_for(|s| *s != runs::Approval::Pending),
+            )
+            .await
+            {
+                Ok(Ok(s)) => *s,
+                Ok(Err(_)) => runs::Approval::Denied,
+                Err(_) => {
+                    slot.state.send_replace(runs::Approval::Denied);
+                    self.record_once(
+                        run,
+                        "approval",
+                        provider,
+                        connection.as_str(),
+                        "denied: no answer in time",
+                    );
+                    return Err(denied(&format!(
+                        "no answer within {} s",
+                        self.ask_timeout.as_secs()
+                    )));
+                }
+            };
+            match state {
+                runs::Approval::Allowed | runs::Approval::Leased => return Ok(()),
+                runs::Approval::Denied => return Err(denied("denied by the person")),
+                runs::Approval::Pending => continue,
+                runs::Approval::Once => {
+                    let took = slot.state.send_if_modified(|s| {
+                        let once = *s == runs::Approval::Once;
+                        if once {
+                            *s = runs::Approval::Pending;
+                        }
+                        once
+                    });
+                    if !took {
+                        continue;
+                    }
+                    let others = {
+                        let mut approvals = run.approvals.lock().expect("approvals");
+                        let others = slot.state.receiver_count() > 1;
+                        if !others
+                            && approvals
+                                .get(provider)
+                                .is_some_and(|s| Arc::ptr_eq(s, &slot))
+                        {
+                            approvals.remove(provider);
+                        }
+                        others
+                    };
+                    if others {
+                        // The requests still held are asked about again.
+                        self.events.send(crate::events::Event::ApprovalPending {
+                            run: run.id.clone(),
+                            pending: slot.pending.clone(),
+                        });
+                    }
+                    return Ok(());
+                }
             }
         }
     }
@@ -1060,9 +1183,36 @@ impl Runs {
                     );
                     return Ok(Some((provider, connection)));
                 }
-                if run.policy.ask {
-                    self.await_approval(run, &provider, &connection, method, host, path)
-                        .await?;
+                let (action, source) =
+                    Self::verdict(run, &provider, connection.as_str(), method, path);
+                match action {
+                    rules::Action::Allow => {}
+                    rules::Action::Ask => {
+                        self.await_approval(
+                            run,
+                            &provider,
+                            &connection,
+                            method,
+                            host,
+                            path,
+                            &source,
+                        )
+                        .await?
+                    }
+                    rules::Action::Deny => {
+                        self.record_once(
+                            run,
+                            "denied_by_policy",
+                            &provider,
+                            connection.as_str(),
+                            &format!("{method} to {host}:{port} ({source})"),
+                        );
+                        return Err(denied_by_policy(
+                            &provider,
+                            connection.as_str(),
+                            &format!("{source} denies {method} {}", rule_path_shown(path)),
+                        ));
+                    }
                 }
                 if let Some(max) = run.policy.max_requests {
                     if !run.take_within(&provider, max) {

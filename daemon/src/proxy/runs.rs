@@ -33,6 +33,8 @@ pub(crate) type CachedCandidates = (Instant, u64, Arc<RunCandidates>);
 /// What a run may use: `--allow`, `--read-only`, `--only-providers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunPolicy {
+    /// The standing rules (`rules.toml`) as they were when the run started.
+    pub rules: Arc<crate::proxy::rules::Rules>,
     /// Providers whose credentials the run may use (`None`: every connected one).
     pub allow: Option<BTreeSet<String>>,
     /// Only GET, HEAD and OPTIONS get credentials; another method to an
@@ -52,6 +54,12 @@ pub struct RunPolicy {
 pub enum Approval {
     /// Asked; requests wait.
     Pending,
+    /// One waiting request may go; the first to take it does, and the
+    /// state goes back to `Pending` for the others.
+    Once,
+    /// A lease was given: the waiting requests go, and later ones go while
+    /// the lease lives.
+    Leased,
     /// Allowed for the rest of the run.
     Allowed,
     /// Denied for the rest of the run.
@@ -89,8 +97,10 @@ pub struct Run {
     pub profile: ProfileName,
     /// `--connection PROVIDER=NAME` choices; other providers use `default`.
     pub selections: HashMap<String, ConnectionName>,
-    /// The command's name, for the audit log.
+    /// The command's name, for the audit log, rules and leases.
     pub command: String,
+    /// The command's working directory, when the CLI said.
+    pub cwd: Option<String>,
     /// What the run may use.
     pub policy: RunPolicy,
     /// Providers the run reached without credentials (`--allow` left them
@@ -189,6 +199,7 @@ impl RunTable {
         profile: ProfileName,
         selections: HashMap<String, ConnectionName>,
         command: String,
+        cwd: Option<String>,
         policy: RunPolicy,
     ) -> Arc<Run> {
         let run = Arc::new(Run {
@@ -197,6 +208,7 @@ impl RunTable {
             profile,
             selections,
             command,
+            cwd,
             policy,
             recorded: Mutex::default(),
             approvals: Mutex::default(),
@@ -284,6 +296,7 @@ mod tests {
             ProfileName::default_name(),
             HashMap::new(),
             "curl".into(),
+            None,
             RunPolicy::default(),
         );
         let url = run.proxy_url(1);

@@ -14,7 +14,21 @@ use std::sync::Arc;
 use crate::proxy::runs::{Approval, ApprovalSlot, RunPolicy};
 use crate::proxy::Runs;
 use crate::vault::Status;
-use crate::wire::{RunInfo, RunRequest, RunResponse, RunSummary};
+use crate::wire::{ApprovalScope, GrantView, RunInfo, RunRequest, RunResponse, RunSummary};
+
+/// The longest lease: a day.
+pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
+
+/// "1 hour", "30 minutes", "1 hour 30 minutes".
+pub fn human_secs(secs: u64) -> String {
+    let (h, m) = (secs / 3600, secs % 3600 / 60);
+    let unit = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    match (h, m) {
+        (0, m) => unit(m, "minute"),
+        (h, 0) => unit(h, "hour"),
+        (h, m) => format!("{} {}", unit(h, "hour"), unit(m, "minute")),
+    }
+}
 
 /// How long a run may wait for the CLI to register its command's process.
 /// The CLI does it right after spawning, so this only ends runs whose CLI
@@ -77,7 +91,10 @@ impl Runs {
             }
             allow = Some(allowed);
         }
+        let rules =
+            crate::proxy::rules::Rules::load(&self.rules_path, |p| self.catalogue.get(p).is_ok())?;
         let policy = RunPolicy {
+            rules: Arc::new(rules),
             allow,
             read_only: req.read_only,
             only_providers: req.only_providers,
@@ -90,10 +107,14 @@ impl Runs {
             .filter(|c| !c.is_control())
             .take(100)
             .collect();
+        let cwd = req
+            .cwd
+            .as_deref()
+            .map(|c| c.chars().filter(|c| !c.is_control()).take(500).collect());
         let proxy = &self.state;
         let run = proxy
             .runs
-            .create(profile.clone(), selections, command, policy);
+            .create(profile.clone(), selections, command, cwd, policy);
         self.events.send(crate::events::Event::RunStarted {
             id: run.id.clone(),
             profile: profile.to_string(),
@@ -225,9 +246,19 @@ impl Runs {
     }
 
     /// The person's answer for a provider in a run (`authsome approve` or
-    /// `deny`): held requests go on (with the credential) or get 403, and so
-    /// do later ones for the rest of the run.
-    pub fn decide(&self, id: &str, provider: &str, allowed: bool) -> Result<()> {
+    /// `deny`, or the tray's window). A denial holds for the rest of the
+    /// run. An approval lets the held request go with the credential and,
+    /// by `scope`: nothing more (`Once`: the next request asks again), the
+    /// rest of the run (`Run`), or this command for `seconds`, in this run
+    /// and later ones (`Lease`, stored in the vault).
+    pub async fn decide(
+        &self,
+        id: &str,
+        provider: &str,
+        allowed: bool,
+        scope: ApprovalScope,
+        seconds: Option<u64>,
+    ) -> Result<Option<GrantView>> {
         let run = self
             .state
             .runs
@@ -236,50 +267,129 @@ impl Runs {
             .ok_or(Error::NotFound)?;
         let provider = provider.split_once('=').map_or(provider, |(p, _)| p);
         ProviderName::parse(provider)?;
-        let decision = if allowed {
-            Approval::Allowed
-        } else {
-            Approval::Denied
+        let connection = run.connection_for(provider);
+        let scope = if allowed { scope } else { ApprovalScope::Run };
+        let waiting = run
+            .approvals
+            .lock()
+            .expect("approvals")
+            .get(provider)
+            .filter(|s| *s.state.borrow() == Approval::Pending)
+            .cloned();
+        let mut grant = None;
+        let (decision, detail) = match scope {
+            _ if !allowed => (Approval::Denied, "denied for this run".to_string()),
+            ApprovalScope::Run => (Approval::Allowed, "allowed for this run".to_string()),
+            ApprovalScope::Once => {
+                if waiting.is_none() {
+                    return Err(Error::InvalidInput(format!(
+                        "no request of run {id} to {provider} is waiting; \
+                         approve without --once to allow it for the run"
+                    )));
+                }
+                (Approval::Once, "allowed once".to_string())
+            }
+            ApprovalScope::Lease => {
+                let secs = seconds.unwrap_or(3600);
+                if !(60..=MAX_LEASE.as_secs()).contains(&secs) {
+                    return Err(Error::InvalidInput(format!(
+                        "a lease lasts from 1 minute to {} hours",
+                        MAX_LEASE.as_secs() / 3600
+                    )));
+                }
+                let now = chrono::Utc::now();
+                let g = GrantView {
+                    id: format!("grant-{}", crate::secret::random_token(10)),
+                    provider: provider.to_string(),
+                    connection: connection.to_string(),
+                    command: run.command.clone(),
+                    created_at: now,
+                    expires_at: now + chrono::Duration::seconds(secs as i64),
+                };
+                self.stores.get(&run.profile).await?.add_grant(&g).await?;
+                let detail = format!(
+                    "allowed for {} for command {:?} until {} (lease {})",
+                    human_secs(secs),
+                    g.command,
+                    g.expires_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    g.id
+                );
+                grant = Some(g);
+                (Approval::Leased, detail)
+            }
         };
-        let slot = {
+        {
             let mut approvals = run.approvals.lock().expect("approvals");
-            approvals
-                .entry(provider.to_string())
-                .or_insert_with(|| {
-                    Arc::new(ApprovalSlot {
-                        state: tokio::sync::watch::channel(decision).0,
-                        pending: crate::wire::PendingApproval {
-                            provider: provider.to_string(),
-                            connection: run.connection_for(provider).to_string(),
-                            method: String::new(),
-                            host: String::new(),
-                            path: String::new(),
-                            since: chrono::Utc::now(),
-                        },
-                    })
-                })
-                .clone()
-        };
-        slot.state.send_replace(decision);
+            match decision {
+                // Later requests find the lease, or are asked again once it ends.
+                Approval::Leased => {
+                    if let Some(slot) = approvals.remove(provider) {
+                        slot.state.send_replace(decision);
+                    }
+                }
+                Approval::Once => {
+                    if let Some(slot) = approvals.get(provider) {
+                        slot.state.send_replace(decision);
+                    }
+                }
+                _ => {
+                    let slot = approvals
+                        .entry(provider.to_string())
+                        .or_insert_with(|| {
+                            Arc::new(ApprovalSlot {
+                                state: tokio::sync::watch::channel(decision).0,
+                                pending: crate::wire::PendingApproval {
+                                    provider: provider.to_string(),
+                                    connection: connection.to_string(),
+                                    method: String::new(),
+                                    host: String::new(),
+                                    path: String::new(),
+                                    since: chrono::Utc::now(),
+                                    command: run.command.clone(),
+                                    cwd: run.cwd.clone(),
+                                    asked_by: String::new(),
+                                },
+                            })
+                        })
+                        .clone();
+                    slot.state.send_replace(decision);
+                }
+            }
+        }
         let mut event = AuditEvent::new("approval")
-            .about(
-                run.profile.as_str(),
-                provider,
-                Some(run.connection_for(provider).as_str()),
-            )
-            .detail(if allowed {
-                "allowed for this run"
-            } else {
-                "denied for this run"
-            });
+            .about(run.profile.as_str(), provider, Some(connection.as_str()))
+            .detail(detail);
         event.run = Some(run.id.clone());
         self.audit.record(event);
         self.events.send(crate::events::Event::ApprovalDecided {
             run: run.id.clone(),
             provider: provider.to_string(),
             allowed,
+            scope,
         });
-        Ok(())
+        Ok(grant)
+    }
+
+    /// The live leases of a profile.
+    pub async fn grants(&self, profile: &ProfileName) -> Result<Vec<GrantView>> {
+        self.stores.get(profile).await?.list_grants().await
+    }
+
+    /// Ends a lease: runs of its command are asked again.
+    pub async fn revoke_grant(&self, profile: &ProfileName, id: &str) -> Result<GrantView> {
+        let g = self
+            .stores
+            .get(profile)
+            .await?
+            .delete_grant(id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let event = AuditEvent::new("grant_revoked")
+            .about(profile.as_str(), &g.provider, Some(g.connection.as_str()))
+            .detail(format!("lease {} for command {:?}", g.id, g.command));
+        self.audit.record(event);
+        Ok(g)
     }
 
     /// The live runs, oldest first.
@@ -293,6 +403,7 @@ impl Runs {
                 id: r.id.clone(),
                 pid: r.pid(),
                 command: r.command.clone(),
+                cwd: r.cwd.clone(),
                 profile: r.profile.to_string(),
                 started_at: r.started_at,
                 injected: r.injected(),

@@ -533,6 +533,11 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM grants WHERE provider = ? AND connection = ?")
+            .bind(provider.as_str())
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.bump();
         Ok((conn > 0, client > 0))
@@ -553,6 +558,10 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        sqlx::query("DELETE FROM grants WHERE provider = ?")
+            .bind(provider.as_str())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         self.bump();
         Ok((conns, client > 0))
@@ -612,6 +621,75 @@ impl Store {
         rows.iter().map(|r| ProviderName::parse(r.get(0))).collect()
     }
 
+    /// Stores a lease: until `expires_at`, runs of `command` are not asked
+    /// before using this connection.
+    pub async fn add_grant(&self, grant: &Grant) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        // Expired leases go as new ones come; they are never consulted.
+        sqlx::query("DELETE FROM grants WHERE expires_at <= ?")
+            .bind(ts(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO grants (id, provider, connection, command, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&grant.id)
+        .bind(&grant.provider)
+        .bind(&grant.connection)
+        .bind(&grant.command)
+        .bind(ts(grant.created_at))
+        .bind(ts(grant.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Live leases, soonest to expire first.
+    pub async fn list_grants(&self) -> Result<Vec<Grant>> {
+        let rows = sqlx::query(
+            "SELECT id, provider, connection, command, created_at, expires_at FROM grants \
+             WHERE expires_at > ? ORDER BY expires_at, id",
+        )
+        .bind(ts(Utc::now()))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(grant_from_row).collect())
+    }
+
+    /// The live lease for this use, if there is one.
+    pub async fn live_grant(
+        &self,
+        provider: &str,
+        connection: &str,
+        command: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT id FROM grants WHERE provider = ? AND connection = ? AND command = ? \
+             AND expires_at > ? ORDER BY expires_at DESC LIMIT 1",
+        )
+        .bind(provider)
+        .bind(connection)
+        .bind(command)
+        .bind(ts(Utc::now()))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Ends a lease; the lease as it was, if it existed.
+    pub async fn delete_grant(&self, id: &str) -> Result<Option<Grant>> {
+        let row = sqlx::query(
+            "DELETE FROM grants WHERE id = ? \
+             RETURNING id, provider, connection, command, created_at, expires_at",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(grant_from_row))
+    }
+
     /// `PRAGMA integrity_check`: `ok` or the problems SQLite found.
     pub async fn integrity_check(&self) -> Result<String> {
         let rows = sqlx::query("PRAGMA integrity_check")
@@ -627,6 +705,35 @@ impl Store {
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A lease: runs of `command` use this connection without being asked
+/// until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Its id (`authsome grants revoke ID`).
+    pub id: String,
+    /// Provider.
+    pub provider: String,
+    /// Connection.
+    pub connection: String,
+    /// The command's name.
+    pub command: String,
+    /// When it was given.
+    pub created_at: DateTime<Utc>,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+fn grant_from_row(r: &sqlx::sqlite::SqliteRow) -> Grant {
+    Grant {
+        id: r.get(0),
+        provider: r.get(1),
+        connection: r.get(2),
+        command: r.get(3),
+        created_at: from_ts(Some(r.get(4))).unwrap_or_default(),
+        expires_at: from_ts(Some(r.get(5))).unwrap_or_default(),
     }
 }
 
