@@ -13,6 +13,9 @@ fn main() {
             "login_state",
             "open_device_page",
             "open_external",
+            "approval_request",
+            "answer_approval",
+            "activity",
         ]),
     ))
     .expect("tauri build");

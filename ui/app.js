@@ -88,4 +88,9 @@ async function refresh() {
 
 document.getElementById('search').addEventListener('input', () => snapshot && renderProviders());
 refresh();
-setInterval(refresh, 3000);
+// Connections and recent events follow the daemon's events, not a timer.
+let pending = null;
+window.__TAURI__.event.listen('daemon-event', () => {
+  clearTimeout(pending);
+  pending = setTimeout(refresh, 200);
+});

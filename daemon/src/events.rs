@@ -53,6 +53,18 @@ pub enum Event {
         /// The command's exit code, when known.
         exit: Option<i32>,
     },
+    /// A run's request to a provider's host (or through an intercepted
+    /// tunnel) was answered: what its `request` audit event records.
+    Request {
+        /// Run id.
+        run: String,
+        /// Provider, when the request was for one.
+        provider: Option<String>,
+        /// Connection.
+        connection: Option<String>,
+        /// Method, host, path without query, status, bytes, time.
+        request: crate::audit::RequestActivity,
+    },
     /// A run's request waits for the person (`--ask`): `authsome approve`
     /// or `authsome deny` answers it.
     ApprovalPending {
@@ -97,6 +109,7 @@ impl Event {
             Event::ProviderRegistered { .. } => "provider_registered",
             Event::ApprovalPending { .. } => "approval_pending",
             Event::ApprovalDecided { .. } => "approval_decided",
+            Event::Request { .. } => "request",
             Event::Lagged { .. } => "lagged",
         }
     }

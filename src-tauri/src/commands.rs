@@ -10,7 +10,7 @@ use authsome_daemon::wire::{ListResponse, LoginResponse};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, WebviewWindow};
 
-use crate::{menu, windows, TrayState};
+use crate::{approvals, menu, windows, TrayState};
 
 /// An error as the UI sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -200,4 +200,66 @@ pub fn open_external(url: String) -> Result<(), UiError> {
         code: "browser".into(),
         message: e.to_string(),
     })
+}
+
+/// The question an approval window shows.
+#[tauri::command]
+pub fn approval_request<R: Runtime>(
+    app: AppHandle<R>,
+    window: WebviewWindow<R>,
+) -> Result<approvals::Question, UiError> {
+    app.state::<TrayState>()
+        .questions
+        .get(window.label())
+        .ok_or_else(|| UiError {
+            code: "not_found".into(),
+            message: "this request is no longer waiting".into(),
+        })
+}
+
+/// An approval window's answer: the daemon lets the held request go (once,
+/// for the run, or for an hour for the command) or refuses it; the window
+/// closes.
+#[tauri::command]
+pub async fn answer_approval<R: Runtime>(
+    app: AppHandle<R>,
+    window: WebviewWindow<R>,
+    answer: approvals::Answer,
+) -> Result<(), UiError> {
+    let state = app.state::<TrayState>();
+    let q = state.questions.get(window.label()).ok_or_else(|| UiError {
+        code: "not_found".into(),
+        message: "this request is no longer waiting".into(),
+    })?;
+    let d = state.daemon()?.clone();
+    let (allowed, scope, seconds) = answer.decision();
+    d.runs()
+        .decide(&q.run, &q.pending.provider, allowed, scope, seconds)
+        .await?;
+    approvals::settled(&app, &q.run, Some(&q.pending.provider));
+    Ok(())
+}
+
+/// What the Activity view starts from: the live runs (latest first) and
+/// the recent run events of the audit log (`request`, `run`, `approval`,
+/// policy refusals), oldest first. Later events arrive live.
+#[derive(Debug, Serialize)]
+pub struct Activity {
+    /// Live runs, latest first.
+    pub runs: Vec<authsome_daemon::wire::RunInfo>,
+    /// Recent run events.
+    pub events: Vec<serde_json::Value>,
+}
+
+/// The Activity view's starting point.
+#[tauri::command]
+pub async fn activity<R: Runtime>(app: AppHandle<R>) -> Result<Activity, UiError> {
+    let d = app.state::<TrayState>().daemon()?.clone();
+    let mut runs = d.runs().list();
+    runs.reverse();
+    let events = authsome_daemon::audit::read_tail(&d.home().audit_log(), 500)?
+        .into_iter()
+        .filter(|e| e.get("run").is_some_and(|r| !r.is_null()))
+        .collect();
+    Ok(Activity { runs, events })
 }

@@ -5,9 +5,12 @@
 //! connections. Every action is a call into the daemon, as the CLI's are.
 //!
 //! Modules: [`commands`] (Tauri commands for the windows), [`menu`] (the
-//! tray menu model and its handler), [`prompter`] and [`notifier`] (the
-//! daemon's seams), [`windows`] (opening Authsome's own windows).
+//! tray menu model and its handler, and the loop that follows the daemon's
+//! events), [`prompter`] and [`notifier`] (the daemon's seams), [`windows`]
+//! (opening Authsome's own windows), [`approvals`] (the windows that ask
+//! before a run's request goes on).
 
+pub mod approvals;
 pub mod commands;
 pub mod menu;
 pub mod notifier;
@@ -30,6 +33,8 @@ pub struct TrayState {
     served: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
     /// The menu as last built, so an unchanged model builds nothing.
     menu_shown: Mutex<Option<menu::MenuModel>>,
+    /// Questions the approval windows show.
+    pub questions: approvals::Questions,
 }
 
 impl TrayState {
@@ -80,6 +85,9 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::login_state,
             commands::open_device_page,
             commands::open_external,
+            commands::approval_request,
+            commands::answer_approval,
+            commands::activity,
         ])
 }
 

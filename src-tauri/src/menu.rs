@@ -12,7 +12,7 @@ use authsome_daemon::wire::{InputMode, ListResponse, LoginRequest};
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::commands::UiError;
 use crate::{windows, TrayState};
@@ -351,13 +351,22 @@ pub async fn keep_in_step<R: Runtime>(app: AppHandle<R>) {
     let mut events = d.events().subscribe();
     refresh(&app).await;
     while let Some(event) = events.next().await {
-        if matches!(
-            event,
+        // The main window's views follow the same events.
+        if let Some(main) = app.get_webview_window("main") {
+            let _ = main.emit("daemon-event", &event);
+        }
+        match &event {
             Event::ConnectionStatus { .. }
-                | Event::ProviderRegistered { .. }
-                | Event::Lagged { .. }
-        ) {
-            refresh(&app).await;
+            | Event::ProviderRegistered { .. }
+            | Event::Lagged { .. } => refresh(&app).await,
+            Event::ApprovalPending { run, pending } => {
+                crate::approvals::ask(&app, run.clone(), pending.clone())
+            }
+            Event::ApprovalDecided { run, provider, .. } => {
+                crate::approvals::settled(&app, run, Some(provider))
+            }
+            Event::RunEnded { id, .. } => crate::approvals::settled(&app, id, None),
+            _ => {}
         }
     }
 }

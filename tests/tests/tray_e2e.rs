@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use authsome_tests::fake_oauth::FakeOAuth;
+use authsome_tests::raw_upstream::RawUpstream;
+use authsome_tests::runs::{api_key_provider, register};
 use authsome_tests::{eventually, TestHome};
 
 const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_authsome/Menu";
@@ -294,6 +296,10 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     // A headless daemon already serves the home: the tray takes over from it.
     t.run(&["daemon", "start"], None).ok();
     let headless_pid = t.daemon_pid().expect("a headless daemon");
+    // A provider on a recording upstream, for the approval below.
+    let upstream = RawUpstream::start("127.0.0.7".parse().unwrap());
+    register(&t, api_key_provider("raw", &upstream.host_port()));
+    t.login_key("raw", "raw-tray-key-5Gm8Qw");
     let log = std::fs::File::create(t.dir().join("tray.log")).unwrap();
     let child = t
         .program(&bin)
@@ -509,6 +515,83 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         std::fs::read_to_string(&tray_log).unwrap_or_default()
     );
     assert!(fake.state().device_polls_total >= 5);
+
+    // A rule holds a run's request: a window asks without taking the
+    // keyboard; the notification focuses it, and "Allow for this run"
+    // (its key, r) lets the request go with the credential.
+    std::fs::write(
+        t.home().join("rules.toml"),
+        "[[rule]]\nprovider = \"raw\"\naction = \"ask\"\n",
+    )
+    .unwrap();
+    tool(&t, "dunstctl", &["close-all"]);
+    let answer = t.dir().join("approval-answer");
+    let mut held = t
+        .cmd(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "curl -sS -w ' %{{http_code}}' http://{}/tray-held > {1}.tmp; mv {1}.tmp {1}",
+                upstream.host_port(),
+                answer.display()
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let window = wait_for_window(&t, "Authsome: approve raw for sh");
+    std::thread::sleep(Duration::from_millis(2000));
+    screenshot(&t, "tray-approval-window.png", &window);
+    let focused = || tool(&t, "xdotool", &["getwindowfocus"]).1.trim().to_string();
+    assert_ne!(focused(), window, "the approval window took the keyboard by itself");
+    assert!(
+        eventually(10, || std::fs::read_to_string(&notify_log)
+            .unwrap_or_default()
+            .contains("Authsome: approve raw for sh")),
+        "no notification announced the approval"
+    );
+    assert!(upstream.connections().is_empty(), "the held request went on");
+    let (ok, out) = tool(&t, "dunstctl", &["action", "0"]);
+    assert!(ok, "dunstctl: {out}");
+    assert!(
+        eventually(10, || focused() == window),
+        "clicking the notification did not focus the window ({} has focus)",
+        focused()
+    );
+    // The first key after the focus moves can go to the toplevel rather
+    // than the page; the key is pressed again until the answer is taken.
+    assert!(
+        (0..5).any(|_| {
+            tool(&t, "xdotool", &["key", "r"]);
+            eventually(4, || answer.exists())
+        }),
+        "the held request never finished: {}",
+        std::fs::read_to_string(&tray_log).unwrap_or_default()
+    );
+    assert!(held.wait().unwrap().success());
+    assert!(std::fs::read_to_string(&answer).unwrap().ends_with(" 200"));
+    let sent = String::from_utf8_lossy(&upstream.connections().concat()).into_owned();
+    assert!(
+        sent.contains("GET /tray-held") && sent.contains("raw-tray-key-5Gm8Qw"),
+        "{sent}"
+    );
+    let log = t.run(&["log", "-n", "30"], None).ok().stdout;
+    assert!(
+        log.contains("allowed for this run"),
+        "the window's answer was not 'Allow for this run': {log}"
+    );
+    assert!(
+        eventually(10, || !tool(&t, "xdotool", &["getwindowname", &window]).0),
+        "the approval window stays open after the answer"
+    );
+    // The main window's Activity view, for the record.
+    tray.click(&t, "Open Authsome");
+    let main = wait_for_window(&t, "^Authsome$");
+    std::thread::sleep(Duration::from_millis(2500));
+    screenshot(&t, "tray-activity.png", &main);
 
     // Quit from the menu: the daemon stops and the app exits 0.
     tray.click(&t, "Quit");

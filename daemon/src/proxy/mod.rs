@@ -537,6 +537,7 @@ pub const ASK_TIMEOUT: Duration = Duration::from_secs(120);
 /// through and the time taken.
 struct Activity {
     audit: Arc<Audit>,
+    events: Events,
     event: Option<AuditEvent>,
     started: Instant,
     bytes: Arc<std::sync::atomic::AtomicU64>,
@@ -558,6 +559,14 @@ impl Drop for Activity {
         if let Some(r) = event.request.as_mut() {
             r.bytes = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
             r.ms = self.started.elapsed().as_millis() as u64;
+        }
+        if let (Some(run), Some(request)) = (&event.run, &event.request) {
+            self.events.send(crate::events::Event::Request {
+                run: run.clone(),
+                provider: event.provider.clone(),
+                connection: event.connection.clone(),
+                request: request.clone(),
+            });
         }
         self.audit.record_batched(event);
     }
@@ -718,6 +727,7 @@ async fn forward(
         });
         Activity {
             audit: d.audit.clone(),
+            events: d.events.clone(),
             event: Some(event),
             started,
             bytes: Arc::default(),

@@ -319,6 +319,19 @@ impl Runs {
                 (Approval::Leased, detail)
             }
         };
+        // Told first: a request still held after an `Once` is asked about
+        // again, and that question must come after this answer.
+        let mut event = AuditEvent::new("approval")
+            .about(run.profile.as_str(), provider, Some(connection.as_str()))
+            .detail(detail);
+        event.run = Some(run.id.clone());
+        self.audit.record(event);
+        self.events.send(crate::events::Event::ApprovalDecided {
+            run: run.id.clone(),
+            provider: provider.to_string(),
+            allowed,
+            scope,
+        });
         {
             let mut approvals = run.approvals.lock().expect("approvals");
             match decision {
@@ -357,17 +370,6 @@ impl Runs {
                 }
             }
         }
-        let mut event = AuditEvent::new("approval")
-            .about(run.profile.as_str(), provider, Some(connection.as_str()))
-            .detail(detail);
-        event.run = Some(run.id.clone());
-        self.audit.record(event);
-        self.events.send(crate::events::Event::ApprovalDecided {
-            run: run.id.clone(),
-            provider: provider.to_string(),
-            allowed,
-            scope,
-        });
         Ok(grant)
     }
 
