@@ -88,7 +88,10 @@ impl Answer {
 /// A request waits: open (or keep) its window, unfocused, and announce it.
 pub fn ask<R: Runtime>(app: &AppHandle<R>, run: String, pending: PendingApproval) {
     let label = label(&run, &pending.provider);
-    let title = format!("Authsome: approve {} for {}", pending.provider, pending.command);
+    let title = format!(
+        "Authsome: approve {} for {}",
+        pending.provider, pending.command
+    );
     let body = format!(
         "{} {}{} from {}{}",
         pending.method,
@@ -102,7 +105,9 @@ pub fn ask<R: Runtime>(app: &AppHandle<R>, run: String, pending: PendingApproval
             .unwrap_or_default()
     );
     let state = app.state::<TrayState>();
-    let fresh = state.questions.insert(label.clone(), Question { run, pending });
+    let fresh = state
+        .questions
+        .insert(label.clone(), Question { run, pending });
     if fresh || app.get_webview_window(&label).is_none() {
         let built = WebviewWindowBuilder::new(app, &label, WebviewUrl::App("approval.html".into()))
             .title(&title)

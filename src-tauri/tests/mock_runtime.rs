@@ -162,13 +162,14 @@ fn each_window_may_call_only_the_commands_of_its_kind() {
     let main = window("main");
     let prompt = window("prompt-someid");
     let device = window("device-someid");
+    let approval = window("approval-run-x-raw");
     let denied = |w: &WebviewWindow<MockRuntime>, cmd: &str| {
         let err = invoke(w, cmd, serde_json::json!({})).unwrap_err();
         err.to_string().contains("not allowed")
     };
     // The main window reads the snapshot; no window calls another kind's commands.
     assert!(invoke(&main, "snapshot", serde_json::json!({})).is_ok());
-    let refused: [(&WebviewWindow<MockRuntime>, &[&str]); 3] = [
+    let refused: [(&WebviewWindow<MockRuntime>, &[&str]); 4] = [
         (
             &prompt,
             &[
@@ -198,6 +199,21 @@ fn each_window_may_call_only_the_commands_of_its_kind() {
                 "cancel_prompt",
                 "login_state",
                 "open_device_page",
+                "approval_request",
+                "answer_approval",
+            ],
+        ),
+        (
+            &approval,
+            &[
+                "snapshot",
+                "activity",
+                "connect",
+                "revoke",
+                "prompt_request",
+                "submit_prompt",
+                "login_state",
+                "open_external",
             ],
         ),
     ];
@@ -214,4 +230,16 @@ fn each_window_may_call_only_the_commands_of_its_kind() {
             .is_err_and(|e| e.to_string().contains("not allowed")),
         "{own:?}"
     );
+    // An approval window with no question (its run is gone) is told so,
+    // and cannot answer.
+    let own = invoke(&approval, "approval_request", serde_json::json!({})).unwrap_err();
+    assert_eq!(own["code"], "not_found", "{own}");
+    let answer = invoke(
+        &approval,
+        "answer_approval",
+        serde_json::json!({ "answer": "run" }),
+    )
+    .unwrap_err();
+    assert_eq!(answer["code"], "not_found", "{answer}");
+    assert!(invoke(&main, "activity", serde_json::json!({})).is_ok());
 }

@@ -545,15 +545,27 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     let window = wait_for_window(&t, "Authsome: approve raw for sh");
     std::thread::sleep(Duration::from_millis(2000));
     screenshot(&t, "tray-approval-window.png", &window);
-    let focused = || tool(&t, "xdotool", &["getwindowfocus"]).1.trim().to_string();
-    assert_ne!(focused(), window, "the approval window took the keyboard by itself");
+    let focused = || {
+        tool(&t, "xdotool", &["getwindowfocus"])
+            .1
+            .trim()
+            .to_string()
+    };
+    assert_ne!(
+        focused(),
+        window,
+        "the approval window took the keyboard by itself"
+    );
     assert!(
         eventually(10, || std::fs::read_to_string(&notify_log)
             .unwrap_or_default()
             .contains("Authsome: approve raw for sh")),
         "no notification announced the approval"
     );
-    assert!(upstream.connections().is_empty(), "the held request went on");
+    assert!(
+        upstream.connections().is_empty(),
+        "the held request went on"
+    );
     let (ok, out) = tool(&t, "dunstctl", &["action", "0"]);
     assert!(ok, "dunstctl: {out}");
     assert!(
