@@ -37,6 +37,7 @@
       case 'run_ended': { const r = run(ev.id); r.ended = true; r.exit = ev.exit; line(r, `ended: exit ${ev.exit ?? 'unknown'}`, 'muted'); break; }
       case 'request': line(run(ev.run), requestLine(ev.provider, ev.request)); break;
       case 'approval_pending': { const p = ev.pending; line(run(ev.run), `WAITING: ${p.method} ${p.host}${p.path} for ${p.provider} (${p.asked_by || '--ask'})`, 'status-expired'); break; }
+      case 'approval_withdrawn': line(run(ev.run), `${ev.provider}: no answer; nothing waits now`, 'muted'); break;
       case 'approval_decided': line(run(ev.run), `${ev.provider}: ${ev.allowed ? 'allowed ' + ev.scope : 'denied'}`, ev.allowed ? 'status-connected' : 'status-invalid'); break;
       default: return;
     }

@@ -88,9 +88,11 @@ async function refresh() {
 
 document.getElementById('search').addEventListener('input', () => snapshot && renderProviders());
 refresh();
-// Connections and recent events follow the daemon's events, not a timer.
-let pending = null;
-window.__TAURI__.event.listen('daemon-event', () => {
-  clearTimeout(pending);
-  pending = setTimeout(refresh, 200);
+// Connections and recent events follow the daemon's events, not a timer:
+// at most one refresh every 500 ms however many events arrive.
+let scheduled = false;
+window.__TAURI__.event.listen('daemon-event', (e) => {
+  if (scheduled || e.payload.type === 'request') return;
+  scheduled = true;
+  setTimeout(() => { scheduled = false; refresh(); }, 500);
 });

@@ -1,5 +1,7 @@
 // An approval window: shows its own run's held request and sends the
 // person's answer. The window opens without focus; nothing here takes it.
+// The answers stay disabled for a second after it appears, so a click or
+// key meant for what was under the pointer cannot answer it.
 const invoke = window.__TAURI__.core.invoke;
 
 function show(q) {
@@ -33,6 +35,9 @@ document.addEventListener('keydown', (e) => {
   const b = document.querySelector(`button[data-key="${e.key.toLowerCase()}"]`);
   if (b && !b.disabled) { e.preventDefault(); b.click(); }
 });
+const answers = document.querySelectorAll('button[data-answer]');
+for (const b of answers) b.disabled = true;
+setTimeout(() => { for (const b of answers) b.disabled = false; }, 1000);
 invoke('approval_request').then(show, (e) => {
   document.getElementById('error').textContent = e.message || String(e);
 });

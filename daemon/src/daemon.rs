@@ -191,7 +191,9 @@ impl Daemon {
             ask_timeout: config
                 .proxy
                 .ask_timeout
-                .map_or(crate::proxy::ASK_TIMEOUT, std::time::Duration::from_secs),
+                .map_or(crate::proxy::ASK_TIMEOUT, |s| {
+                    std::time::Duration::from_secs(s.clamp(1, 24 * 3600))
+                }),
         });
         let logins = Logins::new(LoginsParts {
             stores: stores.clone(),

@@ -73,6 +73,14 @@ pub enum Event {
         /// The held request.
         pending: crate::wire::PendingApproval,
     },
+    /// No request of the run to the provider waits any more, and nobody
+    /// answered (they ran out of time, or their client went away).
+    ApprovalWithdrawn {
+        /// Run id.
+        run: String,
+        /// Provider.
+        provider: String,
+    },
     /// The person decided.
     ApprovalDecided {
         /// Run id.
@@ -109,6 +117,7 @@ impl Event {
             Event::ProviderRegistered { .. } => "provider_registered",
             Event::ApprovalPending { .. } => "approval_pending",
             Event::ApprovalDecided { .. } => "approval_decided",
+            Event::ApprovalWithdrawn { .. } => "approval_withdrawn",
             Event::Request { .. } => "request",
             Event::Lagged { .. } => "lagged",
         }

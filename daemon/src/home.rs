@@ -111,7 +111,7 @@ pub struct ProxyConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<bool>,
     /// Seconds a held request waits for the person before it is denied
-    /// (default 120).
+    /// (default 120; from 1 s to a day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ask_timeout: Option<u64>,
 }

@@ -34,8 +34,8 @@ impl Questions {
         self.0.lock().expect("questions").get(label).cloned()
     }
 
-    fn insert(&self, label: String, q: Question) -> bool {
-        self.0.lock().expect("questions").insert(label, q).is_none()
+    fn insert(&self, label: String, q: Question) {
+        self.0.lock().expect("questions").insert(label, q);
     }
 
     /// Forgets a window's question.
@@ -54,9 +54,14 @@ impl Questions {
     }
 }
 
-/// The window label for a run's question about a provider.
-pub fn label(run: &str, provider: &str) -> String {
-    format!("{PREFIX}{run}-{provider}")
+/// A fresh window label: each question gets its own window, so one that
+/// is closing never stands in for the next.
+fn next_label() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "{PREFIX}{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 /// One of the window's four answers.
@@ -85,9 +90,21 @@ impl Answer {
     }
 }
 
-/// A request waits: open (or keep) its window, unfocused, and announce it.
+/// A request waits: its window opens, unfocused, and a notification
+/// announces it. A question about the same run and provider replaces the
+/// one shown (the oldest held request changed).
 pub fn ask<R: Runtime>(app: &AppHandle<R>, run: String, pending: PendingApproval) {
-    let label = label(&run, &pending.provider);
+    let state = app.state::<TrayState>();
+    let same = |q: &Question| q.run == run && q.pending.provider == pending.provider;
+    if !state
+        .questions
+        .labels_where(|q| same(q) && q.pending == pending)
+        .is_empty()
+    {
+        return;
+    }
+    settled(app, &run, Some(&pending.provider));
+    let label = next_label();
     let title = format!(
         "Authsome: approve {} for {}",
         pending.provider, pending.command
@@ -104,20 +121,17 @@ pub fn ask<R: Runtime>(app: &AppHandle<R>, run: String, pending: PendingApproval
             .map(|c| format!(" in {c}"))
             .unwrap_or_default()
     );
-    let state = app.state::<TrayState>();
-    let fresh = state
-        .questions
-        .insert(label.clone(), Question { run, pending });
-    if fresh || app.get_webview_window(&label).is_none() {
-        let built = WebviewWindowBuilder::new(app, &label, WebviewUrl::App("approval.html".into()))
-            .title(&title)
-            .inner_size(560.0, 340.0)
-            .center()
-            .focused(false)
-            .build();
-        if let Err(e) = built {
-            tracing::error!("cannot open the approval window: {e}");
-        }
+    state.questions.insert(label.clone(), Question { run, pending });
+    let built = WebviewWindowBuilder::new(app, &label, WebviewUrl::App("approval.html".into()))
+        .title(&title)
+        .inner_size(560.0, 340.0)
+        .center()
+        .focused(false)
+        .build();
+    if let Err(e) = built {
+        tracing::error!("cannot open the approval window: {e}");
+        state.questions.remove(&label);
+        return;
     }
     announce(app.clone(), label, title, body);
 }
@@ -166,5 +180,47 @@ pub fn settled<R: Runtime>(app: &AppHandle<R>, run: &str, provider: Option<&str>
         if let Some(w) = app.get_webview_window(&l) {
             let _ = w.close();
         }
+    }
+}
+
+/// After missed events: every held request of every live run has its
+/// window, and no window stays for a question nobody asks any more.
+pub fn resync<R: Runtime>(app: &AppHandle<R>, runs: Vec<authsome_daemon::wire::RunInfo>) {
+    let state = app.state::<TrayState>();
+    let asked: Vec<(String, PendingApproval)> = runs
+        .into_iter()
+        .flat_map(|r| {
+            let id = r.id;
+            r.pending.into_iter().map(move |p| (id.clone(), p))
+        })
+        .collect();
+    for l in state.questions.labels_where(|q| {
+        !asked
+            .iter()
+            .any(|(run, p)| *run == q.run && *p == q.pending)
+    }) {
+        state.questions.remove(&l);
+        if let Some(w) = app.get_webview_window(&l) {
+            let _ = w.close();
+        }
+    }
+    for (run, pending) in asked {
+        ask(app, run, pending);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_button_answers_as_it_says() {
+        assert_eq!(Answer::Once.decision(), (true, ApprovalScope::Once, None));
+        assert_eq!(Answer::Run.decision(), (true, ApprovalScope::Run, None));
+        assert_eq!(
+            Answer::Hour.decision(),
+            (true, ApprovalScope::Lease, Some(3600))
+        );
+        assert_eq!(Answer::Deny.decision(), (false, ApprovalScope::Run, None));
     }
 }

@@ -233,10 +233,10 @@ pub async fn answer_approval<R: Runtime>(
     })?;
     let d = state.daemon()?.clone();
     let (allowed, scope, seconds) = answer.decision();
+    // The window closes when the daemon says the question is answered.
     d.runs()
         .decide(&q.run, &q.pending.provider, allowed, scope, seconds)
         .await?;
-    approvals::settled(&app, &q.run, Some(&q.pending.provider));
     Ok(())
 }
 

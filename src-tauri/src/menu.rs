@@ -356,13 +356,18 @@ pub async fn keep_in_step<R: Runtime>(app: AppHandle<R>) {
             let _ = main.emit("daemon-event", &event);
         }
         match &event {
-            Event::ConnectionStatus { .. }
-            | Event::ProviderRegistered { .. }
-            | Event::Lagged { .. } => refresh(&app).await,
+            Event::ConnectionStatus { .. } | Event::ProviderRegistered { .. } => {
+                refresh(&app).await
+            }
+            Event::Lagged { .. } => {
+                refresh(&app).await;
+                crate::approvals::resync(&app, d.runs().list());
+            }
             Event::ApprovalPending { run, pending } => {
                 crate::approvals::ask(&app, run.clone(), pending.clone())
             }
-            Event::ApprovalDecided { run, provider, .. } => {
+            Event::ApprovalDecided { run, provider, .. }
+            | Event::ApprovalWithdrawn { run, provider } => {
                 crate::approvals::settled(&app, run, Some(provider))
             }
             Event::RunEnded { id, .. } => crate::approvals::settled(&app, id, None),

@@ -26,27 +26,6 @@ fn log(t: &TestHome) -> String {
     t.run(&["log", "-n", "100", "--json"], None).ok().stdout
 }
 
-/// A command that sends `paths` to `raw` one after the other, each
-/// curl's body and status going to `answer-N`.
-fn requests_in_turn(t: &TestHome, raw: &RawUpstream, paths: &[&str]) -> std::process::Child {
-    let script: Vec<String> = paths
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let f = t.dir().join(format!("answer-{i}"));
-            format!(
-                "curl -sS -w ' %{{http_code}}' http://{}{p} > {f}.tmp; mv {f}.tmp {f}",
-                raw.host_port(),
-                f = f.display()
-            )
-        })
-        .collect();
-    t.cmd(&["run", "--", "sh", "-c", &script.join("; ")])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 fn answer(t: &TestHome, i: usize) -> String {
     let f = t.dir().join(format!("answer-{i}"));
     assert!(eventually(20, || f.exists()), "no answer {i}");
@@ -143,7 +122,26 @@ fn a_rule_that_asks_holds_the_request_and_allow_once_lets_only_that_one_go() {
         &t,
         "[[rule]]\nprovider = \"raw\"\ncommand = \"s?\"\naction = \"ask\"\n",
     );
-    let mut child = requests_in_turn(&t, &raw, &["/one", "/two"]);
+    // Two requests held at once: the one shown is the first; Allow once
+    // lets that one go, and then the other is shown.
+    let answers: Vec<_> = (0..2).map(|i| t.dir().join(format!("answer-{i}"))).collect();
+    let mut child = t
+        .cmd(&[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &format!(
+                "curl -sS -w ' %{{http_code}}' http://{0}/one > {1}.tmp && mv {1}.tmp {1} & \
+                 sleep 1; curl -sS -w ' %{{http_code}}' http://{0}/two > {2}.tmp && mv {2}.tmp {2} & wait",
+                raw.host_port(),
+                answers[0].display(),
+                answers[1].display()
+            ),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let mut p = serde_json::Value::Null;
     assert!(eventually(20, || {
         p = pending(&t);
@@ -156,17 +154,23 @@ fn a_rule_that_asks_holds_the_request_and_allow_once_lets_only_that_one_go() {
         std::env::current_dir().unwrap().to_str(),
         "{p}"
     );
+    // Both are held before the answer.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(requests(&raw).is_empty());
+    assert_eq!(pending(&t)["path"], "/one");
     let runs: serde_json::Value =
         serde_json::from_str(&t.run(&["runs", "--json"], None).ok().stdout).unwrap();
     let id = runs[0]["id"].as_str().unwrap().to_string();
     let out = t.run(&["approve", "--once", &id, "raw"], None).ok();
     assert!(out.stdout.contains("Allowed raw once"), "{}", out.stdout);
     assert!(answer(&t, 0).ends_with(" 200"));
-    // The next request is asked about again.
     assert!(
         eventually(20, || pending(&t)["path"] == "/two"),
-        "the second request was not held"
+        "the second request is not the one shown now"
+    );
+    assert!(
+        !answers[1].exists(),
+        "Allow once let the second request go too"
     );
     t.run(&["deny", &id, "raw"], None).ok();
     assert!(answer(&t, 1).ends_with(" 403"));
@@ -175,9 +179,23 @@ fn a_rule_that_asks_holds_the_request_and_allow_once_lets_only_that_one_go() {
         requests(&raw),
         vec![("GET /one HTTP/1.1".into(), vec![RAW_KEY.to_string()])]
     );
-    // Nothing waits now: --once has nothing to answer.
-    let out = t.run(&["runs"], None).ok().stdout;
-    assert!(out.contains("No runs."), "{out}");
+    // With nothing waiting, --once has nothing to answer.
+    let mut idle = t
+        .cmd(&["run", "--", "sleep", "3"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut id2 = String::new();
+    assert!(eventually(20, || {
+        let runs: serde_json::Value =
+            serde_json::from_str(&t.run(&["runs", "--json"], None).ok().stdout).unwrap();
+        id2 = runs[0]["id"].as_str().unwrap_or_default().to_string();
+        !id2.is_empty()
+    }));
+    let out = t.run(&["approve", "--once", &id2, "raw"], None);
+    assert!(idle.wait().unwrap().success());
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is waiting"), "{}", out.stderr);
 }
 
 #[test]
@@ -263,15 +281,24 @@ fn a_held_request_nobody_answers_is_denied_when_the_ask_timeout_passes() {
     let out = run(
         &t,
         &["--ask"],
-        &format!("curl -sS -w ' %{{http_code}}' http://{}/x", raw.host_port()),
+        &format!(
+            "curl -sS -w ' %{{http_code}}' http://{0}/x; echo; curl -sS -w ' %{{http_code}}' http://{0}/y",
+            raw.host_port()
+        ),
     )
     .ok();
-    assert!(
-        out.stdout.contains("no answer within 2 s") && out.stdout.ends_with(" 403"),
-        "{}",
-        out.stdout
-    );
-    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    for l in lines {
+        // Each request is asked about and times out on its own: the first
+        // timing out does not answer for the rest of the run.
+        assert!(
+            l.contains("no answer within 2 s") && l.ends_with(" 403"),
+            "{}",
+            out.stdout
+        );
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
     assert!(requests(&raw).is_empty());
     assert!(log(&t).contains("denied: no answer in time"));
 }

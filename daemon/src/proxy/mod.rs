@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
 use crate::events::Events;
+use crate::wire::PendingApproval;
 use crate::names::{ProfileName, ProviderName};
 use crate::providers::Catalogue;
 use crate::providers::{AuthType, HostPattern};
@@ -572,6 +573,54 @@ impl Drop for Activity {
     }
 }
 
+/// A held request's place in its provider's queue. Dropped when the
+/// request stops waiting, answered or not; if it was still in the queue
+/// (no answer in time, or its client went away), it leaves it, and the
+/// watchers learn what the queue shows now.
+struct Waiting<'a> {
+    runs: &'a Runs,
+    run: &'a Run,
+    provider: &'a str,
+    ticket: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let change = {
+            let mut approvals = self.run.approvals.lock().expect("approvals");
+            let Some(a) = approvals.get_mut(self.provider) else {
+                return;
+            };
+            let was_shown = a.waiting.keys().next() == Some(&self.ticket);
+            if a.waiting.remove(&self.ticket).is_none() || !was_shown {
+                return;
+            }
+            let shown = a.shown().cloned();
+            if shown.is_none() && a.decided.is_none() {
+                approvals.remove(self.provider);
+            }
+            shown
+        };
+        self.runs.announce_queue(self.run, self.provider, change);
+    }
+}
+
+/// Headers some servers obey instead of the request's method.
+const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// The methods a request's override headers name (upper case), so a
+/// policy on methods holds for what the server will do.
+fn method_overrides(headers: &HeaderMap) -> Vec<String> {
+    METHOD_OVERRIDES
+        .iter()
+        .flat_map(|h| headers.get_all(*h))
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_uppercase())
+        .filter(|v| !v.is_empty())
+        .take(8)
+        .collect()
+}
+
 /// A path for a refusal's body: resolved, without the query, at most 200
 /// characters.
 fn rule_path_shown(path: &str) -> String {
@@ -683,7 +732,11 @@ async fn forward(
         }
     };
     strip_hop_by_hop(req.headers_mut());
-    if let Some(refusal) = d.refuse_method(run, req.method(), host, port).await {
+    let overrides = method_overrides(req.headers());
+    if let Some(refusal) = d
+        .refuse_method(run, req.method(), &overrides, host, port)
+        .await
+    {
         return refusal;
     }
     let started = Instant::now();
@@ -871,6 +924,7 @@ impl Runs {
         provider: &str,
         connection: &str,
         method: &str,
+        overrides: &[String],
         path: &str,
     ) -> (rules::Action, String) {
         let v = run.policy.rules.verdict(&rules::Request {
@@ -878,6 +932,7 @@ impl Runs {
             connection,
             command: &run.command,
             method,
+            overrides,
             path,
         });
         match v.action {
@@ -888,8 +943,9 @@ impl Runs {
 
     /// Holds a request to `provider` until the person decides (`authsome
     /// approve` / `deny`, or the tray's window), at most the ask timeout;
-    /// then it goes on, or gets 403. A run-wide answer or a live lease for
-    /// the run's command answers at once.
+    /// then it goes on, or gets 403. A run-wide answer answers at once, and
+    /// so does a live lease for the run's command (except under `--ask`,
+    /// which always asks).
     #[allow(clippy::too_many_arguments)]
     async fn await_approval(
         &self,
@@ -907,129 +963,121 @@ impl Runs {
             .lock()
             .expect("approvals")
             .get(provider)
-            .map(|s| *s.state.borrow());
+            .and_then(|a| a.decided);
         match decided {
             Some(runs::Approval::Allowed) => return Ok(()),
             Some(runs::Approval::Denied) => return Err(denied("denied by the person")),
-            _ => {}
+            None => {}
         }
-        let lease = match self.stores.get(&run.profile).await {
-            Ok(store) => store
-                .live_grant(provider, connection.as_str(), &run.command)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!("cannot read leases: {e}");
-                    None
-                }),
-            Err(_) => None,
+        if !run.policy.ask {
+            if let Some(id) = self.live_lease(run, provider, connection).await {
+                self.record_once(
+                    run,
+                    "approval",
+                    provider,
+                    connection.as_str(),
+                    &format!("allowed by lease {id}"),
+                );
+                return Ok(());
+            }
+        }
+        let pending = crate::wire::PendingApproval {
+            provider: provider.to_string(),
+            connection: connection.to_string(),
+            method: method.to_string(),
+            host: host.to_string(),
+            path: matcher::normalize_path(path).chars().take(512).collect(),
+            since: chrono::Utc::now(),
+            command: run.command.clone(),
+            cwd: run.cwd.clone(),
+            asked_by: asked_by.to_string(),
         };
-        if let Some(id) = lease {
-            self.record_once(
-                run,
-                "approval",
-                provider,
-                connection.as_str(),
-                &format!("allowed by lease {id}"),
-            );
-            return Ok(());
-        }
-        let (slot, mut rx, asked) = {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (ticket, shown) = {
             let mut approvals = run.approvals.lock().expect("approvals");
-            let (slot, asked) = match approvals.get(provider) {
-                Some(s) => (s.clone(), false),
-                None => {
-                    let slot = Arc::new(runs::ApprovalSlot {
-                        state: tokio::sync::watch::channel(runs::Approval::Pending).0,
-                        pending: crate::wire::PendingApproval {
-                            provider: provider.to_string(),
-                            connection: connection.to_string(),
-                            method: method.to_string(),
-                            host: host.to_string(),
-                            path: matcher::normalize_path(path).chars().take(512).collect(),
-                            since: chrono::Utc::now(),
-                            command: run.command.clone(),
-                            cwd: run.cwd.clone(),
-                            asked_by: asked_by.to_string(),
-                        },
-                    });
-                    approvals.insert(provider.to_string(), slot.clone());
-                    (slot, true)
-                }
-            };
-            // Subscribed under the lock, so the count of waiters is exact there.
-            let rx = slot.state.subscribe();
-            (slot, rx, asked)
+            let a = approvals.entry(provider.to_string()).or_default();
+            // Answered while the lease was looked up.
+            match a.decided {
+                Some(runs::Approval::Allowed) => return Ok(()),
+                Some(runs::Approval::Denied) => return Err(denied("denied by the person")),
+                None => {}
+            }
+            let ticket = a.next_ticket;
+            a.next_ticket += 1;
+            let shown = a.waiting.is_empty().then(|| pending.clone());
+            a.waiting.insert(
+                ticket,
+                runs::Held {
+                    pending,
+                    answer: tx,
+                },
+            );
+            (ticket, shown)
         };
-        if asked {
+        // From here on, a request that stops waiting (no answer in time, or
+        // its client gave up) takes itself out of the queue.
+        let _waiting = Waiting {
+            runs: self,
+            run,
+            provider,
+            ticket,
+        };
+        if let Some(pending) = shown {
             tracing::info!(run = %run.id, %provider, "a request waits for approval");
             self.events.send(crate::events::Event::ApprovalPending {
                 run: run.id.clone(),
-                pending: slot.pending.clone(),
+                pending,
             });
         }
-        let deadline = tokio::time::Instant::now() + self.ask_timeout;
-        loop {
-            let state = match tokio::time::timeout_at(
-                deadline,
-                rx.wait_for(|s| *s != runs::Approval::Pending),
-            )
-            .await
-            {
-                Ok(Ok(s)) => *s,
-                Ok(Err(_)) => runs::Approval::Denied,
-                Err(_) => {
-                    slot.state.send_replace(runs::Approval::Denied);
-                    self.record_once(
-                        run,
-                        "approval",
-                        provider,
-                        connection.as_str(),
-                        "denied: no answer in time",
-                    );
-                    return Err(denied(&format!(
-                        "no answer within {} s",
-                        self.ask_timeout.as_secs()
-                    )));
-                }
-            };
-            match state {
-                runs::Approval::Allowed | runs::Approval::Leased => return Ok(()),
-                runs::Approval::Denied => return Err(denied("denied by the person")),
-                runs::Approval::Pending => continue,
-                runs::Approval::Once => {
-                    let took = slot.state.send_if_modified(|s| {
-                        let once = *s == runs::Approval::Once;
-                        if once {
-                            *s = runs::Approval::Pending;
-                        }
-                        once
-                    });
-                    if !took {
-                        continue;
-                    }
-                    let others = {
-                        let mut approvals = run.approvals.lock().expect("approvals");
-                        let others = slot.state.receiver_count() > 1;
-                        if !others
-                            && approvals
-                                .get(provider)
-                                .is_some_and(|s| Arc::ptr_eq(s, &slot))
-                        {
-                            approvals.remove(provider);
-                        }
-                        others
-                    };
-                    if others {
-                        // The requests still held are asked about again.
-                        self.events.send(crate::events::Event::ApprovalPending {
-                            run: run.id.clone(),
-                            pending: slot.pending.clone(),
-                        });
-                    }
-                    return Ok(());
-                }
+        match tokio::time::timeout(self.ask_timeout, rx).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(_) => Err(denied("denied by the person")),
+            Err(_) => {
+                self.record_once(
+                    run,
+                    "approval",
+                    provider,
+                    connection.as_str(),
+                    "denied: no answer in time",
+                );
+                Err(denied(&format!(
+                    "no answer within {} s",
+                    self.ask_timeout.as_secs()
+                )))
             }
         }
+    }
+
+    /// The id of a live lease for this run's command and connection.
+    async fn live_lease(
+        &self,
+        run: &Run,
+        provider: &str,
+        connection: &crate::names::ConnectionName,
+    ) -> Option<String> {
+        let store = self.stores.get(&run.profile).await.ok()?;
+        store
+            .live_grant(provider, connection.as_str(), &run.command)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot read leases: {e}");
+                None
+            })
+    }
+
+    /// Tells the watchers what a provider's queue of held requests shows
+    /// now: the oldest held request, or that none waits any more.
+    pub(crate) fn announce_queue(&self, run: &Run, provider: &str, shown: Option<PendingApproval>) {
+        self.events.send(match shown {
+            Some(pending) => crate::events::Event::ApprovalPending {
+                run: run.id.clone(),
+                pending,
+            },
+            None => crate::events::Event::ApprovalWithdrawn {
+                run: run.id.clone(),
+                provider: provider.to_string(),
+            },
+        });
     }
 
     /// Records, once per run and provider, a request to a connected
@@ -1103,12 +1151,13 @@ impl Runs {
         &self,
         run: &Run,
         method: &hyper::Method,
+        overrides: &[String],
         host: &str,
         port: u16,
     ) -> Option<Response<Body>> {
-        if run.policy.allows_method(method.as_str()) {
-            return None;
-        }
+        let method = std::iter::once(method.as_str())
+            .chain(overrides.iter().map(String::as_str))
+            .find(|m| !run.policy.allows_method(m))?;
         let candidates = self.run_candidates(run).await;
         let c = candidates
             .allowed
@@ -1193,8 +1242,15 @@ impl Runs {
                     );
                     return Ok(Some((provider, connection)));
                 }
-                let (action, source) =
-                    Self::verdict(run, &provider, connection.as_str(), method, path);
+                let overrides = method_overrides(headers);
+                let (action, source) = Self::verdict(
+                    run,
+                    &provider,
+                    connection.as_str(),
+                    method,
+                    &overrides,
+                    path,
+                );
                 match action {
                     rules::Action::Allow => {}
                     rules::Action::Ask => {

@@ -105,6 +105,9 @@ pub struct Request<'a> {
     pub command: &'a str,
     /// HTTP method.
     pub method: &'a str,
+    /// Methods a method-override header names (`X-HTTP-Method-Override`
+    /// and kin), which some servers obey instead of the request's.
+    pub overrides: &'a [String],
     /// Path as sent (query and all); it is normalised here.
     pub path: &'a str,
 }
@@ -252,8 +255,21 @@ impl Rules {
         })
     }
 
-    /// The first matching rule's action, or the default.
+    /// What the rules say: for a request whose method may be overridden,
+    /// the strictest answer over its method and the overriding ones.
     pub fn verdict(&self, req: &Request<'_>) -> Verdict {
+        let mut v = self.verdict_for(req, req.method);
+        for m in req.overrides {
+            let other = self.verdict_for(req, m);
+            if other.action > v.action {
+                v = other;
+            }
+        }
+        v
+    }
+
+    /// The first matching rule's action for `method`, or the default.
+    fn verdict_for(&self, req: &Request<'_>, method: &str) -> Verdict {
         let path = rule_path(req.path);
         for r in &self.rules {
             if r.provider.as_deref().is_some_and(|p| p != req.provider)
@@ -263,7 +279,7 @@ impl Rules {
                     .is_some_and(|c| !glob(c.as_bytes(), req.command.as_bytes(), false))
                 || r.methods
                     .as_ref()
-                    .is_some_and(|m| !m.iter().any(|m| m.eq_ignore_ascii_case(req.method)))
+                    .is_some_and(|m| !m.iter().any(|m| m.eq_ignore_ascii_case(method)))
                 || r.paths
                     .as_ref()
                     .is_some_and(|ps| !ps.iter().any(|p| glob(p.as_bytes(), path.as_bytes(), true)))
@@ -312,8 +328,13 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
 
 /// Glob match. `*` matches any run of bytes (within one `/` segment when
 /// `segments`), `**` any run at all, `?` one byte (never `/` when
-/// `segments`).
+/// `segments`). A path pattern ending in `/**` also matches the path
+/// without that tail.
 fn glob(pattern: &[u8], text: &[u8], segments: bool) -> bool {
+    // `/x/**` covers `/x` itself too.
+    if segments && pattern == b"/**" {
+        return text.is_empty() || text.first() == Some(&b'/');
+    }
     match pattern.first() {
         None => text.is_empty(),
         Some(b'*') if pattern.get(1) == Some(&b'*') => {
@@ -355,6 +376,7 @@ mod tests {
             connection: "default",
             command: "claude",
             method,
+            overrides: &[],
             path,
         }
     }
@@ -423,11 +445,23 @@ mod tests {
     }
 
     #[test]
+    fn a_method_override_header_cannot_dodge_a_method_rule() {
+        let r = rules("[[rule]]\nprovider = \"github\"\nmethods = [\"DELETE\"]\naction = \"deny\"\n");
+        let overrides = ["DELETE".to_string()];
+        let mut q = req("github", "POST", "/repos/a/b");
+        assert_eq!(r.verdict(&q).action, Action::Allow);
+        q.overrides = &overrides;
+        assert_eq!(r.verdict(&q).action, Action::Deny);
+    }
+
+    #[test]
     fn a_single_star_stays_within_one_segment() {
         assert!(glob(b"/repos/*/x", b"/repos/a/x", true));
         assert!(!glob(b"/repos/*/x", b"/repos/a/b/x", true));
         assert!(glob(b"/repos/**/x", b"/repos/a/b/x", true));
         assert!(glob(b"/repos/**", b"/repos/", true));
+        assert!(glob(b"/repos/*/*/hooks/**", b"/repos/a/b/hooks", true));
+        assert!(!glob(b"/repos/*/*/hooks/**", b"/repos/a/b/hooksx", true));
         assert!(glob(b"claude*", b"claude-code", false));
         assert!(!glob(b"claude", b"claude-code", false));
     }

@@ -49,30 +49,43 @@ pub struct RunPolicy {
     pub max_requests: Option<u64>,
 }
 
-/// Where the person's decision about a provider stands in a run.
+/// The person's answer about a provider that holds for the rest of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Approval {
-    /// Asked; requests wait.
-    Pending,
-    /// One waiting request may go; the first to take it does, and the
-    /// state goes back to `Pending` for the others.
-    Once,
-    /// A lease was given: the waiting requests go, and later ones go while
-    /// the lease lives.
-    Leased,
     /// Allowed for the rest of the run.
     Allowed,
     /// Denied for the rest of the run.
     Denied,
 }
 
-/// One provider's approval in a run: its state, and the held request.
+/// A held request: what it is, and where its answer goes (`true`: it goes
+/// on with the credential).
 #[derive(Debug)]
-pub struct ApprovalSlot {
-    /// The state; waiters watch it.
-    pub state: tokio::sync::watch::Sender<Approval>,
-    /// What is held, for `authsome runs`.
+pub struct Held {
+    /// What `authsome runs` and the tray show.
     pub pending: crate::wire::PendingApproval,
+    /// The answer.
+    pub answer: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// Where a run stands with one provider: a run-wide answer, or the
+/// requests waiting for one, oldest first (by ticket).
+#[derive(Debug, Default)]
+pub struct ProviderApprovals {
+    /// The answer for the rest of the run, once given.
+    pub decided: Option<Approval>,
+    /// Held requests by ticket; the oldest is the one shown and the one
+    /// *Allow once* lets go.
+    pub waiting: BTreeMap<u64, Held>,
+    /// The next ticket.
+    pub next_ticket: u64,
+}
+
+impl ProviderApprovals {
+    /// The oldest held request, the one the person is asked about.
+    pub fn shown(&self) -> Option<&crate::wire::PendingApproval> {
+        self.waiting.values().next().map(|h| &h.pending)
+    }
 }
 
 impl RunPolicy {
@@ -106,8 +119,8 @@ pub struct Run {
     /// Providers the run reached without credentials (`--allow` left them
     /// out), and refusals of its policy, each recorded once.
     pub(crate) recorded: Mutex<BTreeSet<String>>,
-    /// `--ask` approvals, by provider.
-    pub approvals: Mutex<HashMap<String, Arc<ApprovalSlot>>>,
+    /// Approvals and held requests, by provider.
+    pub approvals: Mutex<HashMap<String, ProviderApprovals>>,
     /// When the run started.
     pub started: Instant,
     /// When the run started, on the clock.

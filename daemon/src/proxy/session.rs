@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::names::{ConnectionName, ProfileName, ProviderName};
 use std::sync::Arc;
 
-use crate::proxy::runs::{Approval, ApprovalSlot, RunPolicy};
+use crate::proxy::runs::{Approval, RunPolicy};
 use crate::proxy::Runs;
 use crate::vault::Status;
 use crate::wire::{ApprovalScope, GrantView, RunInfo, RunRequest, RunResponse, RunSummary};
@@ -269,26 +269,17 @@ impl Runs {
         ProviderName::parse(provider)?;
         let connection = run.connection_for(provider);
         let scope = if allowed { scope } else { ApprovalScope::Run };
-        let waiting = run
-            .approvals
-            .lock()
-            .expect("approvals")
-            .get(provider)
-            .filter(|s| *s.state.borrow() == Approval::Pending)
-            .cloned();
+        if scope == ApprovalScope::Once && !self.is_waiting(&run, provider) {
+            return Err(Error::InvalidInput(format!(
+                "no request of run {id} to {provider} is waiting; \
+                 approve without --once to allow it for the run"
+            )));
+        }
         let mut grant = None;
-        let (decision, detail) = match scope {
-            _ if !allowed => (Approval::Denied, "denied for this run".to_string()),
-            ApprovalScope::Run => (Approval::Allowed, "allowed for this run".to_string()),
-            ApprovalScope::Once => {
-                if waiting.is_none() {
-                    return Err(Error::InvalidInput(format!(
-                        "no request of run {id} to {provider} is waiting; \
-                         approve without --once to allow it for the run"
-                    )));
-                }
-                (Approval::Once, "allowed once".to_string())
-            }
+        let detail = match scope {
+            _ if !allowed => "denied for this run".to_string(),
+            ApprovalScope::Run => "allowed for this run".to_string(),
+            ApprovalScope::Once => "allowed once".to_string(),
             ApprovalScope::Lease => {
                 let secs = seconds.unwrap_or(3600);
                 if !(60..=MAX_LEASE.as_secs()).contains(&secs) {
@@ -311,12 +302,11 @@ impl Runs {
                     "allowed for {} for command {:?} until {} (lease {})",
                     human_secs(secs),
                     g.command,
-                    g.expires_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    g.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     g.id
                 );
                 grant = Some(g);
-                (Approval::Leased, detail)
+                detail
             }
         };
         // Told first: a request still held after an `Once` is asked about
@@ -332,45 +322,51 @@ impl Runs {
             allowed,
             scope,
         });
-        {
+        let next = {
             let mut approvals = run.approvals.lock().expect("approvals");
-            match decision {
-                // Later requests find the lease, or are asked again once it ends.
-                Approval::Leased => {
-                    if let Some(slot) = approvals.remove(provider) {
-                        slot.state.send_replace(decision);
+            let a = approvals.entry(provider.to_string()).or_default();
+            match scope {
+                ApprovalScope::Once => {
+                    // The oldest held request, the one the person saw.
+                    if let Some((_, held)) = a.waiting.pop_first() {
+                        let _ = held.answer.send(true);
                     }
-                }
-                Approval::Once => {
-                    if let Some(slot) = approvals.get(provider) {
-                        slot.state.send_replace(decision);
-                    }
+                    a.shown().cloned()
                 }
                 _ => {
-                    let slot = approvals
-                        .entry(provider.to_string())
-                        .or_insert_with(|| {
-                            Arc::new(ApprovalSlot {
-                                state: tokio::sync::watch::channel(decision).0,
-                                pending: crate::wire::PendingApproval {
-                                    provider: provider.to_string(),
-                                    connection: connection.to_string(),
-                                    method: String::new(),
-                                    host: String::new(),
-                                    path: String::new(),
-                                    since: chrono::Utc::now(),
-                                    command: run.command.clone(),
-                                    cwd: run.cwd.clone(),
-                                    asked_by: String::new(),
-                                },
-                            })
-                        })
-                        .clone();
-                    slot.state.send_replace(decision);
+                    // A lease answers the requests held now; later ones
+                    // find it, or are asked again once it ends. Under
+                    // `--ask` it also holds for the rest of this run.
+                    if scope == ApprovalScope::Run
+                        || !allowed
+                        || (scope == ApprovalScope::Lease && run.policy.ask)
+                    {
+                        a.decided = Some(if allowed {
+                            Approval::Allowed
+                        } else {
+                            Approval::Denied
+                        });
+                    }
+                    for (_, held) in std::mem::take(&mut a.waiting) {
+                        let _ = held.answer.send(allowed);
+                    }
+                    None
                 }
             }
+        };
+        if let Some(pending) = next {
+            self.announce_queue(&run, provider, Some(pending));
         }
         Ok(grant)
+    }
+
+    /// True when a request of `run` to `provider` waits.
+    fn is_waiting(&self, run: &crate::proxy::runs::Run, provider: &str) -> bool {
+        run.approvals
+            .lock()
+            .expect("approvals")
+            .get(provider)
+            .is_some_and(|a| !a.waiting.is_empty())
     }
 
     /// The live leases of a profile.
@@ -419,8 +415,7 @@ impl Runs {
                     .lock()
                     .expect("approvals")
                     .values()
-                    .filter(|s| *s.state.borrow() == Approval::Pending)
-                    .map(|s| s.pending.clone())
+                    .filter_map(|a| a.shown().cloned())
                     .collect(),
             })
             .collect()
