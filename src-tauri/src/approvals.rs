@@ -121,7 +121,9 @@ pub fn ask<R: Runtime>(app: &AppHandle<R>, run: String, pending: PendingApproval
             .map(|c| format!(" in {c}"))
             .unwrap_or_default()
     );
-    state.questions.insert(label.clone(), Question { run, pending });
+    state
+        .questions
+        .insert(label.clone(), Question { run, pending });
     let built = WebviewWindowBuilder::new(app, &label, WebviewUrl::App("approval.html".into()))
         .title(&title)
         .inner_size(560.0, 340.0)

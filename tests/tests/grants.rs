@@ -3,7 +3,6 @@
 //! that record every byte they receive.
 
 use authsome_tests::policy::{held_run, home, requests, run, RAW_KEY};
-use authsome_tests::raw_upstream::RawUpstream;
 use authsome_tests::{eventually, TestHome};
 
 fn rules(t: &TestHome, text: &str) {
@@ -124,7 +123,9 @@ fn a_rule_that_asks_holds_the_request_and_allow_once_lets_only_that_one_go() {
     );
     // Two requests held at once: the one shown is the first; Allow once
     // lets that one go, and then the other is shown.
-    let answers: Vec<_> = (0..2).map(|i| t.dir().join(format!("answer-{i}"))).collect();
+    let answers: Vec<_> = (0..2)
+        .map(|i| t.dir().join(format!("answer-{i}")))
+        .collect();
     let mut child = t
         .cmd(&[
             "run",

@@ -31,13 +31,13 @@ use tokio::net::TcpListener;
 use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
 use crate::events::Events;
-use crate::wire::PendingApproval;
 use crate::names::{ProfileName, ProviderName};
 use crate::providers::Catalogue;
 use crate::providers::{AuthType, HostPattern};
 use crate::refresh::Refresher;
 use crate::vault::Status;
 use crate::vault::Stores;
+use crate::wire::PendingApproval;
 use ca::CertificateAuthority;
 use matcher::{Candidate, Decision};
 use runs::{Run, RunCandidates, RunTable};
@@ -606,7 +606,11 @@ impl Drop for Waiting<'_> {
 }
 
 /// Headers some servers obey instead of the request's method.
-const METHOD_OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// The methods a request's override headers name (upper case), so a
 /// policy on methods holds for what the server will do.

@@ -446,7 +446,8 @@ mod tests {
 
     #[test]
     fn a_method_override_header_cannot_dodge_a_method_rule() {
-        let r = rules("[[rule]]\nprovider = \"github\"\nmethods = [\"DELETE\"]\naction = \"deny\"\n");
+        let r =
+            rules("[[rule]]\nprovider = \"github\"\nmethods = [\"DELETE\"]\naction = \"deny\"\n");
         let overrides = ["DELETE".to_string()];
         let mut q = req("github", "POST", "/repos/a/b");
         assert_eq!(r.verdict(&q).action, Action::Allow);

@@ -302,7 +302,8 @@ impl Runs {
                     "allowed for {} for command {:?} until {} (lease {})",
                     human_secs(secs),
                     g.command,
-                    g.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    g.expires_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     g.id
                 );
                 grant = Some(g);
