@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::audit::{Audit, AuditEvent};
 use crate::error::{Error, Result};
 use crate::events::Events;
-use crate::flows::oauth::{token_request, Endpoints, TokenError};
+use crate::flows::oauth::{Endpoints, TokenError};
+use crate::flows::token::{token_request, Grant};
 use crate::home::Home;
 use crate::names::{ConnectionName, ProfileName, ProviderName};
 use crate::notify::Notifier;
@@ -399,12 +400,9 @@ impl Refresher {
             spec,
             rec.meta.base_url.as_deref().or(client.base_url.as_deref()),
         )?;
-        let mut params = vec![
-            ("grant_type", "refresh_token".to_string()),
-            ("refresh_token", refresh_token.expose().to_string()),
-        ];
+        let mut extra = Vec::new();
         if let Some(r) = &spec.resource {
-            params.push(("resource", r.clone()));
+            extra.push(("resource", r.clone()));
         }
         let interrupted = rec.meta.refresh_started_at.is_some();
         if interrupted {
@@ -429,8 +427,8 @@ impl Refresher {
             &endpoints.token_url,
             &client,
             spec.client_auth,
-            params,
-            crate::flows::oauth::TokenBody::Form,
+            Grant::Refresh(&refresh_token),
+            &extra,
         )
         .await;
         let old_status = rec.meta.status;

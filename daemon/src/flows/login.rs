@@ -12,7 +12,8 @@ use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::flows::forms::{Callback, CallbackOutcome};
 use crate::flows::launch::{Binding, Cookies, Launch};
-use crate::flows::oauth::{check_base_url, token_request, Endpoints, TokenSet};
+use crate::flows::oauth::{check_base_url, Endpoints, TokenSet};
+use crate::flows::token::{token_request, Grant};
 use crate::flows::Logins;
 use crate::flows::{dcr, device_code, pkce, LoginSession, LoginState, OAuthLogin, StateMatch};
 use crate::names::Existing;
@@ -241,6 +242,7 @@ impl Logins {
                 let device = device_code::authorize(
                     &self.http,
                     &url,
+                    &login.endpoints.token_url,
                     &login.client,
                     spec.client_auth,
                     &login.scopes,
@@ -434,29 +436,22 @@ impl Logins {
             .oauth()
             .ok_or_else(|| Error::Internal("login without OAuth state".into()))?;
         let spec = crate::flows::oauth::spec(&session.provider)?;
-        let mut params = vec![
-            ("grant_type", "authorization_code".to_string()),
-            ("code", code.expose().to_string()),
-            ("redirect_uri", self.callback_url()),
-            (
-                "code_verifier",
-                login
-                    .pkce
-                    .as_ref()
-                    .map(|p| p.verifier.expose().to_string())
-                    .unwrap_or_default(),
-            ),
-        ];
+        let mut extra = Vec::new();
         if let Some(r) = &login.resource {
-            params.push(("resource", r.clone()));
+            extra.push(("resource", r.clone()));
         }
+        let redirect_uri = self.callback_url();
         let tokens = match token_request(
             &self.http,
             &login.endpoints.token_url,
             &login.client,
             spec.client_auth,
-            params,
-            crate::flows::oauth::TokenBody::Form,
+            Grant::Code {
+                code: code.expose(),
+                verifier: login.pkce.as_ref().map(|p| &p.verifier),
+                redirect_uri: &redirect_uri,
+            },
+            &extra,
         )
         .await
         {
@@ -556,23 +551,15 @@ pub(crate) async fn revoke_at_provider(
         }
     };
     for (hint, token) in tokens {
-        let mut params = vec![
-            ("token", token.expose().to_string()),
-            ("token_type_hint", hint.to_string()),
-        ];
-        let mut req = http.post(&url);
-        req = crate::flows::oauth::authenticate(req, &mut params, client, spec.client_auth);
-        tracing::debug!(url, body = %crate::flows::oauth::redact_params(&params), "revocation request");
-        match req.form(&params).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => warnings.push(format!(
-                "the provider answered HTTP {} to revoking the {hint}",
-                r.status().as_u16()
-            )),
-            Err(e) => warnings.push(format!(
-                "could not reach the provider to revoke the {hint}: {}",
-                crate::flows::oauth::describe_reqwest(&e)
-            )),
+        if let Err(e) =
+            crate::flows::token::revoke(http, &url, client, spec.client_auth, hint, token).await
+        {
+            warnings.push(match e {
+                crate::flows::oauth::TokenError::Transient(why) => {
+                    format!("could not reach the provider to revoke the {hint}: {why}")
+                }
+                other => format!("{} to revoking the {hint}", other.reason()),
+            });
         }
     }
     warnings

@@ -13,6 +13,7 @@ pub mod login;
 pub mod oauth;
 pub mod pkce;
 pub mod start;
+pub mod token;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

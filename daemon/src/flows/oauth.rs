@@ -1,18 +1,16 @@
-//! What every OAuth flow shares: URL templates, the HTTP client (redirects
-//! off, bounded bodies), token requests with either client authentication,
-//! tolerant token-response parsing, and redaction for the debug log.
+//! What every OAuth flow shares: URL templates, endpoints, the HTTP client
+//! (redirects off, bounded bodies), tolerant body parsing, token errors,
+//! and redaction for the debug log. The token endpoint requests themselves
+//! are in [`crate::flows::token`].
 
 use std::time::Duration;
-use zeroize::{Zeroize, Zeroizing};
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::providers::{ClientAuth, OAuthSpec};
+use crate::providers::OAuthSpec;
 use crate::secret::Secret;
-use crate::vault::ClientRecord;
 
 /// Largest response body read from a provider.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -26,7 +24,7 @@ pub const REJECTION_CODES: &[&str] = &[
 ];
 
 /// Keys whose values never reach a log.
-const SECRET_KEYS: &[&str] = &[
+pub const SECRET_KEYS: &[&str] = &[
     "code",
     "code_verifier",
     "client_secret",
@@ -185,11 +183,6 @@ impl TokenError {
     }
 }
 
-fn short(s: &str) -> String {
-    let clean: String = s.chars().filter(|c| !c.is_control()).take(200).collect();
-    clean
-}
-
 /// Replaces secret values in a JSON value, recursively.
 pub fn redact(v: &Value) -> Value {
     match v {
@@ -207,21 +200,6 @@ pub fn redact(v: &Value) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
         other => other.clone(),
     }
-}
-
-/// Form parameters with secret values replaced, for the debug log.
-pub fn redact_params(params: &[(&str, String)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| {
-            if SECRET_KEYS.contains(k) {
-                format!("{k}=***")
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// Reads a response body up to [`MAX_RESPONSE_BYTES`].
@@ -262,13 +240,6 @@ pub fn parse_body(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
     (!map.is_empty()).then_some(map)
 }
 
-fn string_field(map: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
-    map.get(key)
-        .and_then(|v| v.as_str())
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
 /// `expires_in` as seconds: a number or a numeric string, clamped.
 pub fn seconds_field(map: &serde_json::Map<String, Value>, key: &str) -> Option<i64> {
     let v = map.get(key)?;
@@ -281,166 +252,6 @@ pub fn seconds_field(map: &serde_json::Map<String, Value>, key: &str) -> Option<
         return None;
     }
     Some((n as i64).clamp(0, 10 * 365 * 24 * 3600))
-}
-
-/// An OAuth error in a parsed body, if present.
-pub fn oauth_error(map: &serde_json::Map<String, Value>, status: u16) -> Option<TokenError> {
-    let code = string_field(map, "error")?;
-    Some(TokenError::Oauth {
-        code: short(&code),
-        description: string_field(map, "error_description").map(|d| short(&d)),
-        status,
-    })
-}
-
-/// Parses a successful token response.
-pub fn token_set(
-    map: &serde_json::Map<String, Value>,
-) -> std::result::Result<TokenSet, TokenError> {
-    let access = string_field(map, "access_token")
-        .ok_or_else(|| TokenError::Malformed("the token response has no access_token".into()))?;
-    if access.chars().any(char::is_control) || access.len() > 16 * 1024 {
-        return Err(TokenError::Malformed(
-            "the access token is malformed".into(),
-        ));
-    }
-    let refresh = string_field(map, "refresh_token").filter(|r| !r.chars().any(char::is_control));
-    Ok(TokenSet {
-        access_token: Secret::new(access),
-        refresh_token: refresh.map(Secret::new),
-        id_token: string_field(map, "id_token").map(Secret::new),
-        expires_in: seconds_field(map, "expires_in"),
-        scope: string_field(map, "scope").map(|s| short(&s)),
-    })
-}
-
-/// Adds client authentication to a form request.
-pub fn authenticate(
-    req: reqwest::RequestBuilder,
-    params: &mut Vec<(&'static str, String)>,
-    client: &ClientRecord,
-    auth: ClientAuth,
-) -> reqwest::RequestBuilder {
-    match (auth, &client.client_secret) {
-        (ClientAuth::Basic, Some(secret)) => {
-            // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-            let enc = |s: &str| {
-                Zeroizing::new(
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>(),
-                )
-            };
-            let raw = Zeroizing::new(format!(
-                "{}:{}",
-                *enc(&client.client_id),
-                *enc(secret.expose())
-            ));
-            let header = Zeroizing::new(format!(
-                "Basic {}",
-                *Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(raw.as_bytes()))
-            ));
-            req.header(reqwest::header::AUTHORIZATION, header.as_str())
-        }
-        (_, secret) => {
-            params.push(("client_id", client.client_id.clone()));
-            if let Some(s) = secret {
-                params.push(("client_secret", s.expose().to_string()));
-            }
-            req
-        }
-    }
-}
-
-/// How a token request's parameters are sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenBody {
-    /// `application/x-www-form-urlencoded` (RFC 6749).
-    Form,
-    /// A JSON object (some device-code endpoints want it).
-    Json,
-}
-
-/// POSTs a token request and parses the answer.
-pub async fn token_request(
-    http: &reqwest::Client,
-    url: &str,
-    client: &ClientRecord,
-    auth: ClientAuth,
-    mut params: Vec<(&'static str, String)>,
-    body: TokenBody,
-) -> std::result::Result<TokenSet, TokenError> {
-    let mut req = http
-        .post(url)
-        .header(reqwest::header::ACCEPT, "application/json");
-    req = authenticate(req, &mut params, client, auth);
-    tracing::debug!(url, body = %redact_params(&params), "token request");
-    req = if body == TokenBody::Json {
-        let mut map: serde_json::Map<String, Value> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
-            .collect();
-        let req = req.json(&map);
-        wipe(&mut map);
-        req
-    } else {
-        req.form(&params)
-    };
-    for (_, v) in params.iter_mut() {
-        v.zeroize();
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| TokenError::Transient(describe_reqwest(&e)))?;
-    let status = resp.status().as_u16();
-    let body = Zeroizing::new(read_body(resp).await.map_err(TokenError::Transient)?);
-    let mut parsed = parse_body(&body);
-    if let Some(map) = &parsed {
-        if let Some(err) = oauth_error(map, status) {
-            tracing::debug!(url, status, response = %redact(&serde_json::Value::Object(map.clone())), "token endpoint refused");
-            return Err(err);
-        }
-    }
-    if status >= 500 || status == 429 {
-        tracing::debug!(url, status, "token endpoint unavailable");
-        return Err(TokenError::Transient(format!(
-            "the token endpoint answered HTTP {status}"
-        )));
-    }
-    if !(200..300).contains(&status) {
-        // Not the body: an unexpected answer may carry anything, tokens included.
-        tracing::debug!(
-            url,
-            status,
-            body_bytes = body.len(),
-            "token endpoint refused"
-        );
-        return Err(TokenError::Malformed(format!(
-            "the token endpoint answered HTTP {status}"
-        )));
-    }
-    let result = match &parsed {
-        Some(map) => token_set(map),
-        None => Err(TokenError::Malformed(
-            "the token endpoint did not answer with JSON".into(),
-        )),
-    };
-    if let Some(map) = &mut parsed {
-        wipe(map);
-    }
-    result
-}
-
-/// Zeroizes every string in a JSON object that held tokens or secrets.
-fn wipe(map: &mut serde_json::Map<String, Value>) {
-    fn wipe_value(v: &mut Value) {
-        match v {
-            Value::String(s) => s.zeroize(),
-            Value::Array(a) => a.iter_mut().for_each(wipe_value),
-            Value::Object(o) => o.values_mut().for_each(wipe_value),
-            _ => {}
-        }
-    }
-    map.values_mut().for_each(wipe_value);
 }
 
 /// Words for a transport error: timeouts and refused connections named plainly.
@@ -462,16 +273,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_responses_are_parsed_tolerantly() {
-        let m = parse_body(
-            br#"{"access_token":"a","refresh_token":"r","expires_in":"3600","scope":"x y"}"#,
-        )
-        .unwrap();
-        let t = token_set(&m).unwrap();
-        assert_eq!(t.access_token.expose(), "a");
-        assert_eq!(t.expires_in, Some(3600));
+    fn bodies_are_read_tolerantly() {
         let m = parse_body(b"access_token=gho_x&scope=repo&token_type=bearer").unwrap();
-        assert_eq!(token_set(&m).unwrap().access_token.expose(), "gho_x");
+        assert_eq!(m["access_token"], "gho_x");
         assert_eq!(
             seconds_field(&parse_body(br#"{"expires_in":-5}"#).unwrap(), "expires_in"),
             Some(0)
@@ -490,7 +294,6 @@ mod tests {
             ),
             None
         );
-        assert!(token_set(&parse_body(br#"{"token_type":"bearer"}"#).unwrap()).is_err());
         assert!(parse_body(b"<html>oops</html>").is_none());
     }
 
@@ -499,11 +302,6 @@ mod tests {
         let v: Value = serde_json::json!({"access_token": "s1", "nested": {"refresh_token": "s2"}, "error": "invalid_grant"});
         let r = redact(&v).to_string();
         assert!(!r.contains("s1") && !r.contains("s2") && r.contains("invalid_grant"));
-        let p = redact_params(&[
-            ("grant_type", "refresh_token".into()),
-            ("refresh_token", "s3".into()),
-        ]);
-        assert_eq!(p, "grant_type=refresh_token&refresh_token=***");
     }
 
     #[test]

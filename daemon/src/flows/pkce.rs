@@ -1,11 +1,8 @@
 //! Authorization code with PKCE (RFC 6749 §4.1, RFC 7636 S256): the
 //! authorization URL, and the code exchange when the callback arrives.
 
-use base64::Engine;
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
-use crate::secret::{random_token, Secret};
+use crate::secret::Secret;
 
 /// A PKCE verifier and its S256 challenge.
 #[derive(Debug, Clone)]
@@ -17,21 +14,25 @@ pub struct Pkce {
 }
 
 impl Pkce {
-    /// A fresh pair.
+    /// A fresh pair, from the `oauth2` crate (a 64-character verifier).
     pub fn generate() -> Pkce {
-        let verifier = random_token(48); // 64 characters
-        let challenge = s256(&verifier);
+        let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256_len(48);
         Pkce {
-            verifier: Secret::new(verifier),
-            challenge,
+            verifier: Secret::new(verifier.secret().clone()),
+            challenge: challenge.as_str().to_string(),
         }
     }
 }
 
 /// The S256 code challenge of a verifier: base64url(SHA-256(verifier)),
 /// without padding (RFC 7636 §4.2).
+#[cfg(test)]
 fn s256(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    oauth2::PkceCodeChallenge::from_code_verifier_sha256(&oauth2::PkceCodeVerifier::new(
+        verifier.to_string(),
+    ))
+    .as_str()
+    .to_string()
 }
 
 /// What the authorization URL carries.
@@ -83,6 +84,8 @@ pub fn authorize_url(p: &AuthorizeParams<'_>) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn the_challenge_is_s256_of_the_verifier() {
