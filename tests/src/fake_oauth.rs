@@ -139,6 +139,8 @@ pub struct FakeState {
     pub refresh_answers_sent: u32,
     /// Device-code token polls received.
     pub device_polls_total: u32,
+    /// The `Content-Type` of each token request, in order.
+    pub token_content_types: Vec<String>,
     /// Client authentications seen at the token endpoint ("basic" or "body").
     pub client_auth_seen: Vec<String>,
     /// Revoked tokens: (token_type_hint, token).
@@ -422,12 +424,30 @@ async fn token(
     State(s): State<Shared>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
+    body: bytes::Bytes,
 ) -> Response {
+    // A form (RFC 6749), or a JSON object as some device-code endpoints take.
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let form: HashMap<String, String> = if content_type.starts_with("application/json") {
+        match serde_json::from_slice::<HashMap<String, Value>>(&body) {
+            Ok(m) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
+                .collect(),
+            Err(_) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+        }
+    } else {
+        url::form_urlencoded::parse(&body).into_owned().collect()
+    };
     let grant = form.get("grant_type").cloned().unwrap_or_default();
     let delay = {
         let mut st = s.lock().unwrap();
         st.token_calls += 1;
+        st.token_content_types.push(content_type);
         if grant == "refresh_token" {
             st.refresh_calls += 1;
             st.switches.refresh_delay_ms

@@ -228,13 +228,103 @@ fn device_code_login_polls_and_slows_down() {
     assert!(out
         .stdout
         .contains("Successfully logged in to fake (default)"));
-    // 1 s interval, slow_down adds 5 s: polls at 1, 7, 13 s.
+    // The first poll goes at once; slow_down makes the 1 s interval 6 s:
+    // polls at 0, 6 and 12 s.
     assert!(
         took >= Duration::from_secs(12),
         "slow_down was not obeyed: {took:?}"
     );
     assert_eq!(fake.state().device_polls_total, 3);
     assert_eq!(t.secret("fake", "access_token"), fake.state().issued[0]);
+}
+
+/// Provider quirks, each as the provider that has it sends it, through a
+/// real login: the answer is read, or refused with the provider's error.
+#[test]
+fn provider_quirks_in_token_answers_are_read_as_the_provider_means_them() {
+    let (t, fake) = setup("pkce", "follow");
+    // GitHub without `Accept: application/json` answers form-encoded, and
+    // with comma-separated scopes.
+    fake.state().switches.exchange_raw = Some((
+        200,
+        "access_token=gho_formEncoded123&scope=repo%2Cread%3Auser&token_type=bearer".into(),
+    ));
+    login(&t, &[]).ok();
+    assert_eq!(t.secret("fake", "access_token"), "gho_formEncoded123");
+    let view: serde_json::Value =
+        serde_json::from_str(&t.run(&["get", "fake", "--json"], None).ok().stdout).unwrap();
+    assert_eq!(
+        view["scopes"],
+        serde_json::json!(["repo", "read:user"]),
+        "{view}"
+    );
+    // GitHub sends a failed exchange with HTTP 200 and an `error`.
+    fake.state().switches.exchange_raw = Some((
+        200,
+        r#"{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}"#.into(),
+    ));
+    let out = login(&t, &["--force"]).code(1);
+    assert!(
+        out.stderr.contains("bad_verification_code"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(t.secret("fake", "access_token"), "gho_formEncoded123");
+    // Azure AD v1 sends `expires_in` as a string; others leave out
+    // `token_type` (the hostile-input test has more shapes).
+    fake.state().switches.exchange_raw = Some((
+        200,
+        r#"{"access_token":"azure-at","expires_in":"3599","ext_expires_in":"3599"}"#.into(),
+    ));
+    let before = chrono_now();
+    login(&t, &["--force"]).ok();
+    let expires = t
+        .run(&["get", "fake", "--field", "expires_at"], None)
+        .ok()
+        .stdout;
+    // RFC 3339, read by date(1).
+    let secs = std::process::Command::new("date")
+        .args(["-d", expires.trim(), "+%s"])
+        .output()
+        .unwrap();
+    let at: i64 = String::from_utf8_lossy(&secs.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("expires_at {expires:?}"));
+    assert!(
+        (before + 3590..=before + 3610).contains(&at),
+        "expires_in \"3599\" gave {expires}"
+    );
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Postiz wants device token requests as a JSON object.
+#[test]
+fn a_provider_that_wants_json_device_token_requests_gets_json() {
+    let (t, fake) = setup("pkce", "record");
+    let mut def = fake.provider("fake", "pkce");
+    def["oauth"]["device_token_format"] = "json".into();
+    register(&t, &def);
+    fake.state().switches.device_pending_polls = 1;
+    login(&t, &["--flow", "device_code"]).ok();
+    let st = fake.state();
+    assert_eq!(t.secret("fake", "access_token"), st.issued[0]);
+    let polls: Vec<&String> = st
+        .token_content_types
+        .iter()
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert!(polls.len() >= 2, "{polls:?}");
+    assert!(
+        polls.iter().all(|c| c.starts_with("application/json")),
+        "{polls:?}"
+    );
 }
 
 #[test]

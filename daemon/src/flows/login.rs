@@ -20,7 +20,7 @@ use crate::names::Existing;
 use crate::names::ProviderName;
 use crate::prompt::PromptField;
 use crate::providers::{AuthType, Flow, OAuthSpec, ProviderDef};
-use crate::secret::{random_token, Secret};
+use crate::secret::Secret;
 use crate::vault::store::{new_record, ConnectionSecrets};
 use crate::vault::ClientRecord;
 
@@ -312,14 +312,12 @@ impl Logins {
                     ))
                 })?;
                 let p = pkce::Pkce::generate();
-                let state = random_token(32);
-                let url = pkce::authorize_url(&pkce::AuthorizeParams {
+                let (url, state) = pkce::authorize_url(&pkce::AuthorizeParams {
                     endpoint: &endpoint,
                     client_id: &login.client.client_id,
                     redirect_uri: &self.callback_url(),
                     scopes: &login.scopes,
-                    state: &state,
-                    challenge: &p.challenge,
+                    pkce: &p,
                     resource: login.resource.as_deref(),
                     extra: &spec.authorize_params,
                 })?;

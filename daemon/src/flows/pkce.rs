@@ -1,5 +1,6 @@
-//! Authorization code with PKCE (RFC 6749 §4.1, RFC 7636 S256): the
-//! authorization URL, and the code exchange when the callback arrives.
+//! Authorization code with PKCE (RFC 6749 §4.1, RFC 7636 S256): the pair
+//! and the authorization URL with its state, from the `oauth2` crate. The
+//! code exchange is [`crate::flows::token::token_request`].
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -46,39 +47,44 @@ pub struct AuthorizeParams<'a> {
     pub redirect_uri: &'a str,
     /// Scopes.
     pub scopes: &'a [String],
-    /// Single-use state.
-    pub state: &'a str,
-    /// S256 challenge.
-    pub challenge: &'a str,
+    /// The login's PKCE pair; the URL carries its S256 challenge.
+    pub pkce: &'a Pkce,
     /// RFC 8707 resource, when the provider declares one.
     pub resource: Option<&'a str>,
     /// The provider's extra parameters.
     pub extra: &'a std::collections::BTreeMap<String, String>,
 }
 
-/// Builds the authorization URL.
-pub fn authorize_url(p: &AuthorizeParams<'_>) -> Result<String> {
-    let mut url = url::Url::parse(p.endpoint)
-        .map_err(|e| Error::InvalidProvider(format!("authorization_url {:?}: {e}", p.endpoint)))?;
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", p.client_id)
-            .append_pair("redirect_uri", p.redirect_uri)
-            .append_pair("state", p.state)
-            .append_pair("code_challenge", p.challenge)
-            .append_pair("code_challenge_method", "S256");
-        if !p.scopes.is_empty() {
-            q.append_pair("scope", &p.scopes.join(" "));
-        }
-        if let Some(r) = p.resource {
-            q.append_pair("resource", r);
-        }
-        for (k, v) in p.extra {
-            q.append_pair(k, v);
-        }
+/// Builds the authorization URL with the `oauth2` crate, and the fresh
+/// single-use `state` (CSRF token) it carries: `(url, state)`.
+pub fn authorize_url(p: &AuthorizeParams<'_>) -> Result<(String, String)> {
+    let bad = |what: &str, v: &str, e: oauth2::url::ParseError| {
+        Error::InvalidProvider(format!("{what} {v:?}: {e}"))
+    };
+    let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new(p.client_id.to_string()))
+        .set_auth_uri(
+            oauth2::AuthUrl::new(p.endpoint.to_string())
+                .map_err(|e| bad("authorization_url", p.endpoint, e))?,
+        )
+        .set_redirect_uri(
+            oauth2::RedirectUrl::new(p.redirect_uri.to_string())
+                .map_err(|e| bad("redirect URI", p.redirect_uri, e))?,
+        );
+    let challenge = oauth2::PkceCodeChallenge::from_code_verifier_sha256(
+        &oauth2::PkceCodeVerifier::new(p.pkce.verifier.expose().to_string()),
+    );
+    let mut req = client
+        .authorize_url(|| oauth2::CsrfToken::new_random_len(32))
+        .set_pkce_challenge(challenge);
+    req = req.add_scopes(p.scopes.iter().map(|s| oauth2::Scope::new(s.clone())));
+    if let Some(r) = p.resource {
+        req = req.add_extra_param("resource", r);
     }
-    Ok(url.into())
+    for (k, v) in p.extra {
+        req = req.add_extra_param(k.as_str(), v.as_str());
+    }
+    let (url, state) = req.url();
+    Ok((url.into(), state.secret().clone()))
 }
 
 #[cfg(test)]
@@ -114,22 +120,23 @@ mod tests {
     fn the_authorization_url_carries_every_parameter() {
         let extra =
             std::collections::BTreeMap::from([("access_type".to_string(), "offline".to_string())]);
-        let url = authorize_url(&AuthorizeParams {
+        let pkce = Pkce::generate();
+        let (url, state) = authorize_url(&AuthorizeParams {
             endpoint: "https://auth.example/authorize?audience=x",
             client_id: "cid",
             redirect_uri: "http://127.0.0.1:7998/auth/callback/oauth",
             scopes: &["repo".into(), "read:user".into()],
-            state: "st",
-            challenge: "ch",
+            pkce: &pkce,
             resource: Some("https://mcp.example/"),
             extra: &extra,
         })
         .unwrap();
         assert!(url.starts_with("https://auth.example/authorize?audience=x&response_type=code"));
+        assert!(state.len() >= 43, "a 32-byte state: {state}");
         for part in [
             "client_id=cid",
-            "state=st",
-            "code_challenge=ch",
+            &format!("state={state}"),
+            &format!("code_challenge={}", pkce.challenge),
             "code_challenge_method=S256",
             "scope=repo+read%3Auser",
             "redirect_uri=http%3A%2F%2F127.0.0.1%3A7998%2Fauth%2Fcallback%2Foauth",
