@@ -67,6 +67,10 @@ enum Command {
     /// Print the daemon's events as JSON lines as they happen (logins,
     /// connection status, runs), for scripts.
     Events,
+    /// Remote MCP servers: add one, list them, print a host's config, and
+    /// `connect` (the stdio bridge an MCP host launches).
+    #[command(subcommand)]
+    Mcp(commands::mcp::McpCommand),
     /// Manage profiles.
     #[command(subcommand)]
     Profile(commands::profile::ProfileCommand),
@@ -124,6 +128,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Log(a) => commands::log::run(&ctx, a),
         Command::Doctor => commands::doctor::run(&ctx),
         Command::Events => commands::events::run(&ctx),
+        Command::Mcp(c) => commands::mcp::run(&ctx, c),
         Command::Profile(c) => commands::profile::run(&ctx, c),
         Command::Daemon(c) => commands::daemon::run(&ctx, c),
     }

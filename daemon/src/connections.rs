@@ -137,6 +137,7 @@ impl Connections {
                     origin,
                     status,
                     connections,
+                    mcp_url: def.mcp_url.clone(),
                 }
             })
             .collect();
@@ -151,6 +152,7 @@ impl Connections {
                 origin: ProviderOrigin::Custom,
                 status,
                 connections,
+                mcp_url: None,
             });
         }
         providers.sort_by(|a, b| {

@@ -52,6 +52,8 @@ pub enum Error {
     LoginCancelled,
     #[error("OAuth state parameter does not match")]
     StateMismatch,
+    #[error("{0}")]
+    IssuerMismatch(String),
     #[error("this OAuth callback was already used; callbacks work once")]
     CallbackReplayed,
     #[error("this callback did not come from the browser Authsome opened for the login; nothing was changed. Finish the login in that browser, or open the link `authsome login` printed")]
@@ -132,6 +134,7 @@ impl Error {
             Error::LoginTimedOut { .. } => "login_timed_out",
             Error::LoginCancelled => "login_cancelled",
             Error::StateMismatch => "state_mismatch",
+            Error::IssuerMismatch(_) => "issuer_mismatch",
             Error::CallbackReplayed => "callback_replayed",
             Error::CallbackUnbound => "callback_not_bound",
             Error::AuthorizationDenied { .. } => "authorization_denied",
@@ -172,9 +175,10 @@ impl Error {
             Error::CredentialMissing { .. } | Error::RefreshFailed { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Error::StateMismatch | Error::CallbackReplayed | Error::AuthorizationDenied { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::StateMismatch
+            | Error::IssuerMismatch(_)
+            | Error::CallbackReplayed
+            | Error::AuthorizationDenied { .. } => StatusCode::BAD_REQUEST,
             Error::TokenExchange { .. } | Error::DeviceCode(_) => StatusCode::BAD_GATEWAY,
             Error::LoginTimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::LoginCancelled => StatusCode::GONE,

@@ -141,8 +141,17 @@ impl Default for Events {
 impl Events {
     /// Sends an event to every subscriber (none is fine).
     pub fn send(&self, event: Event) {
-        tracing::debug!(kind = event.kind(), "event");
+        if !matches!(event, Event::Request { .. }) {
+            // One line per proxied request would double the proxy's work.
+            tracing::debug!(kind = event.kind(), "event");
+        }
         let _ = self.tx.send(event);
+    }
+
+    /// True when someone listens (the tray, `authsome events`): events that
+    /// cost something to build are built only then.
+    pub fn has_subscribers(&self) -> bool {
+        self.tx.receiver_count() > 0
     }
 
     /// Tells subscribers a connection's status changed (`None`: no

@@ -133,6 +133,7 @@ pub fn callback_query(data: &[u8]) {
     if let CallbackOutcome::Code(_) = &callback.outcome {
         let masked = Callback {
             state: String::new(),
+            iss: callback.iss.clone(),
             outcome: CallbackOutcome::Code(Secret::new("x".into())),
         };
         assert_eq!(

@@ -37,6 +37,7 @@ pub mod identity;
 pub mod instance;
 pub mod invariants;
 pub mod logging;
+pub mod mcp;
 pub mod names;
 pub mod notify;
 pub mod process;

@@ -249,6 +249,9 @@ pub struct ProviderListing {
     pub status: Status,
     /// Its connections.
     pub connections: Vec<ConnectionSummary>,
+    /// Its remote MCP server, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_url: Option<String>,
 }
 
 /// `GET /v1/connections`.
@@ -467,6 +470,54 @@ pub struct RegisterRequest {
     /// Replace an existing provider of the same name.
     #[serde(default)]
     pub force: bool,
+}
+
+/// `POST /v1/mcp/servers`: add a remote MCP server as a provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct McpAddRequest {
+    /// The provider name to record it under.
+    pub name: String,
+    /// Its Streamable HTTP endpoint.
+    pub url: String,
+    /// A client registered by hand, when the server offers no dynamic
+    /// registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// That client's secret, if it is confidential (never serialised back).
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<Secret>,
+    /// Replace a provider of the same name (and forget its connections).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// What `POST /v1/mcp/servers` found and recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct McpAddResponse {
+    /// Provider name.
+    pub name: String,
+    /// The server's endpoint.
+    pub url: String,
+    /// The canonical resource (RFC 9728), sent as `resource` (RFC 8707).
+    pub resource: String,
+    /// The authorization server's issuer.
+    pub issuer: String,
+    /// The scopes the server advertises.
+    pub scopes: Vec<String>,
+    /// How the client is had.
+    pub registration: crate::flows::mcp::Registration,
+    /// Where a dynamic registration goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// The server sends `iss` with authorization responses (checked).
+    #[serde(default)]
+    pub iss_parameter_supported: bool,
+    /// The server accepts Client ID Metadata Documents.
+    #[serde(default)]
+    pub client_id_metadata_document_supported: bool,
+    /// Warnings about the definition.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Answer to `POST /v1/providers`.

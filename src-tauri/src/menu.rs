@@ -415,6 +415,7 @@ mod tests {
                         status: Status::Invalid,
                         expires_at: None,
                     }],
+                    mcp_url: None,
                 },
                 ProviderListing {
                     name: "openai".into(),
@@ -424,6 +425,7 @@ mod tests {
                     origin: ProviderOrigin::Bundled,
                     status: Status::Available,
                     connections: vec![],
+                    mcp_url: None,
                 },
             ],
         };

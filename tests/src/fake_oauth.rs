@@ -75,6 +75,8 @@ pub struct Switches {
     /// The server's metadata is found only through the protected resource
     /// document of `{base}/mcp` (RFC 9728), not at the origin.
     pub metadata_only_via_resource: bool,
+    /// `iss` added to authorization responses (RFC 9207).
+    pub iss: Option<String>,
 }
 
 impl Default for Switches {
@@ -99,6 +101,7 @@ impl Default for Switches {
             client_secret: Some("fake-client-secret".into()),
             exchange_raw: None,
             metadata_only_via_resource: false,
+            iss: None,
         }
     }
 }
@@ -141,6 +144,12 @@ pub struct FakeState {
     pub device_polls_total: u32,
     /// The `Content-Type` of each token request, in order.
     pub token_content_types: Vec<String>,
+    /// The RFC 8707 `resource` each access token was issued for.
+    pub token_resource: HashMap<String, Option<String>>,
+    /// When each access token with a lifetime expires.
+    pub token_expiry: HashMap<String, std::time::Instant>,
+    /// The remote MCP server at `{base}/mcp`.
+    pub mcp: crate::fake_mcp::McpState,
     /// Client authentications seen at the token endpoint ("basic" or "body").
     pub client_auth_seen: Vec<String>,
     /// Revoked tokens: (token_type_hint, token).
@@ -171,7 +180,7 @@ impl FakeState {
     }
 }
 
-type Shared = Arc<Mutex<FakeState>>;
+pub(crate) type Shared = Arc<Mutex<FakeState>>;
 
 /// A running fake server.
 #[derive(Debug, Clone)]
@@ -265,10 +274,21 @@ fn router(state: Shared, base: String) -> Router {
     // `{base}/as`, whose RFC 8414 document sits at the path-inserted address.
     let mut meta_as = meta.clone();
     meta_as["issuer"] = json!(format!("{base}/as"));
+    meta_as["authorization_response_iss_parameter_supported"] = json!(true);
+    meta_as["scopes_supported"] = json!(["read", "write", "admin"]);
     let resource = json!({
         "resource": format!("{base}/mcp"),
         "authorization_servers": [format!("{base}/as")],
+        "scopes_supported": ["read", "write"],
     });
+    let mcp = Router::new()
+        .route(
+            "/mcp",
+            post(crate::fake_mcp::post)
+                .get(crate::fake_mcp::get)
+                .delete(crate::fake_mcp::delete),
+        )
+        .with_state((state.clone(), base.clone()));
     let hidden = |s: &Shared| s.lock().unwrap().switches.metadata_only_via_resource;
     Router::new()
         .route(
@@ -308,6 +328,7 @@ fn router(state: Shared, base: String) -> Router {
             }),
         )
         .with_state(state)
+        .merge(mcp)
 }
 
 fn oauth_error(status: StatusCode, code: &str) -> Response {
@@ -350,8 +371,14 @@ async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, Stri
             scope: q.get("scope").cloned().unwrap_or_default(),
         },
     );
+    let iss = st
+        .switches
+        .iss
+        .as_ref()
+        .map(|i| format!("&iss={}", enc(i)))
+        .unwrap_or_default();
     Redirect::to(&format!(
-        "{redirect}?code={}&state={}",
+        "{redirect}?code={}&state={}{iss}",
         enc(&code),
         enc(&state)
     ))
@@ -402,9 +429,21 @@ fn client_auth(
     (id, ok)
 }
 
-fn issue(st: &mut FakeState, scope: &str, expires_in: Option<i64>) -> Value {
+fn issue(
+    st: &mut FakeState,
+    scope: &str,
+    expires_in: Option<i64>,
+    resource: Option<&String>,
+) -> Value {
     let access = st.next("at");
     st.issued.push(access.clone());
+    st.token_resource.insert(access.clone(), resource.cloned());
+    if let Some(e) = expires_in {
+        st.token_expiry.insert(
+            access.clone(),
+            std::time::Instant::now() + std::time::Duration::from_secs(e.max(0) as u64),
+        );
+    }
     let mut body = json!({"access_token": access, "token_type": "Bearer", "scope": scope});
     if let Some(e) = expires_in {
         body["expires_in"] = json!(e);
@@ -515,7 +554,7 @@ fn token_answer(
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
             let lifetime = st.switches.expires_in;
-            Json(issue(st, &grant.scope, lifetime)).into_response()
+            Json(issue(st, &grant.scope, lifetime, form.get("resource"))).into_response()
         }
         "refresh_token" => {
             if let Some(status) = st.switches.refresh_status {
@@ -549,7 +588,7 @@ fn token_answer(
                 st.reused_retired_tokens += 1;
             }
             let lifetime = st.switches.refresh_expires_in.or(st.switches.expires_in);
-            let mut body = issue(st, "read write", lifetime);
+            let mut body = issue(st, "read write", lifetime, form.get("resource"));
             if st.switches.rotate {
                 if let Some(new_rt) = body.get("refresh_token").and_then(|v| v.as_str()) {
                     st.parent_of.insert(new_rt.to_string(), rt.clone());
@@ -587,7 +626,7 @@ fn token_answer(
                 DeviceOutcome::Approve => {
                     st.device_polls.remove(&dc);
                     let lifetime = st.switches.expires_in;
-                    Json(issue(st, "read write", lifetime)).into_response()
+                    Json(issue(st, "read write", lifetime, form.get("resource"))).into_response()
                 }
                 DeviceOutcome::Deny => oauth_error(StatusCode::BAD_REQUEST, "access_denied"),
                 DeviceOutcome::Expire => oauth_error(StatusCode::BAD_REQUEST, "expired_token"),

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod echo;
+pub mod fake_mcp;
 pub mod fake_oauth;
 pub mod policy;
 pub mod raw_upstream;

@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod list;
 pub mod log;
 pub mod login;
+pub mod mcp;
 pub mod profile;
 pub mod register;
 pub mod remove;

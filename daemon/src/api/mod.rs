@@ -182,6 +182,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/v1/runs/{id}/approve", post(approve))
         .route("/v1/runs/{id}/deny", post(deny))
         .route("/v1/grants", get(list_grants))
+        .route("/v1/mcp/servers", post(add_mcp_server))
         .route("/v1/grants/{id}", delete(revoke_grant))
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
         .route("/bridge/launch/{token}", get(bridge::launch))
@@ -441,6 +442,14 @@ async fn deny(
         .decide(&id, &req.provider, false, req.scope, None)
         .await
         .map(|_| StatusCode::NO_CONTENT)
+}
+
+async fn add_mcp_server(
+    State(d): State<Arc<Services>>,
+    Profile(p): Profile,
+    ApiJson(req): ApiJson<McpAddRequest>,
+) -> Result<Json<McpAddResponse>, Error> {
+    crate::mcp::add_server(&d, &p, req).await.map(Json)
 }
 
 async fn list_grants(

@@ -25,7 +25,7 @@ pub struct ServerMetadata {
     pub device_authorization_endpoint: Option<String>,
 }
 
-fn safe_url(v: Option<&Value>) -> Option<String> {
+pub(crate) fn safe_url(v: Option<&Value>) -> Option<String> {
     let s = v?.as_str()?;
     let u = url::Url::parse(s).ok()?;
     let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
@@ -33,7 +33,7 @@ fn safe_url(v: Option<&Value>) -> Option<String> {
 }
 
 /// `{origin}/.well-known/{name}{path}` (RFC 8414 §3.1 / RFC 9728 §3.1).
-fn well_known(base: &str, name: &str) -> Option<String> {
+pub(crate) fn well_known(base: &str, name: &str) -> Option<String> {
     let u = url::Url::parse(base).ok()?;
     let path = u.path().trim_end_matches('/');
     Some(format!(
@@ -42,7 +42,10 @@ fn well_known(base: &str, name: &str) -> Option<String> {
     ))
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Map<String, Value>> {
+pub(crate) async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+) -> Option<serde_json::Map<String, Value>> {
     let resp = http
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")

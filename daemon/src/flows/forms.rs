@@ -42,6 +42,8 @@ pub enum CallbackOutcome {
 pub struct Callback {
     /// The `state` parameter (empty when absent).
     pub state: String,
+    /// The RFC 9207 `iss` parameter, when sent.
+    pub iss: Option<String>,
     /// The outcome it reports.
     pub outcome: CallbackOutcome,
 }
@@ -51,6 +53,7 @@ impl fmt::Debug for Callback {
         // The state is a one-time value of the login; not printed either.
         f.debug_struct("Callback")
             .field("state", &"***")
+            .field("iss", &self.iss)
             .field("outcome", &self.outcome)
             .finish()
     }
@@ -105,6 +108,7 @@ impl Callback {
             .remove("state")
             .map(|s| s.expose().to_string())
             .unwrap_or_default();
+        let iss = params.remove("iss").map(|i| printable(i.expose(), 500));
         let outcome = if let Some(code) = params.remove("error") {
             CallbackOutcome::Denied {
                 code: printable(code.expose(), 100),
@@ -118,7 +122,11 @@ impl Callback {
                 _ => CallbackOutcome::Missing,
             }
         };
-        Ok(Callback { state, outcome })
+        Ok(Callback {
+            state,
+            iss,
+            outcome,
+        })
     }
 }
 

@@ -434,6 +434,10 @@ impl Logins {
             .oauth()
             .ok_or_else(|| Error::Internal("login without OAuth state".into()))?;
         let spec = crate::flows::oauth::spec(&session.provider)?;
+        if let Err(e) = check_issuer(spec, callback.iss.as_deref()) {
+            fail(&session, self, &e);
+            return Err(e);
+        }
         let mut extra = Vec::new();
         if let Some(r) = &login.resource {
             extra.push(("resource", r.clone()));
@@ -517,6 +521,26 @@ impl Logins {
         );
         session.finish(LoginState::Completed);
         Ok(())
+    }
+}
+
+/// RFC 9207: an authorization response's `iss` must name the issuer the
+/// provider records, and must be there when the server says it sends one.
+/// A code from another authorization server (a mix-up) is never redeemed.
+fn check_issuer(spec: &OAuthSpec, iss: Option<&str>) -> Result<()> {
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    match (iss, spec.issuer.as_deref()) {
+        (Some(got), Some(expected)) if !same(got, expected) => Err(Error::IssuerMismatch(format!(
+            "the authorization response came from issuer {got:?}, not {expected:?} (RFC 9207); \
+             the code was not redeemed"
+        ))),
+        (None, Some(expected)) if spec.iss_parameter_supported => {
+            Err(Error::IssuerMismatch(format!(
+                "the authorization response carries no iss, though {expected} says it sends \
+                 one (RFC 9207); the code was not redeemed"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod follow;
 pub mod forms;
 pub mod launch;
 pub mod login;
+pub mod mcp;
 pub mod oauth;
 pub mod pkce;
 pub mod start;

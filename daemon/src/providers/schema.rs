@@ -162,6 +162,15 @@ pub struct OAuthSpec {
     /// RFC 8707 resource indicator, for MCP servers and the like.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// The authorization server's issuer (RFC 8414), when known: an `iss`
+    /// in the authorization response must name it (RFC 9207).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The authorization server says it sends `iss` in every authorization
+    /// response (`authorization_response_iss_parameter_supported`): one
+    /// without it is refused.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub iss_parameter_supported: bool,
     /// Default scopes.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -241,4 +250,8 @@ pub struct ProviderDef {
     /// Environment variable → connection field, for `export`.
     #[serde(default)]
     pub export: BTreeMap<String, String>,
+    /// The Streamable HTTP endpoint of the provider's remote MCP server, for
+    /// `authsome mcp connect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_url: Option<String>,
 }

@@ -199,6 +199,12 @@ pub fn parse_definition(bytes: &[u8]) -> Result<ProviderDef> {
 /// Checks a definition; returns warnings that do not stop it from being used.
 pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
     let mut warnings = Vec::new();
+    if let Some(url) = &def.mcp_url {
+        if url.contains('{') {
+            return Err(invalid(&def.name, "mcp_url cannot be a template"));
+        }
+        check_url(def, "mcp_url", url, &mut warnings)?;
+    }
     ProviderName::parse(&def.name).map_err(|e| Error::InvalidProvider(e.to_string()))?;
     let name = def.name.as_str();
     if def.display_name.trim().is_empty()
@@ -311,6 +317,9 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
             }
             if let Some(resource) = &o.resource {
                 check_url(def, "oauth.resource", resource, &mut warnings)?;
+            }
+            if let Some(issuer) = &o.issuer {
+                check_url(def, "oauth.issuer", issuer, &mut warnings)?;
             }
             if matches!(def.flow, Flow::Pkce | Flow::DcrPkce) && o.authorization_url.is_none() {
                 return Err(invalid(

@@ -561,7 +561,9 @@ impl Drop for Activity {
             r.bytes = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
             r.ms = self.started.elapsed().as_millis() as u64;
         }
-        if let (Some(run), Some(request)) = (&event.run, &event.request) {
+        if let (true, Some(run), Some(request)) =
+            (self.events.has_subscribers(), &event.run, &event.request)
+        {
             self.events.send(crate::events::Event::Request {
                 run: run.clone(),
                 provider: event.provider.clone(),
