@@ -243,6 +243,33 @@ impl Connections {
         Ok(self.view(profile, def.as_deref(), &rec, reveal))
     }
 
+    /// A connection's credential after a server refused `rejected` (its
+    /// fingerprint): refreshed when that is still the stored token, else
+    /// the token that replaced it. Secrets shown, and audited as `get`.
+    pub async fn after_rejection(
+        &self,
+        profile: &ProfileName,
+        provider: &str,
+        connection: &ConnectionName,
+        rejected: &str,
+    ) -> Result<ConnectionView> {
+        let rec = self.record(profile, provider, connection).await?;
+        let rec = if rec.meta.auth_type == AuthType::OAuth2 {
+            self.refresher
+                .refresh_rejected(profile, &rec.meta.provider, connection, rejected)
+                .await?
+        } else {
+            rec
+        };
+        let def = self.provider(provider).ok().map(|(d, _)| d);
+        self.audit.record(
+            AuditEvent::new("get")
+                .about(profile.as_str(), provider, Some(connection.as_str()))
+                .detail("secret shown (the server refused the one before)"),
+        );
+        Ok(self.view(profile, def.as_deref(), &rec, Reveal::Secrets))
+    }
+
     /// Environment variables for one provider's connection, or for every
     /// connected provider's default connection with `all`.
     pub async fn export(

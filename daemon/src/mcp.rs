@@ -21,6 +21,13 @@ pub async fn add_server(
     let name = ProviderName::parse(&req.name)?;
     let found = discover(d.http(), &req.url).await?;
     let registration = match (&req.client_id, &found.registration_endpoint) {
+        // A client ID that is an https URL names a Client ID Metadata
+        // Document, when the server takes them.
+        (Some(id), _)
+            if found.client_id_metadata_document_supported && id.starts_with("https://") =>
+        {
+            Registration::MetadataDocument
+        }
         (Some(_), _) => Registration::ClientId,
         (None, Some(_)) => Registration::Dynamic,
         (None, None) => {
@@ -28,10 +35,18 @@ pub async fn add_server(
                 provider: req.name.clone(),
                 flow: "mcp".into(),
                 reason: format!(
-                    "{} offers no dynamic client registration: register a client there \
+                    "{} offers no dynamic client registration: {}register a client there \
                      and run `authsome mcp add {} {} --client-id ID` (the secret on \
                      standard input with --stdin when it has one)",
-                    found.issuer, req.name, req.url
+                    found.issuer,
+                    if found.client_id_metadata_document_supported {
+                        "give the https URL of your Client ID Metadata Document as the \
+                         client ID, or "
+                    } else {
+                        ""
+                    },
+                    req.name,
+                    req.url
                 ),
             })
         }

@@ -322,12 +322,42 @@ impl Refresher {
         provider: &ProviderName,
         connection: &ConnectionName,
     ) -> Result<ConnectionRecord> {
+        self.refresh_spawned(profile, provider, connection, None)
+            .await
+    }
+
+    /// Refreshes a connection whose access token a server refused (`401`),
+    /// named by its [`crate::secret::fingerprint`]: when that is still the
+    /// stored token it is refreshed whatever its expiry says; when another
+    /// caller has replaced it already, the stored one is the answer (one
+    /// flight for every caller that met the same refusal).
+    pub async fn refresh_rejected(
+        &self,
+        profile: &ProfileName,
+        provider: &ProviderName,
+        connection: &ConnectionName,
+        rejected: &str,
+    ) -> Result<ConnectionRecord> {
+        self.refresh_spawned(profile, provider, connection, Some(rejected.to_string()))
+            .await
+    }
+
+    async fn refresh_spawned(
+        &self,
+        profile: &ProfileName,
+        provider: &ProviderName,
+        connection: &ConnectionName,
+        rejected: Option<String>,
+    ) -> Result<ConnectionRecord> {
         let this = self.clone();
         let (profile, provider, connection) =
             (profile.clone(), provider.clone(), connection.clone());
-        tokio::spawn(async move { this.refresh_in_task(&profile, &provider, &connection).await })
-            .await
-            .map_err(|e| Error::Internal(format!("the refresh task failed: {e}")))?
+        tokio::spawn(async move {
+            this.refresh_in_task(&profile, &provider, &connection, rejected.as_deref())
+                .await
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the refresh task failed: {e}")))?
     }
 
     async fn refresh_in_task(
@@ -335,6 +365,7 @@ impl Refresher {
         profile: &ProfileName,
         provider: &ProviderName,
         connection: &ConnectionName,
+        rejected: Option<&str>,
     ) -> Result<ConnectionRecord> {
         let key = (profile.clone(), provider.clone(), connection.clone());
         let lock = self.locks.lock_for(&key);
@@ -363,7 +394,18 @@ impl Refresher {
                     .unwrap_or_else(|| "invalid".into()),
             ));
         }
+        // The token a server refused, if it is still the stored one.
+        let refused = rejected.is_some_and(|r| {
+            rec.secrets.access_token.as_ref().is_some_and(|t| {
+                crate::secret::constant_time_eq(&crate::secret::fingerprint(t.expose()), r)
+            })
+        });
+        if rejected.is_some() && !refused {
+            // Replaced since the server saw it: the new one is the answer.
+            return Ok(rec);
+        }
         if rec.meta.status == Status::Connected
+            && !refused
             && (!needs_refresh(&rec.meta, now)
                 || (self.locks.backing_off(&key) && still_valid(&rec.meta, now)))
         {

@@ -472,6 +472,14 @@ pub struct RegisterRequest {
     pub force: bool,
 }
 
+/// `POST /v1/connections/{provider}/{connection}/refresh`: a server refused
+/// this token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRequest {
+    /// SHA-256 (hex) of the access token the server refused.
+    pub rejected_sha256: String,
+}
+
 /// `POST /v1/mcp/servers`: add a remote MCP server as a provider.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct McpAddRequest {

@@ -24,12 +24,17 @@ pub struct McpState {
     pub calls: Vec<(String, String)>,
     /// Requests refused with 401.
     pub unauthorized: u32,
+    /// The tokens refused with 401, in order.
+    pub refused: Vec<String>,
     /// `MCP-Protocol-Version` headers seen after initialization.
     pub protocol_versions: Vec<String>,
     /// GET streams opened.
     pub get_streams: u32,
     /// Answer `tools/call` as an SSE stream (the default is JSON).
     pub sse: bool,
+    /// Static API keys the server also takes (`Authorization: Bearer KEY`),
+    /// as servers such as Linear's do.
+    pub api_keys: Vec<String>,
     next: u32,
 }
 
@@ -62,17 +67,19 @@ fn check_token(s: &Shared, base: &str, headers: &HeaderMap) -> Result<String, Re
         return Err(unauthorized(base, None));
     };
     let resource = format!("{base}/mcp");
-    let ok = st
-        .token_resource
-        .get(&token)
-        .is_some_and(|r| r.as_deref() == Some(&resource))
-        && !st.revoked.iter().any(|(_, t)| *t == token)
-        && st
-            .token_expiry
+    let ok = st.mcp.api_keys.contains(&token)
+        || st
+            .token_resource
             .get(&token)
-            .is_none_or(|at| std::time::Instant::now() < *at);
+            .is_some_and(|r| r.as_deref() == Some(&resource))
+            && !st.revoked.iter().any(|(_, t)| *t == token)
+            && st
+                .token_expiry
+                .get(&token)
+                .is_none_or(|at| std::time::Instant::now() < *at);
     if !ok {
         st.mcp.unauthorized += 1;
+        st.mcp.refused.push(token);
         return Err(unauthorized(base, Some("invalid_token")));
     }
     Ok(token)

@@ -107,12 +107,30 @@ fn bad_bodies_get_json_errors_and_change_nothing() {
     );
     let (code, _) = post(r#"{"provider":"openai"}"#, "text/plain");
     assert_eq!(code, 415);
+    // A body over the limit gets 413. The server answers before it has read
+    // the rest and closes, so the client can meet a broken pipe while it
+    // still writes: then it tries again; any answer must be 413.
     let big = format!(
         r#"{{"provider":"openai","pad":"{}"}}"#,
         "x".repeat(300 * 1024)
     );
-    let (code, body) = post(&big, "application/json");
-    assert_eq!(code, 413, "{body}");
+    let mut answered = None;
+    for _ in 0..10 {
+        let result = http()
+            .post(&t.url("/v1/logins"))
+            .set("Authorization", &auth)
+            .set("Content-Type", "application/json")
+            .send_string(&big);
+        match result {
+            Err(ureq::Error::Status(code, _)) => {
+                answered = Some(code);
+                break;
+            }
+            Ok(r) => panic!("an oversized body was taken: {}", r.status()),
+            Err(_) => continue,
+        }
+    }
+    assert_eq!(answered, Some(413));
     for name in ["../etc", "%2e%2e", "a\u{0}b", &"a".repeat(10_000)] {
         let body = serde_json::json!({"provider": name}).to_string();
         let (code, _) = post(&body, "application/json");

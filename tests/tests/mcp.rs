@@ -345,13 +345,115 @@ fn a_token_without_the_resource_is_refused_by_the_server() {
         "initialize",
         json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}),
     );
+    // Refused, refreshed, refused again: the error names what to run.
     assert!(
         answer["error"]["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("refused the token (401)"),
+            .contains("refused a fresh token (401)"),
         "{answer}"
     );
+    assert_eq!(fake.state().refresh_calls, 1);
     assert!(fake.state().mcp.unauthorized >= 1);
     c.finish();
+}
+
+#[test]
+fn an_api_key_mcp_provider_connects_with_its_key() {
+    // As the bundled linear-mcp: an API key in `Authorization: Bearer`.
+    let (t, fake) = setup();
+    let key = "lin_api_fakeMcpKey123";
+    fake.state().mcp.api_keys.push(key.into());
+    let def = json!({
+        "name": "keymcp", "display_name": "Key MCP", "auth_type": "api_key", "flow": "api_key",
+        "host_url": fake.base.trim_start_matches("http://"),
+        "api_key": {"header_name": "Authorization", "header_prefix": "Bearer"},
+        "export": {},
+        "mcp_url": format!("{}/mcp", fake.base),
+    });
+    let file = t.dir().join("keymcp.json");
+    std::fs::write(&file, def.to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap()], None).ok();
+    t.login_key("keymcp", key);
+    let mut c = Client::start(&t, "keymcp");
+    c.initialize();
+    assert_eq!(c.echo(2, "k")["result"]["content"][0]["text"], "echo: k");
+    let (ok, stderr) = c.finish();
+    assert!(ok && !stderr.contains(key), "{stderr}");
+    assert!(fake.state().mcp.calls.iter().all(|(_, tok)| tok == key));
+}
+
+#[test]
+fn mcp_config_prints_the_bridge_for_each_host() {
+    let (t, fake) = setup();
+    t.run(
+        &["mcp", "add", "fakemcp", &format!("{}/mcp", fake.base)],
+        None,
+    )
+    .ok();
+    let bin = authsome_tests::authsome_bin().display().to_string();
+    let desktop = t.run(&["mcp", "config", "fakemcp"], None).ok().stdout;
+    let json_part: Value = serde_json::from_str(&desktop[desktop.find('{').unwrap()..]).unwrap();
+    assert_eq!(
+        json_part["mcpServers"]["fakemcp"],
+        json!({"command": bin, "args": ["mcp", "connect", "fakemcp"]})
+    );
+    let code = t
+        .run(&["mcp", "config", "fakemcp", "--for", "claude-code"], None)
+        .ok()
+        .stdout;
+    assert!(
+        code.contains(&format!(
+            "claude mcp add fakemcp -- {bin} mcp connect fakemcp"
+        )),
+        "{code}"
+    );
+    let codex = t
+        .run(&["mcp", "config", "fakemcp", "--for", "codex"], None)
+        .ok()
+        .stdout;
+    assert!(
+        codex.contains("[mcp_servers.fakemcp]")
+            && codex.contains("args = [\"mcp\", \"connect\", \"fakemcp\"]"),
+        "{codex}"
+    );
+    let cursor = t
+        .run(&["mcp", "config", "fakemcp", "--for", "cursor"], None)
+        .ok()
+        .stdout;
+    assert!(cursor.contains("~/.cursor/mcp.json"), "{cursor}");
+    // A provider without a server is told so.
+    let out = t.run(&["mcp", "config", "openai"], None);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("no MCP server"), "{}", out.stderr);
+}
+
+#[test]
+fn a_token_the_server_revoked_is_replaced_once_for_every_bridge() {
+    // The daemon thinks the token good for an hour; the server has revoked
+    // it. Each bridge meets a 401, the daemon refreshes once for all of
+    // them, and every request goes through on the retry.
+    let (t, fake) = setup();
+    add_and_login(&t, &fake);
+    {
+        let mut st = fake.state();
+        let first = st.issued[0].clone();
+        st.revoked.push(("access_token".into(), first));
+    }
+    let mut clients: Vec<Client> = (0..3).map(|_| Client::start(&t, "fakemcp")).collect();
+    std::thread::scope(|s| {
+        for c in clients.iter_mut() {
+            s.spawn(move || c.initialize());
+        }
+    });
+    let st = fake.state();
+    assert_eq!(st.refresh_calls, 1, "one refresh for the three refusals");
+    assert!(st.mcp.unauthorized >= 1);
+    let inits = st
+        .mcp
+        .calls
+        .iter()
+        .filter(|(m, _)| m == "initialize")
+        .count();
+    assert_eq!(inits, 3);
 }

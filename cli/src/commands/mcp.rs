@@ -33,7 +33,8 @@ pub enum McpCommand {
         /// The server's URL.
         url: String,
         /// A client registered by hand, for servers without dynamic
-        /// client registration.
+        /// client registration; or the https URL of a Client ID Metadata
+        /// Document, for servers that take them.
         #[arg(long)]
         client_id: Option<String>,
         /// Read the client secret from standard input (confidential clients).
@@ -124,6 +125,9 @@ fn add(
             "dynamic client registration (RFC 7591) at {}, at the first login",
             found.registration_endpoint.as_deref().unwrap_or("-")
         ),
+        authsome_daemon::flows::mcp::Registration::MetadataDocument => {
+            "the Client ID Metadata Document you gave (its URL is the client ID)".to_string()
+        }
         authsome_daemon::flows::mcp::Registration::ClientId => {
             "the client ID you gave (stored)".to_string()
         }
@@ -265,13 +269,11 @@ impl Bridge {
 
     /// A token from the daemon, reused until a minute before it expires
     /// (the daemon refreshes it, one flight for every caller).
-    fn token(&self, again: bool) -> Result<String, Failure> {
+    fn token(&self) -> Result<String, Failure> {
         let mut cached = self.token.lock().expect("token");
-        if !again {
-            if let Some((t, until)) = cached.as_ref() {
-                if until.is_none_or(|u| u - chrono::Duration::seconds(60) > Utc::now()) {
-                    return Ok(t.clone());
-                }
+        if let Some((t, until)) = cached.as_ref() {
+            if until.is_none_or(|u| u - chrono::Duration::seconds(60) > Utc::now()) {
+                return Ok(t.clone());
             }
         }
         let path = format!(
@@ -293,6 +295,36 @@ impl Bridge {
                 run: Some(format!("authsome login {}", self.name)),
             })?;
         *cached = Some((token.clone(), view.expires_at));
+        Ok(token)
+    }
+
+    /// A token to replace `refused`, which the server answered 401 to.
+    fn token_after(&self, refused: &str) -> Result<String, Failure> {
+        let path = format!(
+            "/v1/connections/{}/{}/refresh",
+            enc(&self.name),
+            enc(&self.connection)
+        );
+        let view: ConnectionView = self
+            .daemon
+            .post(
+                &path,
+                &json!({"rejected_sha256": authsome_daemon::secret::fingerprint(refused)}),
+            )
+            .map_err(|e| Failure {
+                message: format!("no credential: {}", e.message()),
+                run: Some(format!("authsome login {} --force", self.name)),
+            })?;
+        let token = view
+            .secrets
+            .get("access_token")
+            .or_else(|| view.secrets.get("api_key"))
+            .cloned()
+            .ok_or_else(|| Failure {
+                message: "the connection holds no token".into(),
+                run: Some(format!("authsome login {}", self.name)),
+            })?;
+        *self.token.lock().expect("token") = Some((token.clone(), view.expires_at));
         Ok(token)
     }
 
@@ -325,7 +357,7 @@ impl Bridge {
             .cloned();
         let method = msg["method"].as_str().unwrap_or_default().to_string();
         let body = msg.to_string();
-        let mut token = match self.token(false) {
+        let mut token = match self.token() {
             Ok(t) => t,
             Err(f) => return self.fail(id.as_ref(), f),
         };
@@ -350,8 +382,9 @@ impl Bridge {
                     return;
                 }
                 Err(ureq::Error::Status(401, _)) if attempt == 0 => {
-                    // Perhaps a token the daemon has since replaced: ask again.
-                    match self.token(true) {
+                    // The daemon refreshes a token a server refused (once for
+                    // every bridge that met the same refusal).
+                    match self.token_after(&token) {
                         Ok(t) if t != token => token = t,
                         Ok(_) => {
                             return self.fail(
@@ -512,7 +545,7 @@ impl Bridge {
 
     /// The GET stream of messages the server starts, when it offers one.
     fn listen(self: Arc<Self>) {
-        let Ok(token) = self.token(false) else { return };
+        let Ok(token) = self.token() else { return };
         match self
             .request("GET", &token)
             .set("Accept", "text/event-stream")
@@ -535,7 +568,7 @@ impl Bridge {
         if self.session.lock().expect("session").is_none() {
             return;
         }
-        if let Ok(token) = self.token(false) {
+        if let Ok(token) = self.token() {
             let _ = self.request("DELETE", &token).call();
         }
     }

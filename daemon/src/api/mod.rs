@@ -164,6 +164,10 @@ pub fn router(services: Arc<Services>) -> Router {
             get(get_connection),
         )
         .route(
+            "/v1/connections/{provider}/{connection}/refresh",
+            post(refresh_rejected),
+        )
+        .route(
             "/v1/connections/{provider}/{connection}/revoke",
             post(revoke),
         )
@@ -273,6 +277,19 @@ async fn get_connection(
             &connection,
             crate::vault::store::Reveal::when(q.show_secret),
         )
+        .await
+        .map(Json)
+}
+
+async fn refresh_rejected(
+    State(d): State<Arc<Services>>,
+    Profile(p): Profile,
+    Path((provider, connection)): Path<(String, String)>,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<ConnectionView>, Error> {
+    let connection = ConnectionName::parse(&connection)?;
+    d.connections()
+        .after_rejection(&p, &provider, &connection, &req.rejected_sha256)
         .await
         .map(Json)
 }

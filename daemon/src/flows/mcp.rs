@@ -249,6 +249,9 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Discovery> {
 pub enum Registration {
     /// RFC 7591, at the first login.
     Dynamic,
+    /// A Client ID Metadata Document: the client ID is the https URL of a
+    /// document describing the client, which the server fetches.
+    MetadataDocument,
     /// A client ID the person gave.
     ClientId,
 }
@@ -267,7 +270,7 @@ impl Discovery {
             auth_type: AuthType::OAuth2,
             flow: match registration {
                 Registration::Dynamic => Flow::DcrPkce,
-                Registration::ClientId => Flow::Pkce,
+                Registration::MetadataDocument | Registration::ClientId => Flow::Pkce,
             },
             host_url: HostUrl::One(host),
             docs_url: None,
