@@ -19,6 +19,16 @@ pub async fn add_server(
     req: McpAddRequest,
 ) -> Result<McpAddResponse> {
     let name = ProviderName::parse(&req.name)?;
+    let client_id = match &req.client_id {
+        Some(id) => {
+            let id = id.trim();
+            if id.is_empty() || id.len() > 1024 || id.chars().any(char::is_control) {
+                return Err(Error::InvalidInput("the client ID is not valid".into()));
+            }
+            Some(id.to_string())
+        }
+        None => None,
+    };
     let found = discover(d.http(), &req.url).await?;
     let registration = match (&req.client_id, &found.registration_endpoint) {
         // A client ID that is an https URL names a Client ID Metadata
@@ -64,15 +74,11 @@ pub async fn add_server(
         // Tokens of another server or issuer are no good for this one.
         store.remove_provider_state(&name).await?;
     }
-    if let Some(id) = &req.client_id {
-        let id = id.trim();
-        if id.is_empty() || id.len() > 1024 || id.chars().any(char::is_control) {
-            return Err(Error::InvalidInput("the client ID is not valid".into()));
-        }
+    if let Some(id) = client_id {
         store
             .put_client(&ClientRecord {
                 provider: name.clone(),
-                client_id: id.to_string(),
+                client_id: id,
                 client_secret: req.client_secret.clone().filter(|s| !s.is_empty()),
                 base_url: None,
                 registered: false,

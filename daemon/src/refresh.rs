@@ -400,10 +400,14 @@ impl Refresher {
                 crate::secret::constant_time_eq(&crate::secret::fingerprint(t.expose()), r)
             })
         });
-        if rejected.is_some() && !refused {
-            // Replaced since the server saw it: the new one is the answer.
-            return Ok(rec);
-        }
+        // A forced refresh at most every 30 s per connection: a server that
+        // refuses even fresh tokens (another audience) cannot turn each of
+        // its refusals into a call to the provider.
+        let refused = refused
+            && rec
+                .meta
+                .last_refresh_at
+                .is_none_or(|at| now - at >= chrono::Duration::seconds(30));
         if rec.meta.status == Status::Connected
             && !refused
             && (!needs_refresh(&rec.meta, now)

@@ -296,16 +296,33 @@ pub fn http() -> ureq::Agent {
         .build()
 }
 
-/// Status and body of a request, whatever the status.
+/// Status and body of a request, whatever the status. A server that
+/// refuses a body before reading it all (413) may close while the client
+/// still writes: a broken pipe or reset on a request with a body is tried
+/// again, up to ten times, until the answer is read.
 pub fn send(req: ureq::Request, body: Option<&str>) -> (u16, String) {
-    let result = match body {
-        Some(b) => req.send_string(b),
-        None => req.call(),
-    };
-    match result {
-        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-        Err(e) => panic!("request failed: {e}"),
+    let mut tries = 0;
+    loop {
+        let result = match body {
+            Some(b) => req.clone().send_string(b),
+            None => req.clone().call(),
+        };
+        match result {
+            Ok(r) => return (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, r)) => {
+                return (code, r.into_string().unwrap_or_default())
+            }
+            Err(e)
+                if body.is_some()
+                    && tries < 10
+                    && ["Broken pipe", "reset"]
+                        .iter()
+                        .any(|m| e.to_string().contains(m)) =>
+            {
+                tries += 1;
+            }
+            Err(e) => panic!("request failed: {e}"),
+        }
     }
 }
 

@@ -457,3 +457,38 @@ fn a_token_the_server_revoked_is_replaced_once_for_every_bridge() {
         .count();
     assert_eq!(inits, 3);
 }
+
+#[test]
+fn discovery_refuses_a_server_that_names_another_resource_or_asks_for_nothing() {
+    let (t, fake) = setup();
+    // The metadata the 401 names is for `{base}/mcp`, not this URL.
+    let out = t.run(
+        &[
+            "mcp",
+            "add",
+            "other",
+            &format!("{}/mcp?tenant=x", fake.base),
+        ],
+        None,
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("names another resource"),
+        "{}",
+        out.stderr
+    );
+    // An endpoint that answers without asking for a token has nothing to log in to.
+    let out = t.run(
+        &["mcp", "add", "open", &format!("{}/register", fake.base)],
+        None,
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("does not ask for OAuth"),
+        "{}",
+        out.stderr
+    );
+    // Nothing was recorded.
+    t.run(&["inspect", "other"], None).code(4);
+    t.run(&["inspect", "open"], None).code(4);
+}

@@ -226,6 +226,12 @@ fn config(ctx: &Ctx, name: &str, host: Host) -> CliResult {
 /// A JSON-RPC error code for what the bridge itself reports.
 const BRIDGE_ERROR: i64 = -32001;
 
+/// Largest message read from the server.
+const MAX_MESSAGE: u64 = 64 * 1024 * 1024;
+
+/// How long requests still in flight may take once stdin has closed.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// The bridge between an MCP host (stdio) and a remote server.
 struct Bridge {
     daemon: Client,
@@ -374,7 +380,17 @@ impl Bridge {
                         }
                     }
                     let initialized = method == "initialize";
-                    self.read_answer(resp, initialized);
+                    let answered = self.read_answer(resp, initialized, id.as_ref());
+                    if !answered {
+                        self.fail(
+                            id.as_ref(),
+                            Failure {
+                                message: "the server's answer held no response to this request"
+                                    .into(),
+                                run: None,
+                            },
+                        );
+                    }
                     if initialized {
                         let me = self.clone();
                         std::thread::spawn(move || me.listen());
@@ -420,7 +436,13 @@ impl Bridge {
                     return self.fail(
                         id.as_ref(),
                         if insufficient {
-                            let scope = scope.unwrap_or_default();
+                            // Only scope characters: the hint is a command line.
+                            let scope: String = scope
+                                .unwrap_or_default()
+                                .chars()
+                                .filter(|c| c.is_ascii_alphanumeric() || ":._/- ".contains(*c))
+                                .take(200)
+                                .collect();
                             Failure {
                                 message: format!(
                                     "the server needs scope {scope:?} (403 insufficient_scope)"
@@ -443,8 +465,12 @@ impl Bridge {
                     let mut text = String::new();
                     let _ = resp.into_reader().take(2048).read_to_string(&mut text);
                     // A JSON-RPC error in the body is the server's answer.
-                    if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                        if v.get("jsonrpc").is_some() {
+                    if let Ok(mut v) = serde_json::from_str::<Value>(&text) {
+                        if v.get("error").is_some() {
+                            // The server's own error, answered to this request.
+                            if let Some(id) = &id {
+                                v["id"] = id.clone();
+                            }
                             return self.emit(&v);
                         }
                     }
@@ -469,42 +495,52 @@ impl Bridge {
         }
     }
 
-    /// Writes the messages of an answer: one JSON body, or an SSE stream.
-    fn read_answer(&self, resp: ureq::Response, initialized: bool) {
+    /// Writes the messages of an answer (one JSON body, or an SSE stream);
+    /// true when the response to `id` was among them (or none was due).
+    fn read_answer(&self, resp: ureq::Response, initialized: bool, id: Option<&Value>) -> bool {
         let sse = resp
             .header("content-type")
             .is_some_and(|c| c.starts_with("text/event-stream"));
-        if resp.status() == 202 {
-            return;
+        if resp.status() == 202 || id.is_none() {
+            return true;
+        }
+        if !(200..300).contains(&resp.status()) {
+            eprintln!(
+                "authsome mcp: {}: the server answered HTTP {}",
+                self.name,
+                resp.status()
+            );
+            return false;
         }
         if sse {
-            self.read_events(resp.into_reader(), initialized);
-            return;
+            return self.read_events(resp.into_reader(), initialized, id);
         }
         let mut text = String::new();
         if resp
             .into_reader()
-            .take(64 * 1024 * 1024)
+            .take(MAX_MESSAGE)
             .read_to_string(&mut text)
             .is_err()
         {
             eprintln!("authsome mcp: {}: the answer could not be read", self.name);
-            return;
-        }
-        if text.trim().is_empty() {
-            return;
+            return false;
         }
         match serde_json::from_str::<Value>(&text) {
             Ok(v) => {
                 if initialized {
                     self.note_protocol(&v);
                 }
-                self.emit(&v)
+                let answered = id.is_none_or(|id| v.get("id") == Some(id));
+                self.emit(&v);
+                answered
             }
-            Err(_) => eprintln!(
-                "authsome mcp: {}: the server answered something not JSON",
-                self.name
-            ),
+            Err(_) => {
+                eprintln!(
+                    "authsome mcp: {}: the server answered something not JSON",
+                    self.name
+                );
+                false
+            }
         }
     }
 
@@ -514,32 +550,47 @@ impl Bridge {
         }
     }
 
-    /// Server-Sent Events: each event's data is one JSON-RPC message.
-    fn read_events(&self, reader: impl Read, initialized: bool) {
+    /// Server-Sent Events: each event's data is one JSON-RPC message. Ends
+    /// once the response to `id` has come (the server may keep the stream
+    /// open), or with the stream; true when that response came.
+    fn read_events(&self, reader: impl Read, initialized: bool, id: Option<&Value>) -> bool {
         let mut data = String::new();
-        for line in BufReader::new(reader).lines() {
-            let Ok(line) = line else { break };
+        let mut reader = BufReader::new(reader.take(u64::MAX));
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            match (&mut reader).take(MAX_MESSAGE).read_until(b'\n', &mut raw) {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&raw);
+            let line = line.trim_end_matches(['\n', '\r']);
             if line.is_empty() {
                 if !data.is_empty() {
                     if let Ok(v) = serde_json::from_str::<Value>(&data) {
                         if initialized {
                             self.note_protocol(&v);
                         }
+                        let done = id.is_some_and(|id| v.get("id") == Some(id));
                         self.emit(&v);
+                        if done {
+                            return true;
+                        }
                     }
                     data.clear();
                 }
                 continue;
             }
             if let Some(d) = line.strip_prefix("data:") {
+                if data.len() + d.len() > MAX_MESSAGE as usize {
+                    eprintln!("authsome mcp: {}: an event is too large", self.name);
+                    return false;
+                }
                 if !data.is_empty() {
                     data.push('\n');
                 }
                 data.push_str(d.strip_prefix(' ').unwrap_or(d));
             }
-        }
-        if let Ok(v) = serde_json::from_str::<Value>(&data) {
-            self.emit(&v);
         }
     }
 
@@ -556,7 +607,7 @@ impl Bridge {
                     .header("content-type")
                     .is_some_and(|c| c.starts_with("text/event-stream")) =>
             {
-                self.read_events(resp.into_reader(), false)
+                self.read_events(resp.into_reader(), false, None);
             }
             Ok(_) | Err(ureq::Error::Status(405, _)) => {}
             Err(e) => eprintln!("authsome mcp: {}: no server stream: {e}", self.name),
@@ -610,8 +661,12 @@ fn connect(ctx: &Ctx, name: &str, connection: Option<String>) -> CliResult {
         match serde_json::from_str::<Value>(&line) {
             Ok(msg) => {
                 let b = bridge.clone();
-                // initialize goes first, alone: later messages need its session.
-                if msg["method"] == "initialize" {
+                // initialize goes first, alone: later messages need its
+                // session. Notifications and answers to the server go in
+                // order (`initialized` before the next request, a
+                // cancellation after what it cancels); requests may overlap.
+                let is_request = msg.get("id").is_some() && msg.get("method").is_some();
+                if msg["method"] == "initialize" || !is_request {
                     b.deliver(msg);
                 } else {
                     handles.push(std::thread::spawn(move || b.deliver(msg)));
@@ -624,9 +679,13 @@ fn connect(ctx: &Ctx, name: &str, connection: Option<String>) -> CliResult {
         }
         handles.retain(|h| !h.is_finished());
     }
-    for h in handles {
-        let _ = h.join();
+    // Requests still in flight get a moment; then the session ends.
+    let deadline = std::time::Instant::now() + DRAIN;
+    while handles.iter().any(|h| !h.is_finished()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
     bridge.close();
-    Ok(())
+    std::io::stdout().flush().ok();
+    // Threads still reading a stream the server keeps open end with us.
+    std::process::exit(0)
 }

@@ -528,9 +528,9 @@ impl Logins {
 /// provider records, and must be there when the server says it sends one.
 /// A code from another authorization server (a mix-up) is never redeemed.
 fn check_issuer(spec: &OAuthSpec, iss: Option<&str>) -> Result<()> {
-    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    // RFC 9207 §2.4: compared as strings, exactly.
     match (iss, spec.issuer.as_deref()) {
-        (Some(got), Some(expected)) if !same(got, expected) => Err(Error::IssuerMismatch(format!(
+        (Some(got), Some(expected)) if got != expected => Err(Error::IssuerMismatch(format!(
             "the authorization response came from issuer {got:?}, not {expected:?} (RFC 9207); \
              the code was not redeemed"
         ))),

@@ -12,7 +12,7 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::flows::dcr::{get_json, safe_url, well_known};
+use crate::flows::dcr::{get_json, well_known};
 use crate::providers::{AuthType, ClientAuth, Flow, HostUrl, OAuthSpec, ProviderDef};
 
 /// What discovery found about a server.
@@ -74,15 +74,30 @@ fn unavailable(url: &str, reason: String) -> Error {
     }
 }
 
+fn is_loopback(u: &url::Url) -> bool {
+    matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+}
+
 /// Finds how `url` (an MCP server's Streamable HTTP endpoint) is protected.
+/// Every address the server's documents name must be https, or plain http
+/// on loopback only when the server itself is on loopback: a remote server
+/// cannot point the daemon at this machine's own ports.
 pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Discovery> {
     let parsed = url::Url::parse(url)
         .map_err(|e| Error::InvalidInput(format!("{url:?} is not a URL: {e}")))?;
-    if safe_url(Some(&Value::String(url.to_string()))).is_none() || !parsed.username().is_empty() {
+    if crate::flows::dcr::safe_url(Some(&Value::String(url.to_string()))).is_none()
+        || !parsed.username().is_empty()
+    {
         return Err(Error::InvalidInput(format!(
             "{url} must be https (or http on a loopback address), without credentials"
         )));
     }
+    let local = is_loopback(&parsed);
+    let safe_url = |v: Option<&Value>| {
+        crate::flows::dcr::safe_url(v).filter(|s| {
+            local || url::Url::parse(s).is_ok_and(|u| u.scheme() == "https" && !is_loopback(&u))
+        })
+    };
     // 1. An unauthenticated request.
     let probe = http
         .post(url)
@@ -191,7 +206,8 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Discovery> {
         .get("issuer")
         .and_then(|v| v.as_str())
         .unwrap_or_default();
-    if !same_url(stated, &issuer) {
+    // RFC 8414 §3.3: identical.
+    if stated != issuer {
         return Err(unavailable(
             url,
             format!("the authorization server's metadata names another issuer ({stated:?})"),
@@ -207,11 +223,13 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Discovery> {
         ));
     }
     let endpoint = |k: &str| safe_url(meta.get(k));
-    let mut scopes = strings(prm.get("scopes_supported"));
+    // The MCP spec's order: what the challenge asked for, then what the
+    // resource advertises, then the authorization server's.
+    let mut scopes = challenge_param(&challenge, "scope")
+        .map(|s| crate::flows::oauth::split_scopes(&s))
+        .unwrap_or_default();
     if scopes.is_empty() {
-        scopes = challenge_param(&challenge, "scope")
-            .map(|s| crate::flows::oauth::split_scopes(&s))
-            .unwrap_or_default();
+        scopes = strings(prm.get("scopes_supported"));
     }
     if scopes.is_empty() {
         scopes = strings(meta.get("scopes_supported"));

@@ -41,7 +41,7 @@ use crate::secret::Secret;
 use crate::vault::ClientRecord;
 
 /// The OpenID Connect ID token, the one field beyond RFC 6749 kept.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct IdToken {
     /// `id_token`, when the provider sends one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,6 +49,14 @@ pub struct IdToken {
 }
 
 impl ExtraTokenFields for IdToken {}
+
+impl std::fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdToken")
+            .field("id_token", &self.id_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
 
 /// A token response as the crate reads it.
 pub type Tokens = StandardTokenResponse<IdToken, BasicTokenType>;
@@ -68,7 +76,6 @@ type OAuthClient<HasDeviceUrl = EndpointNotSet, HasRevocationUrl = EndpointNotSe
 >;
 
 /// A grant the token endpoint is asked to redeem.
-#[derive(Debug)]
 pub enum Grant<'a> {
     /// An authorization code, with its PKCE verifier and redirect URI.
     Code {
@@ -81,6 +88,19 @@ pub enum Grant<'a> {
     },
     /// A refresh token.
     Refresh(&'a Secret),
+}
+
+impl std::fmt::Debug for Grant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Grant::Code { redirect_uri, .. } => f
+                .debug_struct("Code")
+                .field("code", &"***")
+                .field("redirect_uri", redirect_uri)
+                .finish_non_exhaustive(),
+            Grant::Refresh(_) => f.write_str("Refresh(***)"),
+        }
+    }
 }
 
 /// Why the transport could not bring back an answer the crate should read.
@@ -101,6 +121,10 @@ pub struct Transport<'a> {
     /// Send the form parameters as a JSON object (device token requests of
     /// providers that want it).
     json_body: bool,
+    /// Device token polling: an answer that is neither tokens nor an OAuth
+    /// error ends the polling (the crate would otherwise retry it as it
+    /// retries an unreachable server).
+    device_poll: bool,
     /// The HTTP status of the last answer, for errors.
     status: AtomicU16,
 }
@@ -111,6 +135,7 @@ impl<'a> Transport<'a> {
         Transport {
             http,
             json_body: false,
+            device_poll: false,
             status: AtomicU16::new(0),
         }
     }
@@ -152,9 +177,15 @@ impl<'a> Transport<'a> {
         let raw =
             zeroize::Zeroizing::new(read_body(resp).await.map_err(TransportError::Transient)?);
         let mut parsed = parse_body(&raw);
-        let out = normalise(&url, status, parsed.as_ref(), raw.len());
+        let mut out = normalise(&url, status, parsed.as_ref(), raw.len());
         if let Some(map) = &mut parsed {
             wipe(map);
+        }
+        if let (true, Err(TransportError::Malformed(why))) = (self.device_poll, &out) {
+            out = Ok(json_response(
+                400,
+                &serde_json::json!({"error": "invalid_response", "error_description": why}),
+            ));
         }
         out
     }
@@ -218,7 +249,7 @@ fn normalise(
         // A device authorization answer: whole seconds (15 minutes when
         // not said), the rest as sent.
         for (key, default) in [("expires_in", Some(900)), ("interval", None)] {
-            match seconds_field(map, key).or(default) {
+            match seconds_field(map, key).filter(|s| *s > 0).or(default) {
                 Some(s) => out.insert(key.into(), Value::from(s)),
                 None => out.remove(key),
             };
@@ -511,6 +542,7 @@ pub async fn device_poll(
     let c = client(record, auth, token_url).map_err(|e| PollFailure::Refused(e.reason()))?;
     let transport = Transport {
         json_body: format == DeviceTokenFormat::Json,
+        device_poll: true,
         ..Transport::new(http)
     };
     // The answer's interval and lifetime, as clamped for the person.
@@ -545,7 +577,10 @@ fn device_failure(r: &DeviceCodeErrorResponse) -> PollFailure {
     match r.error() {
         T::AccessDenied => PollFailure::Denied,
         T::ExpiredToken => PollFailure::Expired,
-        other => PollFailure::Refused(short(other.as_ref())),
+        other => PollFailure::Refused(match r.error_description() {
+            Some(d) if other.as_ref() == "invalid_response" => short(d),
+            _ => short(other.as_ref()),
+        }),
     }
 }
 

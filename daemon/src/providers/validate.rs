@@ -204,6 +204,31 @@ pub fn validate(def: &ProviderDef) -> Result<Vec<Warning>> {
             return Err(invalid(&def.name, "mcp_url cannot be a template"));
         }
         check_url(def, "mcp_url", url, &mut warnings)?;
+        // The bridge sends the credential there: it must be a host the
+        // provider's credential is for.
+        let u = Url::parse(url).map_err(|e| invalid(&def.name, format!("mcp_url: {e}")))?;
+        let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+        let with_port = match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        };
+        let named = def
+            .host_url
+            .patterns()
+            .iter()
+            .any(|p| match HostPattern::parse(p) {
+                Ok(HostPattern::Host(h)) | Ok(HostPattern::HostPath { host: h, .. }) => {
+                    h == with_port || h == host
+                }
+                Ok(HostPattern::Regex(re)) => re.is_match(&host),
+                Err(_) => false,
+            });
+        if !named {
+            return Err(invalid(
+                &def.name,
+                format!("mcp_url {url:?} is not on a host of host_url"),
+            ));
+        }
     }
     ProviderName::parse(&def.name).map_err(|e| Error::InvalidProvider(e.to_string()))?;
     let name = def.name.as_str();

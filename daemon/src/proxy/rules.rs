@@ -258,9 +258,16 @@ impl Rules {
     /// What the rules say: for a request whose method may be overridden,
     /// the strictest answer over its method and the overriding ones.
     pub fn verdict(&self, req: &Request<'_>) -> Verdict {
-        let mut v = self.verdict_for(req, req.method);
+        if self.rules.is_empty() {
+            return Verdict {
+                action: self.default,
+                rule: None,
+            };
+        }
+        let path = rule_path(req.path);
+        let mut v = self.verdict_for(req, req.method, &path);
         for m in req.overrides {
-            let other = self.verdict_for(req, m);
+            let other = self.verdict_for(req, m, &path);
             if other.action > v.action {
                 v = other;
             }
@@ -269,8 +276,7 @@ impl Rules {
     }
 
     /// The first matching rule's action for `method`, or the default.
-    fn verdict_for(&self, req: &Request<'_>, method: &str) -> Verdict {
-        let path = rule_path(req.path);
+    fn verdict_for(&self, req: &Request<'_>, method: &str, path: &str) -> Verdict {
         for r in &self.rules {
             if r.provider.as_deref().is_some_and(|p| p != req.provider)
                 || r.connection.as_deref().is_some_and(|c| c != req.connection)
