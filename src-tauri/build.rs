@@ -16,6 +16,8 @@ fn main() {
             "approval_request",
             "answer_approval",
             "activity",
+            "autostart_state",
+            "set_autostart",
         ]),
     ))
     .expect("tauri build");

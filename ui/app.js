@@ -87,6 +87,18 @@ async function refresh() {
 }
 
 document.getElementById('search').addEventListener('input', () => snapshot && renderProviders());
+// The autostart switch: an XDG autostart entry, as `authsome tray autostart`.
+const autostart = document.getElementById('autostart');
+invoke('autostart_state').then((exec) => { autostart.checked = !!exec; }, () => {});
+autostart.addEventListener('change', async () => {
+  try {
+    const exec = await invoke('set_autostart', { on: autostart.checked });
+    autostart.checked = !!exec;
+  } catch (e) {
+    document.getElementById('error').textContent = e.message || String(e);
+    autostart.checked = !autostart.checked;
+  }
+});
 refresh();
 // Connections and recent events follow the daemon's events, not a timer:
 // at most one refresh every 500 ms however many events arrive.

@@ -37,6 +37,8 @@ pub enum CliError {
     },
     /// `doctor` found problems.
     ChecksFailed(String),
+    /// `status`: a connection is expired or invalid.
+    NeedsAttention(String),
     /// Stdout was closed by the reader (`authsome list | head`): not a failure.
     BrokenPipe,
 }
@@ -86,6 +88,7 @@ impl CliError {
             CliError::Exec { status: 127, .. } => "command_not_found",
             CliError::Exec { .. } => "command_failed",
             CliError::ChecksFailed(_) => "doctor_failed",
+            CliError::NeedsAttention(_) => "needs_attention",
             CliError::BrokenPipe => "broken_pipe",
         }
     }
@@ -100,14 +103,16 @@ impl CliError {
             | CliError::Impostor(m)
             | CliError::BadResponse(m)
             | CliError::Io(m)
-            | CliError::ChecksFailed(m) => m,
+            | CliError::ChecksFailed(m)
+            | CliError::NeedsAttention(m) => m,
             CliError::BrokenPipe => "",
         }
     }
 
     /// Exit codes: 0 ok, 1 error, 2 usage, invalid input or cancelled, 3
     /// connection not found, 4 provider not found, 5 credential missing or
-    /// refresh failed, 6 already connected, 9 daemon unavailable or not
+    /// refresh failed, or (`status`) a connection needs attention, 6 already
+    /// connected, 9 daemon unavailable or not
     /// ours; `run` exits 126/127 when its command cannot start.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -115,6 +120,7 @@ impl CliError {
             CliError::Usage(_) | CliError::UnknownField(_) => 2,
             CliError::Unavailable(_) | CliError::Impostor(_) => 9,
             CliError::Exec { status, .. } => *status,
+            CliError::NeedsAttention(_) => 5,
             CliError::Daemon { code, .. } => DAEMON_EXIT_CODES
                 .iter()
                 .find(|(c, _)| c == code)

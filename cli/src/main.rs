@@ -64,6 +64,17 @@ enum Command {
     Log(commands::log::Args),
     /// Check the installation.
     Doctor,
+    /// One screen at a glance: the daemon, the key, connections by state
+    /// with the soonest expiry, live runs, the last error.
+    Status,
+    /// The tray app: `autostart on|off|status`.
+    #[command(subcommand)]
+    Tray(commands::tray::TrayCommand),
+    /// Print a completion script: `authsome completions bash > ~/.local/share/bash-completion/completions/authsome`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Print the daemon's events as JSON lines as they happen (logins,
     /// connection status, runs), for scripts.
     Events,
@@ -127,6 +138,14 @@ fn run(cli: Cli) -> CliResult {
         Command::Register(a) => commands::register::run(&ctx, a),
         Command::Log(a) => commands::log::run(&ctx, a),
         Command::Doctor => commands::doctor::run(&ctx),
+        Command::Status => commands::status::run(&ctx),
+        Command::Tray(c) => commands::tray::run(&ctx, c),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "authsome", &mut out);
+            output::emit(&String::from_utf8_lossy(&out))
+        }
         Command::Events => commands::events::run(&ctx),
         Command::Mcp(c) => commands::mcp::run(&ctx, c),
         Command::Profile(c) => commands::profile::run(&ctx, c),

@@ -195,6 +195,7 @@ impl Daemon {
                     std::time::Duration::from_secs(s.clamp(1, 24 * 3600))
                 }),
         });
+        let in_tray = opts.prompter.is_some();
         let logins = Logins::new(LoginsParts {
             stores: stores.clone(),
             catalogue: catalogue.clone(),
@@ -229,6 +230,7 @@ impl Daemon {
                 providers,
                 shutdown,
                 started_at: Utc::now(),
+                in_tray,
                 http,
                 refresher,
                 events,

@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod autostart;
 pub mod catalogue;
 pub mod connections;
 pub mod contain;

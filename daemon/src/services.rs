@@ -38,6 +38,8 @@ pub struct Services {
     pub(crate) providers: Providers,
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
     pub(crate) started_at: DateTime<Utc>,
+    /// Hosted by the tray app (it supplied a prompter), not headless.
+    pub(crate) in_tray: bool,
     pub(crate) http: reqwest::Client,
     pub(crate) refresher: Refresher,
     pub(crate) events: Events,
@@ -139,6 +141,7 @@ impl Services {
             key_source: self.key_source,
             key_backend: self.home.load_config()?.vault.key_backend,
             started_at: self.started_at,
+            tray: self.in_tray,
             providers: self.catalogue.list().len(),
             profiles: self
                 .home

@@ -45,6 +45,9 @@ pub struct StatusResponse {
     pub key_backend: Option<KeyBackendKind>,
     /// Start time.
     pub started_at: DateTime<Utc>,
+    /// Hosted by the tray app (otherwise headless).
+    #[serde(default)]
+    pub tray: bool,
     /// Providers in the catalogue.
     pub providers: usize,
     /// Profiles in the home.

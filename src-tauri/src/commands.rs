@@ -263,3 +263,24 @@ pub async fn activity<R: Runtime>(app: AppHandle<R>) -> Result<Activity, UiError
         .collect();
     Ok(Activity { runs, events })
 }
+
+/// Whether Authsome starts with the desktop session: the `Exec` line of
+/// its autostart entry, or nothing.
+#[tauri::command]
+pub fn autostart_state() -> Result<Option<String>, UiError> {
+    Ok(authsome_daemon::autostart::exec_line()?)
+}
+
+/// Starts Authsome with the desktop session, or stops doing so.
+#[tauri::command]
+pub fn set_autostart<R: Runtime>(app: AppHandle<R>, on: bool) -> Result<Option<String>, UiError> {
+    if on {
+        let tray = authsome_daemon::autostart::tray_beside_me()?;
+        let d = app.state::<TrayState>().daemon()?.clone();
+        let home = std::env::var_os("AUTHSOME_HOME").map(|_| d.home().root().to_path_buf());
+        authsome_daemon::autostart::enable(&tray, home.as_deref())?;
+    } else {
+        authsome_daemon::autostart::disable()?;
+    }
+    autostart_state()
+}

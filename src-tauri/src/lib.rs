@@ -88,6 +88,8 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::approval_request,
             commands::answer_approval,
             commands::activity,
+            commands::autostart_state,
+            commands::set_autostart,
         ])
 }
 

@@ -242,4 +242,34 @@ fn each_window_may_call_only_the_commands_of_its_kind() {
     .unwrap_err();
     assert_eq!(answer["code"], "not_found", "{answer}");
     assert!(invoke(&main, "activity", serde_json::json!({})).is_ok());
+    assert!(denied(&approval, "set_autostart") && denied(&prompt, "set_autostart"));
+}
+
+#[test]
+fn the_main_window_switch_writes_and_removes_the_autostart_entry() {
+    let (app, dir) = app_with_daemon();
+    // Tests never touch the real user's config: XDG_CONFIG_HOME is the temp dir.
+    std::env::set_var("XDG_CONFIG_HOME", dir.path().join("config"));
+    let main = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    assert_eq!(
+        invoke(&main, "autostart_state", serde_json::json!({})).unwrap(),
+        serde_json::Value::Null
+    );
+    let exec = invoke(&main, "set_autostart", serde_json::json!({"on": true})).unwrap();
+    let exec = exec.as_str().unwrap().to_string();
+    assert!(
+        exec.ends_with("authsome-tray") || exec.contains("authsome-tray"),
+        "{exec}"
+    );
+    let file = dir.path().join("config/autostart/authsome.desktop");
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains(&format!("Exec={exec}")));
+    assert_eq!(
+        invoke(&main, "set_autostart", serde_json::json!({"on": false})).unwrap(),
+        serde_json::Value::Null
+    );
+    assert!(!file.exists());
 }

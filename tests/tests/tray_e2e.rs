@@ -599,6 +599,10 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         eventually(10, || !tool(&t, "xdotool", &["getwindowname", &window]).0),
         "the approval window stays open after the answer"
     );
+    // `authsome status` knows the daemon is the tray's.
+    let status = t.run(&["status"], None).ok().stdout;
+    assert!(status.contains("in the tray app on port"), "{status}");
+
     // The main window's Activity view, for the record.
     tray.click(&t, "Open Authsome");
     let main = wait_for_window(&t, "^Authsome$");

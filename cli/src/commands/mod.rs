@@ -19,3 +19,5 @@ pub mod remove;
 pub mod revoke;
 pub mod run;
 pub mod runs;
+pub mod status;
+pub mod tray;
