@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod error;
+mod examples;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -160,7 +161,10 @@ fn main() {
     if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(commands::run::TRAMPOLINE)) {
         commands::run::contained_exec(args);
     }
-    let cli = match Cli::try_parse() {
+    let parsed = examples::command(<Cli as clap::CommandFactory>::command())
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
