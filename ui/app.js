@@ -53,6 +53,7 @@ function render() {
   document.getElementById('summary').textContent =
     `${connected} connected · profile ${snapshot.list.profile} · master key from ${snapshot.key_source} · proxy CA ${snapshot.ca_fingerprint.slice(0, 23)}…`;
   renderProviders();
+  document.getElementById('notray').hidden = !snapshot.no_tray_host;
   const audit = document.querySelector('#audit tbody');
   audit.replaceChildren();
   for (const e of snapshot.audit.slice().reverse()) {

@@ -21,6 +21,7 @@ pub const EXAMPLES: &[(&[&str], &str)] = &[
     (&["log"], "authsome log\n  authsome log -n 100 --json\n  authsome log --run run-Xc3k9PqLm2Ve"),
     (&["doctor"], "authsome doctor\n  authsome doctor --json"),
     (&["status"], "authsome status\n  authsome status --json || echo \"a connection needs a login\""),
+    (&["open"], "authsome open"),
     (&["tray"], "authsome tray autostart on\n  authsome tray autostart off"),
     (&["tray", "autostart"], "authsome tray autostart on\n  authsome tray autostart"),
     (&["completions"], "authsome completions bash > ~/.local/share/bash-completion/completions/authsome\n  authsome completions fish > ~/.config/fish/completions/authsome.fish"),

@@ -68,6 +68,8 @@ enum Command {
     /// One screen at a glance: the daemon, the key, connections by state
     /// with the soonest expiry, live runs, the last error.
     Status,
+    /// Bring up the tray app's main window (starting the app if needed).
+    Open,
     /// The tray app: `autostart on|off|status`.
     #[command(subcommand)]
     Tray(commands::tray::TrayCommand),
@@ -141,6 +143,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Doctor => commands::doctor::run(&ctx),
         Command::Status => commands::status::run(&ctx),
         Command::Tray(c) => commands::tray::run(&ctx, c),
+        Command::Open => commands::open::run(&ctx),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();

@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub key_source: String,
     /// The proxy CA's fingerprint.
     pub ca_fingerprint: String,
+    /// The desktop shows no tray icons (no StatusNotifierWatcher).
+    pub no_tray_host: bool,
 }
 
 fn profile<R: Runtime>(app: &AppHandle<R>) -> Result<ProfileName, UiError> {
@@ -72,6 +74,10 @@ pub async fn snapshot<R: Runtime>(app: AppHandle<R>) -> Result<Snapshot, UiError
         audit,
         key_source: status.key_source.as_str().into(),
         ca_fingerprint: status.ca_fingerprint,
+        no_tray_host: app
+            .state::<TrayState>()
+            .no_tray_host
+            .load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

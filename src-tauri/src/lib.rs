@@ -35,6 +35,8 @@ pub struct TrayState {
     menu_shown: Mutex<Option<menu::MenuModel>>,
     /// Questions the approval windows show.
     pub questions: approvals::Questions,
+    /// No StatusNotifierWatcher on the session bus: the icon shows nowhere.
+    pub no_tray_host: std::sync::atomic::AtomicBool,
 }
 
 impl TrayState {
@@ -159,6 +161,23 @@ pub fn run() -> Result<(), Box<dyn std::error::Error>> {
         .setup(move |app| {
             let handle = app.handle().clone();
             menu::create_tray(&handle)?;
+            // `authsome open` starts the app with --open; a desktop that
+            // shows no tray icons gets the window too, or the app would
+            // look dead.
+            let no_host = !windows::has_tray_host();
+            if no_host {
+                tracing::warn!(
+                    "no StatusNotifierWatcher on the session bus: the tray icon shows nowhere; \
+                     opening the main window (on GNOME, the AppIndicator extension shows tray icons)"
+                );
+            }
+            handle
+                .state::<TrayState>()
+                .no_tray_host
+                .store(no_host, std::sync::atomic::Ordering::Relaxed);
+            if no_host || std::env::args().any(|a| a == "--open") {
+                windows::open_main(&handle);
+            }
             let home = home.clone();
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = start_daemon(handle.clone(), home, None).await {

@@ -14,6 +14,26 @@ pub fn login_id_of<'a>(label: &'a str, prefix: &str) -> Option<&'a str> {
     label.strip_prefix(prefix).filter(|id| !id.is_empty())
 }
 
+/// The bus name of the StatusNotifierWatcher, which shows tray icons.
+pub const WATCHER: &str = "org.kde.StatusNotifierWatcher";
+
+/// True when the session bus has a StatusNotifierWatcher: tray icons show.
+/// Stock GNOME without the AppIndicator extension has none, and an icon
+/// there shows nowhere.
+pub fn has_tray_host() -> bool {
+    let Ok(conn) = dbus::blocking::Connection::new_session() else {
+        return false;
+    };
+    let proxy = conn.with_proxy(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        std::time::Duration::from_secs(2),
+    );
+    let owned: Result<(bool,), dbus::Error> =
+        proxy.method_call("org.freedesktop.DBus", "NameHasOwner", (WATCHER,));
+    owned.map(|(b,)| b).unwrap_or(false)
+}
+
 /// Shows the main window, creating it if needed.
 pub fn open_main<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window("main") {

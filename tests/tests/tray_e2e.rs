@@ -318,6 +318,9 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         eventually(10, || t.daemon_pid() == Some(child.id() as i32)),
         "the tray's daemon serves the home"
     );
+    // This session has no StatusNotifierWatcher: the icon would show
+    // nowhere, so the main window opens by itself.
+    wait_for_window(&t, "^Authsome$");
     assert!(
         authsome_tests::process_gone(headless_pid),
         "the headless daemon stopped"
@@ -623,4 +626,40 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     );
     let _ = monitor.kill();
     let _ = monitor.wait();
+
+    // With a StatusNotifierWatcher on the bus (a small one held here), the
+    // icon shows, and the app starts without its window; `authsome open`
+    // brings the window up (a second launch, with --open, that the running
+    // app answers).
+    let watcher = dbus::blocking::Connection::new_session().unwrap();
+    watcher
+        .request_name("org.kde.StatusNotifierWatcher", false, true, false)
+        .unwrap();
+    let log = std::fs::File::create(t.dir().join("tray2.log")).unwrap();
+    let mut child = t
+        .program(&bin)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start the tray app again");
+    assert!(
+        eventually(30, || ureq::get(&health).call().is_ok()),
+        "/health never answered the second time"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !tool(&t, "xdotool", &["search", "--name", "^Authsome$"]).0,
+        "the main window opened though the desktop shows tray icons"
+    );
+    let out = t.run(&["open"], None).ok();
+    assert!(out.stdout.contains("Opening Authsome"), "{}", out.stdout);
+    wait_for_window(&t, "^Authsome$");
+    assert_eq!(
+        t.daemon_pid(),
+        Some(child.id() as i32),
+        "one app, still serving"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(watcher);
 }

@@ -13,6 +13,7 @@ pub mod list;
 pub mod log;
 pub mod login;
 pub mod mcp;
+pub mod open;
 pub mod profile;
 pub mod register;
 pub mod remove;
