@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test deps build lint bench fuzz
+.PHONY: run test deps build lint bench fuzz package package-test
 
 deps:
 	@./scripts/install-deps.sh
@@ -38,3 +38,11 @@ bench: build
 # Each fuzz target for FUZZ_SECONDS (default 600); see scripts/fuzz.sh.
 fuzz: deps
 	./scripts/fuzz.sh
+
+# A .deb with both programs (target/debian/); see scripts/package.sh.
+package: deps
+	./scripts/package.sh
+
+# Installs that .deb, runs both programs, removes it (needs root or sudo).
+package-test: package
+	./scripts/package-test.sh
