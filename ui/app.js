@@ -28,6 +28,39 @@ async function act(command, args) {
   }
 }
 
+// "in 58 min", "3 h ago": a time in words; the exact time shows on hover.
+function inWords(iso) {
+  if (!iso) return '-';
+  const secs = Math.round((new Date(iso) - new Date()) / 1000);
+  const a = Math.abs(secs);
+  const span = a < 60 ? `${a} s` : a < 3600 ? `${Math.floor(a / 60)} min` : a < 172800 ? `${Math.floor(a / 3600)} h` : `${Math.floor(a / 86400)} days`;
+  return secs >= 0 ? `in ${span}` : `${span} ago`;
+}
+
+const ICONS = { connected: '●', expired: '◐', invalid: '✕', configured: '○', available: '○' };
+
+function stateCell(c) {
+  const td = document.createElement('td');
+  td.className = 'status-' + c.status;
+  td.textContent = `${ICONS[c.status] || '•'} ${c.status}`;
+  if (c.last_error && (c.status === 'expired' || c.status === 'invalid')) {
+    const why = document.createElement('div');
+    why.className = 'muted';
+    why.textContent = c.last_error;
+    td.append(why);
+  }
+  return td;
+}
+
+function expiryCell(c) {
+  const td = cell(c.expires_at ? (new Date(c.expires_at) < new Date() ? `expired ${inWords(c.expires_at)}` : inWords(c.expires_at)) : '-');
+  if (c.expires_at) td.title = new Date(c.expires_at).toLocaleString();
+  return td;
+}
+
+// The providers people connect first, offered when nothing is connected.
+const COMMON = ['github', 'openai', 'anthropic', 'google-drive', 'linear', 'slack'];
+
 function render() {
   const conns = document.querySelector('#connections tbody');
   conns.replaceChildren();
@@ -36,7 +69,7 @@ function render() {
     for (const c of p.connections) {
       if (c.status === 'connected') connected++;
       const tr = document.createElement('tr');
-      tr.append(cell(p.display_name), cell(c.connection), cell(c.status, 'status-' + c.status), cell(c.expires_at || '-'));
+      tr.append(cell(p.display_name), cell(c.connection), stateCell(c), expiryCell(c));
       const td = document.createElement('td');
       td.className = 'row';
       td.append(button('Reconnect', () => act('reconnect', { provider: p.name, connection: c.connection })),
@@ -47,7 +80,17 @@ function render() {
   }
   if (!conns.children.length) {
     const tr = document.createElement('tr');
-    tr.append(cell('No connections yet: connect a provider below.', 'muted'));
+    const td = cell('Nothing is connected yet. Start with one of these, or pick any provider below:', 'muted');
+    td.colSpan = 5;
+    const row = document.createElement('div');
+    row.className = 'row';
+    row.style.marginTop = '.5rem';
+    for (const name of COMMON) {
+      const p = snapshot.list.providers.find((x) => x.name === name);
+      if (p) row.append(button(`Connect ${p.display_name}`, () => act('connect', { provider: p.name }), true));
+    }
+    td.append(row);
+    tr.append(td);
     conns.append(tr);
   }
   document.getElementById('summary').textContent =
@@ -58,7 +101,9 @@ function render() {
   audit.replaceChildren();
   for (const e of snapshot.audit.slice().reverse()) {
     const tr = document.createElement('tr');
-    tr.append(cell(e.ts), cell(e.event), cell(e.provider ? `${e.provider}${e.connection ? ' (' + e.connection + ')' : ''}` : '-'), cell(e.status, e.status === 'failure' ? 'status-invalid' : ''));
+    const when = cell(inWords(e.ts));
+    when.title = e.ts;
+    tr.append(when, cell(e.event), cell(e.provider ? `${e.provider}${e.connection ? ' (' + e.connection + ')' : ''}` : '-'), cell(e.status, e.status === 'failure' ? 'status-invalid' : ''));
     audit.append(tr);
   }
 }

@@ -116,6 +116,10 @@ impl Connections {
                     connection: m.connection.to_string(),
                     status: m.status,
                     expires_at: m.expires_at,
+                    last_error: m
+                        .last_error
+                        .clone()
+                        .filter(|_| matches!(m.status, Status::Expired | Status::Invalid)),
                 });
         }
         let configured = store.configured_providers().await?;

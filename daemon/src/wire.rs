@@ -233,6 +233,9 @@ pub struct ConnectionSummary {
     pub status: Status,
     /// Access token expiry.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Why it is `expired` or `invalid`, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// A provider in `GET /v1/connections`.

@@ -414,6 +414,7 @@ mod tests {
                         connection: "default".into(),
                         status: Status::Invalid,
                         expires_at: None,
+                        last_error: None,
                     }],
                     mcp_url: None,
                 },

@@ -319,8 +319,10 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
         "the tray's daemon serves the home"
     );
     // This session has no StatusNotifierWatcher: the icon would show
-    // nowhere, so the main window opens by itself.
-    wait_for_window(&t, "^Authsome$");
+    // nowhere, so the main window opens by itself (drawn, not blank).
+    let first = wait_for_window(&t, "^Authsome$");
+    std::thread::sleep(Duration::from_millis(2500));
+    screenshot(&t, "tray-main-at-start.png", &first);
     assert!(
         authsome_tests::process_gone(headless_pid),
         "the headless daemon stopped"
