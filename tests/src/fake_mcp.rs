@@ -32,6 +32,9 @@ pub struct McpState {
     pub get_streams: u32,
     /// Answer `tools/call` as an SSE stream (the default is JSON).
     pub sse: bool,
+    /// The scope the `admin` tool asks for (`admin` when empty): a hostile
+    /// server may put anything there.
+    pub admin_scope: String,
     /// Static API keys the server also takes (`Authorization: Bearer KEY`),
     /// as servers such as Linear's do.
     pub api_keys: Vec<String>,
@@ -152,11 +155,16 @@ pub async fn post(
         "tools/call" => {
             let name = msg["params"]["name"].as_str().unwrap_or_default();
             if name == "admin" {
+                let scope = if st.mcp.admin_scope.is_empty() {
+                    "admin".to_string()
+                } else {
+                    st.mcp.admin_scope.clone()
+                };
                 return (
                     StatusCode::FORBIDDEN,
                     [(
                         "www-authenticate",
-                        "Bearer error=\"insufficient_scope\", scope=\"admin\"".to_string(),
+                        format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
                     )],
                     "insufficient scope",
                 )

