@@ -295,6 +295,24 @@ impl Client {
         })
     }
 
+    /// The home's daemon when it already runs and proves itself, without
+    /// starting one and with short timeouts (for shell completion).
+    pub fn running(home: &Home, profile: Option<String>) -> Option<Client> {
+        let info = read_info(home).filter(|i| pid_alive(i.pid))?;
+        let token = read_token(home).ok()?;
+        match probe(info.port, &token) {
+            Probe::Ours(_) => Some(Client {
+                agent: agent(Duration::from_secs(2)),
+                base: format!("http://127.0.0.1:{}", info.port),
+                port: info.port,
+                token,
+                profile,
+                verbose: false,
+            }),
+            _ => None,
+        }
+    }
+
     /// The daemon's API port.
     pub fn port(&self) -> u16 {
         self.port

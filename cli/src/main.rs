@@ -3,6 +3,7 @@
 
 mod client;
 mod commands;
+mod complete;
 mod error;
 mod examples;
 mod output;
@@ -73,10 +74,12 @@ enum Command {
     /// The tray app: `autostart on|off|status`.
     #[command(subcommand)]
     Tray(commands::tray::TrayCommand),
-    /// Print a completion script: `authsome completions bash > ~/.local/share/bash-completion/completions/authsome`.
+    /// Print the shell's completion script (it completes commands, flags,
+    /// provider names and, from a running daemon, connection names).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
-        shell: clap_complete::Shell,
+        #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
     },
     /// Print the daemon's events as JSON lines as they happen (logins,
     /// connection status, runs), for scripts.
@@ -144,12 +147,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Status => commands::status::run(&ctx),
         Command::Tray(c) => commands::tray::run(&ctx, c),
         Command::Open => commands::open::run(&ctx),
-        Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut cmd, "authsome", &mut out);
-            output::emit(&String::from_utf8_lossy(&out))
-        }
+        Command::Completions { shell } => output::emit(&complete::script(&shell)?),
         Command::Events => commands::events::run(&ctx),
         Command::Mcp(c) => commands::mcp::run(&ctx, c),
         Command::Profile(c) => commands::profile::run(&ctx, c),
@@ -164,7 +162,8 @@ fn main() {
     if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(commands::run::TRAMPOLINE)) {
         commands::run::contained_exec(args);
     }
-    let parsed = examples::command(<Cli as clap::CommandFactory>::command())
+    complete::answer_if_asked(cli_command);
+    let parsed = cli_command()
         .try_get_matches()
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
     let cli = match parsed {
@@ -190,6 +189,11 @@ fn main() {
         }
         std::process::exit(code);
     }
+}
+
+/// The command line's definition, with its examples.
+fn cli_command() -> clap::Command {
+    examples::command(<Cli as clap::CommandFactory>::command())
 }
 
 /// Validates a provider name given on the command line.

@@ -41,21 +41,91 @@ fn autostart_on_writes_the_entry_with_the_tray_and_this_home_and_off_removes_it(
     assert!(again.contains("was not starting"), "{again}");
 }
 
-#[test]
-fn completion_scripts_name_the_commands_for_each_shell() {
-    let t = TestHome::new();
-    let bash = t.run(&["completions", "bash"], None).ok().stdout;
-    assert!(
-        bash.contains("_authsome()") && bash.contains("complete -F _authsome"),
-        "{bash}"
+/// What bash offers at TAB for the words typed so far (the script that
+/// `authsome completions bash` prints, sourced in a real bash).
+fn bash_completes(t: &TestHome, words: &[&str]) -> Vec<String> {
+    let script = t.run(&["completions", "bash"], None).ok().stdout;
+    let file = t.dir().join("authsome.bash");
+    std::fs::write(&file, script).unwrap();
+    let bin_dir = authsome_tests::authsome_bin().parent().unwrap().to_path_buf();
+    let line = words.join(" ");
+    let current = words.last().copied().unwrap_or("");
+    let prev = words.get(words.len().wrapping_sub(2)).copied().unwrap_or("");
+    let program = format!(
+        "source {file}\nread -ra COMP_WORDS <<< \"$LINE\"\n[[ \"$LINE\" == *' ' ]] && COMP_WORDS+=('')\n\
+         COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\nCOMP_LINE=\"$LINE\"; COMP_POINT=${{#LINE}}; COMP_TYPE=9\n\
+         _clap_complete_authsome authsome \"$CUR\" \"$PREV\"\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file = file.display()
     );
-    for sub in ["login", "mcp", "grants", "approve", "status"] {
-        assert!(bash.contains(sub), "bash completion lacks {sub}");
-    }
+    let out = t
+        .program("bash")
+        .env(
+            "PATH",
+            format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("LINE", &line)
+        .env("CUR", current)
+        .env("PREV", prev)
+        .args(["--norc", "-c", &program])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_commands_providers_and_the_running_daemons_connections() {
+    let t = TestHome::new();
+    let commands = bash_completes(&t, &["authsome", "gr"]);
+    assert_eq!(commands, ["grants"]);
+    let providers = bash_completes(&t, &["authsome", "login", "gi"]);
+    assert_eq!(providers, ["github", "github-mcp", "gitlab"]);
+    // Completion never starts a daemon: nothing runs, so no connections.
+    assert!(bash_completes(&t, &["authsome", "get", "openai", "--connection", ""]).is_empty());
+    assert!(t.daemon_info().is_none(), "completion started a daemon");
+
+    // A custom provider completes as well as the bundled ones.
+    let file = t.dir().join("acme.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "name": "acme-internal", "display_name": "Acme", "auth_type": "api_key",
+            "flow": "api_key", "host_url": "api.acme.test",
+            "api_key": {"header_name": "X-Api-Key", "header_prefix": "", "env_var": "ACME_API_KEY"},
+            "export": {"ACME_API_KEY": "api_key"}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    t.run(&["init", "--key-backend", "file"], None).ok();
+    t.run(&["register", file.to_str().unwrap()], None).ok();
+    assert_eq!(bash_completes(&t, &["authsome", "inspect", "acme"]), ["acme-internal"]);
+
+    // With the daemon up, connection names come from it.
+    t.login_key("openai", "sk-complete-test-abcdefghijklmnopqrstuvwxyz");
+    t.run(
+        &["login", "openai", "--connection", "work", "--stdin"],
+        Some("sk-complete-work-abcdefghijklmnopqrstuvwxyz"),
+    )
+    .ok();
+    assert_eq!(
+        bash_completes(&t, &["authsome", "get", "openai", "--connection", ""]),
+        ["default", "work"]
+    );
+    assert_eq!(
+        bash_completes(&t, &["authsome", "run", "--allow", "openai=w"]),
+        ["openai=work"]
+    );
+    // A flag's values and the shells.
+    assert_eq!(bash_completes(&t, &["authsome", "completions", "f"]), ["fish"]);
     let zsh = t.run(&["completions", "zsh"], None).ok().stdout;
-    assert!(zsh.starts_with("#compdef authsome"), "{zsh}");
+    assert!(zsh.contains("#compdef authsome"), "{zsh}");
     let fish = t.run(&["completions", "fish"], None).ok().stdout;
-    assert!(fish.contains("complete -c authsome"), "{fish}");
+    assert!(fish.contains("complete") && fish.contains("authsome"), "{fish}");
     t.run(&["completions", "tcsh"], None).code(2);
 }
 

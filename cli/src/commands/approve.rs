@@ -17,7 +17,7 @@ pub struct Args {
     /// The run (`authsome runs` lists them).
     run: String,
     /// The provider whose requests wait.
-    #[arg(value_name = "PROVIDER[=CONNECTION]")]
+    #[arg(value_name = "PROVIDER[=CONNECTION]", add = crate::complete::providers())]
     provider: String,
     /// Let only the held request go; the next one asks again.
     #[arg(long, conflicts_with = "lease")]

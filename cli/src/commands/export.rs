@@ -11,12 +11,13 @@ use crate::{connection_arg, provider_arg, Ctx};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Provider (or --all).
+    #[arg(add = crate::complete::providers())]
     provider: Option<String>,
     /// Every connected provider.
     #[arg(long, conflicts_with = "provider")]
     all: bool,
     /// Connection name (default `default`).
-    #[arg(long)]
+    #[arg(long, add = crate::complete::connections())]
     connection: Option<String>,
     /// Output format.
     #[arg(long, default_value = "env", value_parser = ["env", "json", "shell"])]

@@ -13,9 +13,10 @@ const SECRET_FIELDS: &[&str] = &["api_key", "access_token", "refresh_token", "id
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Provider.
+    #[arg(add = crate::complete::providers())]
     provider: String,
     /// Connection name (default `default`).
-    #[arg(long)]
+    #[arg(long, add = crate::complete::connections())]
     connection: Option<String>,
     /// Print only this field (status, expires_at, scopes, api_key, access_token, ...).
     #[arg(long)]

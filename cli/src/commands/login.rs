@@ -22,9 +22,10 @@ const MAX_STDIN: u64 = 64 * 1024;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Provider to connect.
+    #[arg(add = crate::complete::providers())]
     provider: String,
     /// Connection name (default `default`).
-    #[arg(long)]
+    #[arg(long, add = crate::complete::connections())]
     connection: Option<String>,
     /// Replace an existing connection.
     #[arg(long)]

@@ -49,6 +49,7 @@ pub enum McpCommand {
     /// Print what to add to an MCP host's configuration.
     Config {
         /// The server.
+        #[arg(add = crate::complete::providers())]
         name: String,
         /// The host.
         #[arg(long = "for", value_enum, default_value = "claude-desktop")]
@@ -57,9 +58,10 @@ pub enum McpCommand {
     /// Bridge standard input and output to the server (an MCP host runs this).
     Connect {
         /// The server.
+        #[arg(add = crate::complete::providers())]
         name: String,
         /// Connection name (default `default`).
-        #[arg(long)]
+        #[arg(long, add = crate::complete::connections())]
         connection: Option<String>,
     },
 }

@@ -11,6 +11,7 @@ use crate::{provider_arg, Ctx};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Provider.
+    #[arg(add = crate::complete::providers())]
     provider: String,
 }
 

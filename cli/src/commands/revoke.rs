@@ -11,9 +11,10 @@ use crate::{connection_arg, provider_arg, Ctx};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Provider.
+    #[arg(add = crate::complete::providers())]
     provider: String,
     /// Connection name (default `default`).
-    #[arg(long)]
+    #[arg(long, add = crate::complete::connections())]
     connection: Option<String>,
 }
 

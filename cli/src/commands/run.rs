@@ -30,7 +30,7 @@ pub const TRAMPOLINE: &str = "__contained-exec";
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Use this connection for a provider (default: `default`); repeatable.
-    #[arg(long = "connection", value_name = "PROVIDER=NAME")]
+    #[arg(long = "connection", value_name = "PROVIDER=NAME", add = crate::complete::providers())]
     connections: Vec<String>,
     /// Only these providers get credentials in this run (`PROVIDER` or
     /// `PROVIDER=CONNECTION`); repeatable or comma-separated. Requests to
@@ -38,7 +38,8 @@ pub struct Args {
     #[arg(
         long = "allow",
         value_name = "PROVIDER[=CONNECTION]",
-        value_delimiter = ','
+        value_delimiter = ',',
+        add = crate::complete::providers()
     )]
     allow: Vec<String>,
     /// Only GET, HEAD and OPTIONS get credentials; another method to a
