@@ -126,8 +126,14 @@ function renderProviders() {
 async function refresh() {
   try {
     snapshot = await invoke('snapshot');
+    document.getElementById('error').textContent = '';
     render();
   } catch (e) {
+    // The window can open before the daemon it hosts is serving: ask again.
+    if (e && e.code === 'starting') {
+      setTimeout(refresh, 250);
+      return;
+    }
     document.getElementById('error').textContent = e.message || String(e);
   }
 }

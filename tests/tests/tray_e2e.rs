@@ -296,10 +296,6 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     // A headless daemon already serves the home: the tray takes over from it.
     t.run(&["daemon", "start"], None).ok();
     let headless_pid = t.daemon_pid().expect("a headless daemon");
-    // A provider on a recording upstream, for the approval below.
-    let upstream = RawUpstream::start("127.0.0.7".parse().unwrap());
-    register(&t, api_key_provider("raw", &upstream.host_port()));
-    t.login_key("raw", "raw-tray-key-5Gm8Qw");
     let log = std::fs::File::create(t.dir().join("tray.log")).unwrap();
     let child = t
         .program(&bin)
@@ -322,11 +318,16 @@ fn the_tray_app_hosts_the_daemon_asks_in_windows_notifies_and_quits() {
     // nowhere, so the main window opens by itself (drawn, not blank).
     let first = wait_for_window(&t, "^Authsome$");
     std::thread::sleep(Duration::from_millis(2500));
-    screenshot(&t, "tray-main-at-start.png", &first);
+    // Nothing is connected yet: the window offers the common providers.
+    screenshot(&t, "tray-main-empty.png", &first);
     assert!(
         authsome_tests::process_gone(headless_pid),
         "the headless daemon stopped"
     );
+    // A provider on a recording upstream, for the approval below.
+    let upstream = RawUpstream::start("127.0.0.7".parse().unwrap());
+    register(&t, api_key_provider("raw", &upstream.host_port()));
+    t.login_key("raw", "raw-tray-key-5Gm8Qw");
     let config = std::fs::read_to_string(t.home().join("config.toml")).unwrap();
     assert!(
         config.contains("key_backend = \"keychain\""),
