@@ -103,10 +103,11 @@ fn connection_candidates(
         }
         for c in p.connections {
             if c.connection.starts_with(prefix) {
-                found
-                    .entry(c.connection)
-                    .or_default()
-                    .push(format!("{} {}", p.name, c.status.as_str()));
+                found.entry(c.connection).or_default().push(format!(
+                    "{} {}",
+                    p.name,
+                    c.status.as_str()
+                ));
             }
         }
     }

@@ -50,7 +50,7 @@ pub struct AuditEvent {
 
 /// What the audit log keeps of a proxied request: never headers, query
 /// strings or bodies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestActivity {
     /// The method.
     pub method: String,

@@ -15,7 +15,7 @@ use crate::wire::LoginResponse;
 const CAPACITY: usize = 1024;
 
 /// One event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A connection's status changed. `old: null` is a new connection;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::names::ProfileName;
 
 /// Where the master key lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyBackendKind {
     /// The OS keychain (Secret Service, macOS Keychain, Windows Credential Manager).

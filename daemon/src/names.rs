@@ -44,7 +44,7 @@ fn check(kind: &str, value: &str, allow_upper: bool, allow_dot: bool) -> Result<
 macro_rules! name_type {
     ($(#[$doc:meta])* $ty:ident, $kind:literal, upper: $upper:expr, dot: $dot:expr) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
         #[serde(transparent)]
         pub struct $ty(String);
 

@@ -16,7 +16,8 @@ use crate::vault::{KeySource, Status};
 pub const PROFILE_HEADER: &str = "x-authsome-profile";
 
 /// `GET /health`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "ok", "version": "0.1.0"}))]
 pub struct HealthResponse {
     /// Always `ok`.
     pub status: String,
@@ -29,7 +30,7 @@ pub struct HealthResponse {
 }
 
 /// `GET /v1/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusResponse {
     /// Daemon version.
     pub version: String,
@@ -64,7 +65,7 @@ pub struct StatusResponse {
 }
 
 /// `POST /v1/runs`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunRequest {
     /// Provider → connection, for `--connection PROVIDER=NAME`.
     #[serde(default)]
@@ -95,7 +96,7 @@ pub struct RunRequest {
 }
 
 /// A request held until the person decides (`--ask`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingApproval {
     /// Provider.
     pub provider: String,
@@ -121,7 +122,7 @@ pub struct PendingApproval {
 }
 
 /// How far an approval reaches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalScope {
     /// The held request only; the next one asks again.
@@ -137,7 +138,7 @@ pub enum ApprovalScope {
 pub type GrantView = crate::vault::store::Grant;
 
 /// `POST /v1/runs/{id}/approve` and `/deny`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApprovalRequest {
     /// `PROVIDER` or `PROVIDER=CONNECTION`.
     pub provider: String,
@@ -150,7 +151,7 @@ pub struct ApprovalRequest {
 }
 
 /// Answer to `POST /v1/runs`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunResponse {
     /// Run id.
     pub id: String,
@@ -169,28 +170,28 @@ pub struct RunResponse {
 }
 
 /// `POST /v1/runs/{id}/pid`: the command's process, whose exit ends the run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunPid {
     /// Process id of the command (the CLI's child).
     pub pid: u32,
 }
 
 /// `POST /v1/runs/{id}/end`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunEnd {
     /// The command's exit code.
     pub exit_code: i32,
 }
 
 /// Answer to ending a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunSummary {
     /// Requests injected per provider.
     pub injected: BTreeMap<String, u64>,
 }
 
 /// A live run, as `GET /v1/runs` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunInfo {
     /// Run id.
     pub id: String,
@@ -225,7 +226,7 @@ pub struct RunInfo {
 }
 
 /// A connection in a listing.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionSummary {
     /// Connection name.
     pub connection: String,
@@ -239,7 +240,7 @@ pub struct ConnectionSummary {
 }
 
 /// A provider in `GET /v1/connections`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProviderListing {
     /// Provider name.
     pub name: String,
@@ -261,7 +262,15 @@ pub struct ProviderListing {
 }
 
 /// `GET /v1/connections`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "profile": "default",
+    "providers": [{
+        "name": "openai", "display_name": "OpenAI", "auth_type": "api_key",
+        "flow": "api_key", "origin": "bundled", "status": "connected",
+        "connections": [{"connection": "default", "status": "connected", "expires_at": null}]
+    }]
+}))]
 pub struct ListResponse {
     /// Profile listed.
     pub profile: String,
@@ -270,7 +279,16 @@ pub struct ListResponse {
 }
 
 /// One connection (`GET /v1/connections/{provider}/{connection}`).
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "provider": "github", "display_name": "GitHub", "connection": "default",
+    "profile": "default", "status": "connected", "auth_type": "oauth2",
+    "scopes": ["repo"], "base_url": "https://api.github.com", "account": "octocat",
+    "expires_at": "2026-12-06T10:00:00Z", "obtained_at": "2026-12-06T02:00:00Z",
+    "last_refresh_at": null, "last_error": null,
+    "created_at": "2026-12-01T09:00:00Z", "updated_at": "2026-12-06T02:00:00Z",
+    "secrets": {"access_token": "***", "refresh_token": "***"}
+}))]
 pub struct ConnectionView {
     /// Provider name.
     pub provider: String,
@@ -307,7 +325,7 @@ pub struct ConnectionView {
 }
 
 /// One exported variable.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportVar {
     /// Environment variable name.
     pub name: String,
@@ -320,14 +338,17 @@ pub struct ExportVar {
 }
 
 /// `GET /v1/export`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "vars": [{"name": "OPENAI_API_KEY", "value": "sk-example", "provider": "openai", "connection": "default"}]
+}))]
 pub struct ExportResponse {
     /// Variables in provider order.
     pub vars: Vec<ExportVar>,
 }
 
 /// Who supplies a login's input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InputMode {
     /// The caller (a CLI on a terminal or with `--stdin`) sends it over the API.
@@ -338,7 +359,7 @@ pub enum InputMode {
 }
 
 /// `POST /v1/logins`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// Provider.
     pub provider: ProviderName,
@@ -369,7 +390,7 @@ pub struct LoginRequest {
 }
 
 /// Where a login stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum LoginState {
     /// Waiting for the person's input.
@@ -429,7 +450,7 @@ impl LoginState {
 }
 
 /// A login session as the API reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     /// Session id.
     pub id: String,
@@ -462,14 +483,14 @@ pub struct LoginResponse {
 }
 
 /// `POST /v1/logins/{id}/input`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct LoginInput {
     /// Field name → value.
     pub values: BTreeMap<String, Secret>,
 }
 
 /// `POST /v1/providers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
     /// The definition, as JSON.
     pub definition: serde_json::Value,
@@ -480,14 +501,15 @@ pub struct RegisterRequest {
 
 /// `POST /v1/connections/{provider}/{connection}/refresh`: a server refused
 /// this token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"rejected_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}))]
 pub struct RefreshRequest {
     /// SHA-256 (hex) of the access token the server refused.
     pub rejected_sha256: String,
 }
 
 /// `POST /v1/mcp/servers`: add a remote MCP server as a provider.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct McpAddRequest {
     /// The provider name to record it under.
     pub name: String,
@@ -506,7 +528,7 @@ pub struct McpAddRequest {
 }
 
 /// What `POST /v1/mcp/servers` found and recorded.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct McpAddResponse {
     /// Provider name.
     pub name: String,
@@ -535,7 +557,7 @@ pub struct McpAddResponse {
 }
 
 /// Answer to `POST /v1/providers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegisterResponse {
     /// Provider name.
     pub name: String,
@@ -546,7 +568,7 @@ pub struct RegisterResponse {
 }
 
 /// `GET /v1/providers/{name}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InspectResponse {
     /// The definition.
     pub definition: ProviderDef,
@@ -561,7 +583,7 @@ pub struct InspectResponse {
 }
 
 /// Answer to a revoke.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevokeResponse {
     /// Provider.
     pub provider: String,
@@ -576,7 +598,7 @@ pub struct RevokeResponse {
 }
 
 /// Answer to a remove.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RemoveResponse {
     /// Provider.
     pub provider: String,
@@ -587,14 +609,31 @@ pub struct RemoveResponse {
 }
 
 /// `POST /v1/profiles`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreateProfile {
     /// Profile name.
     pub name: crate::names::ProfileName,
 }
 
+/// `GET /v1/connections/{provider}/{connection}/headers`: the header the
+/// proxy would add for this connection, for code that cannot use the proxy.
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"headers": {"Authorization": "Bearer sk-example"}}))]
+pub struct HeadersResponse {
+    /// Header name to value (a secret).
+    pub headers: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for HeadersResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&String> = self.headers.keys().collect();
+        write!(f, "HeadersResponse {{ headers: {names:?} = *** }}")
+    }
+}
+
 /// A JSON error body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": "provider_not_found", "message": "provider not found: acme"}))]
 pub struct ErrorBody {
     /// Stable code.
     pub error: String,

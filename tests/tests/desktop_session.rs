@@ -47,10 +47,16 @@ fn bash_completes(t: &TestHome, words: &[&str]) -> Vec<String> {
     let script = t.run(&["completions", "bash"], None).ok().stdout;
     let file = t.dir().join("authsome.bash");
     std::fs::write(&file, script).unwrap();
-    let bin_dir = authsome_tests::authsome_bin().parent().unwrap().to_path_buf();
+    let bin_dir = authsome_tests::authsome_bin()
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let line = words.join(" ");
     let current = words.last().copied().unwrap_or("");
-    let prev = words.get(words.len().wrapping_sub(2)).copied().unwrap_or("");
+    let prev = words
+        .get(words.len().wrapping_sub(2))
+        .copied()
+        .unwrap_or("");
     let program = format!(
         "source {file}\nread -ra COMP_WORDS <<< \"$LINE\"\n[[ \"$LINE\" == *' ' ]] && COMP_WORDS+=('')\n\
          COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\nCOMP_LINE=\"$LINE\"; COMP_POINT=${{#LINE}}; COMP_TYPE=9\n\
@@ -69,7 +75,11 @@ fn bash_completes(t: &TestHome, words: &[&str]) -> Vec<String> {
         .args(["--norc", "-c", &program])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.trim().to_string())
@@ -103,7 +113,10 @@ fn bash_completes_commands_providers_and_the_running_daemons_connections() {
     .unwrap();
     t.run(&["init", "--key-backend", "file"], None).ok();
     t.run(&["register", file.to_str().unwrap()], None).ok();
-    assert_eq!(bash_completes(&t, &["authsome", "inspect", "acme"]), ["acme-internal"]);
+    assert_eq!(
+        bash_completes(&t, &["authsome", "inspect", "acme"]),
+        ["acme-internal"]
+    );
 
     // With the daemon up, connection names come from it.
     t.login_key("openai", "sk-complete-test-abcdefghijklmnopqrstuvwxyz");
@@ -121,11 +134,17 @@ fn bash_completes_commands_providers_and_the_running_daemons_connections() {
         ["openai=work"]
     );
     // A flag's values and the shells.
-    assert_eq!(bash_completes(&t, &["authsome", "completions", "f"]), ["fish"]);
+    assert_eq!(
+        bash_completes(&t, &["authsome", "completions", "f"]),
+        ["fish"]
+    );
     let zsh = t.run(&["completions", "zsh"], None).ok().stdout;
     assert!(zsh.contains("#compdef authsome"), "{zsh}");
     let fish = t.run(&["completions", "fish"], None).ok().stdout;
-    assert!(fish.contains("complete") && fish.contains("authsome"), "{fish}");
+    assert!(
+        fish.contains("complete") && fish.contains("authsome"),
+        "{fish}"
+    );
     t.run(&["completions", "tcsh"], None).code(2);
 }
 

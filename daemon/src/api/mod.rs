@@ -12,9 +12,12 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use std::sync::Arc;
 
@@ -152,42 +155,13 @@ fn has_token(headers: &HeaderMap, token: &str) -> bool {
         .is_some_and(|given| constant_time_eq(given, token))
 }
 
-/// The API's router over a daemon.
+/// The API's router over a daemon: `/health`, the bridge pages and the
+/// OAuth callback, and the token-guarded `/v1` routes of [`openapi`].
 pub fn router(services: Arc<Services>) -> Router {
+    let (v1, _) = v1().split_for_parts();
     Router::new()
         .route("/health", get(health))
-        .route("/v1/status", get(status))
-        .route("/v1/shutdown", post(shutdown))
-        .route("/v1/connections", get(list))
-        .route(
-            "/v1/connections/{provider}/{connection}",
-            get(get_connection),
-        )
-        .route(
-            "/v1/connections/{provider}/{connection}/refresh",
-            post(refresh_rejected),
-        )
-        .route(
-            "/v1/connections/{provider}/{connection}/revoke",
-            post(revoke),
-        )
-        .route("/v1/export", get(export))
-        .route("/v1/providers", get(providers).post(register))
-        .route("/v1/providers/{provider}", get(inspect))
-        .route("/v1/providers/{provider}/remove", post(remove))
-        .route("/v1/logins", post(begin_login))
-        .route("/v1/logins/{id}", get(login_status).delete(cancel_login))
-        .route("/v1/logins/{id}/input", post(login_input))
-        .route("/v1/profiles", get(profiles).post(create_profile))
-        .route("/v1/events", get(events))
-        .route("/v1/runs", post(begin_run).get(list_runs))
-        .route("/v1/runs/{id}/pid", post(watch_run))
-        .route("/v1/runs/{id}/end", post(end_run))
-        .route("/v1/runs/{id}/approve", post(approve))
-        .route("/v1/runs/{id}/deny", post(deny))
-        .route("/v1/grants", get(list_grants))
-        .route("/v1/mcp/servers", post(add_mcp_server))
-        .route("/v1/grants/{id}", delete(revoke_grant))
+        .merge(v1)
         .route("/bridge/{id}", get(bridge::page).post(bridge::submit))
         .route("/bridge/launch/{token}", get(bridge::launch))
         .route(crate::OAUTH_CALLBACK_PATH, get(bridge::oauth_callback))
@@ -197,8 +171,92 @@ pub fn router(services: Arc<Services>) -> Router {
         .with_state(services)
 }
 
+/// Every `/v1` route, registered with its description: the router and the
+/// OpenAPI document come from the same list, so neither has a route the
+/// other lacks.
+fn v1() -> OpenApiRouter<Arc<Services>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(openapi_json))
+        .routes(routes!(status))
+        .routes(routes!(shutdown))
+        .routes(routes!(list))
+        .routes(routes!(get_connection))
+        .routes(routes!(credential_headers))
+        .routes(routes!(refresh_rejected))
+        .routes(routes!(revoke))
+        .routes(routes!(export))
+        .routes(routes!(providers, register))
+        .routes(routes!(inspect))
+        .routes(routes!(remove))
+        .routes(routes!(begin_login))
+        .routes(routes!(login_status, cancel_login))
+        .routes(routes!(login_input))
+        .routes(routes!(profiles, create_profile))
+        .routes(routes!(events))
+        .routes(routes!(begin_run, list_runs))
+        .routes(routes!(watch_run))
+        .routes(routes!(end_run))
+        .routes(routes!(approve))
+        .routes(routes!(deny))
+        .routes(routes!(list_grants))
+        .routes(routes!(revoke_grant))
+        .routes(routes!(add_mcp_server))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Authsome daemon API",
+        description = "The local API of the Authsome daemon, on 127.0.0.1 only. Every /v1 route \
+                       needs `Authorization: Bearer <token>` with the token from `daemon.token` in \
+                       the Authsome home; `X-Authsome-Profile` picks a profile other than the \
+                       default. Before sending the token, check the daemon with \
+                       `GET /health?challenge=<nonce>`: its `proof` is hex HMAC-SHA256, keyed with \
+                       the token, over `authsome-daemon-proof\\n<port>\\n<nonce>`.",
+        license(name = "MIT")
+    ),
+    modifiers(&TokenScheme)
+)]
+struct ApiDoc;
+
+/// The bearer token every `/v1` route needs.
+struct TokenScheme;
+
+impl utoipa::Modify for TokenScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "token",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// The OpenAPI 3.1 document of every `/v1` route, generated from the
+/// handlers and the wire types.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = v1().into_openapi();
+    doc.info.version = crate::VERSION.into();
+    doc
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", summary = "This document",
+    responses((status = 200, description = "The OpenAPI 3.1 document of the /v1 routes", content_type = "application/json")),
+    security(("token" = [])))]
+async fn openapi_json() -> Response {
+    static DOC: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        openapi()
+            .to_json()
+            .expect("the OpenAPI document serialises")
+    });
+    ([(header::CONTENT_TYPE, "application/json")], DOC.as_str()).into_response()
+}
+
 /// `GET /v1/events`: the daemon's events as Server-Sent Events, each a JSON
 /// object named by its `type`, until the client or the daemon goes.
+#[utoipa::path(get, path = "/v1/events", summary = "The daemon's events as Server-Sent Events, each named by its type", responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = crate::events::Event)), security(("token" = [])))]
 async fn events(State(d): State<Arc<Services>>) -> impl IntoResponse {
     use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
     let sub = d.events().subscribe();
@@ -218,6 +276,7 @@ async fn events(State(d): State<Arc<Services>>) -> impl IntoResponse {
     Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
 }
 
+#[utoipa::path(get, path = "/v1/runs", summary = "The live runs", responses((status = 200, body = Vec<RunInfo>)), security(("token" = [])))]
 async fn list_runs(State(d): State<Arc<Services>>) -> Json<Vec<RunInfo>> {
     Json(d.runs().list())
 }
@@ -241,15 +300,18 @@ async fn health(
     })
 }
 
+#[utoipa::path(get, path = "/v1/status", summary = "The daemon, key backend, connections by state, runs", responses((status = 200, body = StatusResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn status(State(d): State<Arc<Services>>) -> Result<Json<StatusResponse>, Error> {
     d.status().await.map(Json)
 }
 
+#[utoipa::path(post, path = "/v1/shutdown", summary = "Stop the daemon", responses((status = 202, description = "Stopping")), security(("token" = [])))]
 async fn shutdown(State(d): State<Arc<Services>>) -> StatusCode {
     d.request_shutdown();
     StatusCode::ACCEPTED
 }
 
+#[utoipa::path(get, path = "/v1/connections", summary = "Every provider and its connections in the profile", responses((status = 200, body = ListResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn list(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -257,12 +319,15 @@ async fn list(
     d.connections().list(&p).await.map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct GetQuery {
+    /// Include the secret values (audited as `get`); else they are `***`.
     #[serde(default)]
     show_secret: bool,
 }
 
+#[utoipa::path(get, path = "/v1/connections/{provider}/{connection}", summary = "One connection, refreshed first when due; secrets only with show_secret", params(("provider" = String, Path, description = "Provider name"), ("connection" = String, Path, description = "Connection name"), GetQuery), responses((status = 200, body = ConnectionView), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn get_connection(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -281,6 +346,46 @@ async fn get_connection(
         .map(Json)
 }
 
+#[utoipa::path(get, path = "/v1/connections/{provider}/{connection}/headers",
+    summary = "The header the proxy would add for this connection (refreshed first when due)",
+    params(("provider" = String, Path, description = "Provider name"), ("connection" = String, Path, description = "Connection name")),
+    responses((status = 200, body = HeadersResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)),
+    security(("token" = [])))]
+async fn credential_headers(
+    State(d): State<Arc<Services>>,
+    Profile(p): Profile,
+    Path((provider, connection)): Path<(String, String)>,
+) -> Result<Json<HeadersResponse>, Error> {
+    let connection = ConnectionName::parse(&connection)?;
+    let (def, _) = d.catalogue().get(&provider)?;
+    let (_, value) = d
+        .runs()
+        .credential_header(&p, &provider, &connection)
+        .await?;
+    // The name as the provider spells it (the proxy's is lower case).
+    let name = match &def.api_key {
+        Some(spec) if def.auth_type == crate::providers::AuthType::ApiKey => {
+            spec.header_name.clone()
+        }
+        _ => "Authorization".to_string(),
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| {
+            Error::InvalidProvider(format!("{provider}: the credential is not a header value"))
+        })?
+        .to_string();
+    d.audit(
+        crate::audit::AuditEvent::new("get")
+            .about(p.as_str(), &provider, Some(connection.as_str()))
+            .detail("auth headers shown"),
+    );
+    Ok(Json(HeadersResponse {
+        headers: std::collections::BTreeMap::from([(name, value)]),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/connections/{provider}/{connection}/refresh", summary = "A server refused this token: refresh it once for every caller that met it", params(("provider" = String, Path, description = "Provider name"), ("connection" = String, Path, description = "Connection name")), request_body = RefreshRequest, responses((status = 200, body = ConnectionView), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn refresh_rejected(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -294,6 +399,7 @@ async fn refresh_rejected(
         .map(Json)
 }
 
+#[utoipa::path(post, path = "/v1/connections/{provider}/{connection}/revoke", summary = "Delete a connection's credentials", params(("provider" = String, Path, description = "Provider name"), ("connection" = String, Path, description = "Connection name")), responses((status = 200, body = RevokeResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn revoke(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -306,12 +412,16 @@ async fn revoke(
         .map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExportQuery {
+    /// One provider; without it, every connected provider.
     provider: Option<String>,
+    /// The connection (default `default`).
     connection: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/export", summary = "A connection's (or every connected provider's) credentials as environment variables", params(ExportQuery), responses((status = 200, body = ExportResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn export(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -327,6 +437,7 @@ async fn export(
         .map(Json)
 }
 
+#[utoipa::path(get, path = "/v1/providers", summary = "Every provider definition", responses((status = 200, body = Vec<crate::providers::ProviderDef>)), security(("token" = [])))]
 async fn providers(State(d): State<Arc<Services>>) -> Json<Vec<crate::providers::ProviderDef>> {
     Json(
         d.catalogue()
@@ -337,6 +448,7 @@ async fn providers(State(d): State<Arc<Services>>) -> Json<Vec<crate::providers:
     )
 }
 
+#[utoipa::path(post, path = "/v1/providers", summary = "Add a custom provider definition", request_body = RegisterRequest, responses((status = 200, body = RegisterResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn register(
     State(d): State<Arc<Services>>,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -344,6 +456,7 @@ async fn register(
     d.providers().register(req).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/v1/providers/{provider}", summary = "A provider's definition and its connections", params(("provider" = String, Path, description = "Provider name")), responses((status = 200, body = InspectResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn inspect(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -352,6 +465,7 @@ async fn inspect(
     d.connections().inspect(&p, &provider).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/v1/providers/{provider}/remove", summary = "Delete all of a provider's state in the profile", params(("provider" = String, Path, description = "Provider name")), responses((status = 200, body = RemoveResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn remove(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -360,6 +474,7 @@ async fn remove(
     d.connections().remove(&p, &provider).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/v1/logins", summary = "Start a login", request_body = LoginRequest, responses((status = 200, body = LoginResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn begin_login(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -368,14 +483,18 @@ async fn begin_login(
     d.logins().begin_login(&p, req).await.map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WaitQuery {
+    /// Seconds to wait for the state to change (at most 60).
     #[serde(default)]
     wait: u64,
+    /// The state the caller saw last (default `needs_input`).
     #[serde(default)]
     after: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/logins/{id}", summary = "A login's state, waiting up to `wait` seconds for a change", params(("id" = String, Path, description = "Id"), WaitQuery), responses((status = 200, body = LoginResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn login_status(
     State(d): State<Arc<Services>>,
     Path(id): Path<String>,
@@ -388,6 +507,7 @@ async fn login_status(
         .map(Json)
 }
 
+#[utoipa::path(delete, path = "/v1/logins/{id}", summary = "Cancel a login", params(("id" = String, Path, description = "Id")), responses((status = 204, description = "Cancelled"), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn cancel_login(
     State(d): State<Arc<Services>>,
     Path(id): Path<String>,
@@ -395,6 +515,7 @@ async fn cancel_login(
     d.logins().cancel_login(&id).map(|_| StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/v1/logins/{id}/input", summary = "Supply a login's input (client credentials, API key)", params(("id" = String, Path, description = "Id")), request_body = LoginInput, responses((status = 200, body = LoginResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn login_input(
     State(d): State<Arc<Services>>,
     Path(id): Path<String>,
@@ -407,6 +528,7 @@ async fn login_input(
         .map(Json)
 }
 
+#[utoipa::path(get, path = "/v1/profiles", summary = "The profiles", responses((status = 200, body = Vec<String>), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn profiles(State(d): State<Arc<Services>>) -> Result<Json<Vec<String>>, Error> {
     Ok(Json(
         d.home()
@@ -417,6 +539,7 @@ async fn profiles(State(d): State<Arc<Services>>) -> Result<Json<Vec<String>>, E
     ))
 }
 
+#[utoipa::path(post, path = "/v1/profiles", summary = "Create a profile", request_body = CreateProfile, responses((status = 201, description = "Created"), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn create_profile(
     State(d): State<Arc<Services>>,
     ApiJson(req): ApiJson<CreateProfile>,
@@ -427,6 +550,7 @@ async fn create_profile(
         .map(|_| StatusCode::CREATED)
 }
 
+#[utoipa::path(post, path = "/v1/runs", summary = "Start a run: its proxy credentials and environment", request_body = RunRequest, responses((status = 200, body = RunResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn begin_run(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -435,6 +559,7 @@ async fn begin_run(
     d.runs().begin_run(&p, req).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/v1/runs/{id}/approve", summary = "Let a run's held requests to a provider go on", params(("id" = String, Path, description = "Id")), request_body = ApprovalRequest, responses((status = 200, description = "A lease was given", body = GrantView), (status = 204, description = "Approved"), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn approve(
     State(d): State<Arc<Services>>,
     Path(id): Path<String>,
@@ -450,6 +575,7 @@ async fn approve(
     })
 }
 
+#[utoipa::path(post, path = "/v1/runs/{id}/deny", summary = "Refuse a run's held requests to a provider", params(("id" = String, Path, description = "Id")), request_body = ApprovalRequest, responses((status = 204, description = "Denied"), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn deny(
     State(d): State<Arc<Services>>,
     Path(id): Path<String>,
@@ -461,6 +587,7 @@ async fn deny(
         .map(|_| StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/v1/mcp/servers", summary = "Add a remote MCP server as a provider", request_body = McpAddRequest, responses((status = 200, body = McpAddResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn add_mcp_server(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -469,6 +596,7 @@ async fn add_mcp_server(
     crate::mcp::add_server(&d, &p, req).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/v1/grants", summary = "The leases given with approve --for", responses((status = 200, body = Vec<GrantView>), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn list_grants(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -476,6 +604,7 @@ async fn list_grants(
     d.runs().grants(&p).await.map(Json)
 }
 
+#[utoipa::path(delete, path = "/v1/grants/{id}", summary = "End a lease", params(("id" = String, Path, description = "Id")), responses((status = 200, body = GrantView), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn revoke_grant(
     State(d): State<Arc<Services>>,
     Profile(p): Profile,
@@ -484,6 +613,7 @@ async fn revoke_grant(
     d.runs().revoke_grant(&p, &id).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/v1/runs/{id}/end", summary = "End a run", params(("id" = String, Path, description = "Id")), request_body = RunEnd, responses((status = 200, body = RunSummary), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn end_run(
     State(d): State<Arc<Services>>,
     Path(id): Path<String>,
@@ -492,6 +622,7 @@ async fn end_run(
     d.runs().end_run(&id, req.exit_code).map(Json)
 }
 
+#[utoipa::path(post, path = "/v1/runs/{id}/pid", summary = "The process a run watches", params(("id" = String, Path, description = "Id")), request_body = RunPid, responses((status = 204, description = "Watching"), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
 async fn watch_run(
     State(d): State<Arc<Services>>,
     Path(id): Path<String>,
@@ -560,4 +691,63 @@ pub async fn serve(
         _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use super::*;
+
+    /// Every `/v1` route goes through [`v1`], where its description is
+    /// registered with it: none is added to the router by hand.
+    #[test]
+    fn no_v1_route_is_added_without_its_description() {
+        let source = include_str!("mod.rs");
+        let by_hand = format!(".route({}/v1", '"');
+        assert!(
+            !source.contains(&by_hand),
+            "a /v1 route added with .route()"
+        );
+        let doc = openapi();
+        assert!(doc.paths.paths.len() >= 25, "{:?}", doc.paths.paths.keys());
+        for (path, item) in &doc.paths.paths {
+            assert!(path.starts_with("/v1/"), "{path}");
+            for op in [&item.get, &item.post, &item.delete, &item.put, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                let security = serde_json::to_value(&op.security).unwrap();
+                assert_eq!(security, serde_json::json!([{"token": []}]), "{path}");
+            }
+        }
+    }
+
+    /// Each example in the document is a valid value of its wire type.
+    #[test]
+    fn the_documents_examples_parse_as_the_wire_types() {
+        fn parses<T: serde::de::DeserializeOwned>(example: &serde_json::Value) -> bool {
+            serde_json::from_value::<T>(example.clone()).is_ok()
+        }
+        let doc = serde_json::to_value(openapi()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut checked = 0;
+        for (name, schema) in schemas {
+            let Some(example) = schema.get("example").or_else(|| schema["examples"].get(0)) else {
+                continue;
+            };
+            let ok = match name.as_str() {
+                "ConnectionView" => parses::<ConnectionView>(example),
+                "ListResponse" => parses::<ListResponse>(example),
+                "ExportResponse" => parses::<ExportResponse>(example),
+                "HealthResponse" => parses::<HealthResponse>(example),
+                "RefreshRequest" => parses::<RefreshRequest>(example),
+                "HeadersResponse" => parses::<HeadersResponse>(example),
+                "ErrorBody" => parses::<ErrorBody>(example),
+                other => panic!("{other} has an example this test does not check"),
+            };
+            assert!(ok, "the example of {name} does not parse: {example}");
+            checked += 1;
+        }
+        assert!(checked >= 6, "{checked} examples checked");
+    }
 }

@@ -262,7 +262,9 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Discovery> {
 }
 
 /// How a server's client is had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Registration {
     /// RFC 7591, at the first login.

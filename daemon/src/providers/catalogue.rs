@@ -18,7 +18,7 @@ mod bundled {
 }
 
 /// Where a definition came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderOrigin {
     /// Shipped with Authsome.

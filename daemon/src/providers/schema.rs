@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 /// What kind of credential a provider uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthType {
     /// OAuth 2.0 tokens.
@@ -48,7 +48,7 @@ impl FromStr for AuthType {
 }
 
 /// How a credential is obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Flow {
     /// Authorization code with PKCE in the system browser.
@@ -97,7 +97,7 @@ impl FromStr for Flow {
 }
 
 /// `host_url`: one pattern or a list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum HostUrl {
     /// A single pattern.
@@ -117,7 +117,7 @@ impl HostUrl {
 }
 
 /// How client credentials are sent to the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuth {
     /// `client_id` and `client_secret` in the form body.
@@ -128,7 +128,7 @@ pub enum ClientAuth {
 }
 
 /// How the device-code token request is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceTokenFormat {
     /// `application/x-www-form-urlencoded` (RFC 8628).
@@ -139,7 +139,7 @@ pub enum DeviceTokenFormat {
 }
 
 /// The `oauth` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthSpec {
     /// Fills `{base_url}` when neither `--base-url` nor the client record gives one.
@@ -196,7 +196,7 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
 }
 
 /// The `api_key` block.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeySpec {
     /// Header the key goes in.
@@ -225,7 +225,7 @@ fn default_header_prefix() -> String {
 }
 
 /// A provider definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderDef {
     /// Unique, filesystem-safe name.

@@ -55,7 +55,9 @@ pub fn given_key() -> Option<zeroize::Zeroizing<String>> {
 }
 
 /// Which source the key in effect came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum KeySource {
     /// `AUTHSOME_MASTER_KEY`.

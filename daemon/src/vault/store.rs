@@ -27,7 +27,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const KEY_CHECK: &[u8] = b"authsome-key-check-v1";
 
 /// A connection's state, as `list` and `get --field status` show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Nothing stored for the provider.
@@ -710,7 +710,7 @@ impl Store {
 
 /// A lease: runs of `command` use this connection without being asked
 /// until `expires_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Grant {
     /// Its id (`authsome grants revoke ID`).
     pub id: String,
