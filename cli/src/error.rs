@@ -43,19 +43,6 @@ pub enum CliError {
     BrokenPipe,
 }
 
-/// Exit codes of the daemon's error codes; any other code exits 1.
-const DAEMON_EXIT_CODES: &[(&str, i32)] = &[
-    ("invalid_input", 2),
-    ("login_cancelled", 2),
-    ("profile_not_found", 2),
-    ("connection_not_found", 3),
-    ("provider_not_found", 4),
-    ("credential_missing", 5),
-    ("refresh_failed", 5),
-    ("already_connected", 6),
-    ("daemon_impostor", 9),
-];
-
 impl CliError {
     /// An error with one of the daemon's codes.
     pub fn daemon(code: &str, message: impl Into<String>) -> Self {
@@ -121,10 +108,7 @@ impl CliError {
             CliError::Unavailable(_) | CliError::Impostor(_) => 9,
             CliError::Exec { status, .. } => *status,
             CliError::NeedsAttention(_) => 5,
-            CliError::Daemon { code, .. } => DAEMON_EXIT_CODES
-                .iter()
-                .find(|(c, _)| c == code)
-                .map_or(1, |(_, n)| *n),
+            CliError::Daemon { code, .. } => authsome_client::Error::daemon(code, "").exit_code(),
             CliError::BadResponse(_) | CliError::Io(_) | CliError::ChecksFailed(_) => 1,
         }
     }
@@ -150,6 +134,18 @@ impl From<ErrorBody> for CliError {
                 code: e.error,
                 message: e.message,
             },
+        }
+    }
+}
+
+impl From<authsome_client::Error> for CliError {
+    fn from(e: authsome_client::Error) -> Self {
+        use authsome_client::Error as E;
+        match e {
+            E::Daemon { code, message } => CliError::Daemon { code, message },
+            E::Unavailable(m) => CliError::Unavailable(m),
+            E::Impostor(m) => CliError::Impostor(m),
+            E::BadResponse(m) => CliError::BadResponse(m),
         }
     }
 }

@@ -115,7 +115,11 @@ impl Ctx {
         if let Some(p) = &self.profile {
             authsome_daemon::names::ProfileName::parse(p)?;
         }
-        client::Client::connect(&self.home, self.profile.clone(), self.verbose)
+        Ok(client::Client::connect(
+            &self.home,
+            self.profile.clone(),
+            self.verbose,
+        )?)
     }
 }
 

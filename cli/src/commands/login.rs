@@ -86,10 +86,10 @@ fn send_input(
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
         .collect();
-    client.post(
+    Ok(client.post(
         &format!("/v1/logins/{}/input", enc(id)),
         &serde_json::json!({ "values": map }),
-    )
+    )?)
 }
 
 /// Waits for the login's next step on the daemon's event stream, showing a
@@ -123,7 +123,7 @@ fn wait_for_change(
                     "the daemon stopped while the login waited",
                 ))
             }
-            Some(Err(e)) => break Err(e),
+            Some(Err(e)) => break Err(e.into()),
             Some(Ok(event)) => {
                 if let Some(next) = follow::next_step(&event, &current.id, &current.state) {
                     break Ok(next.clone());

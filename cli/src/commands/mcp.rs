@@ -289,7 +289,7 @@ impl Bridge {
             enc(&self.name),
             enc(&self.connection)
         );
-        let fetched = self.daemon.get(&path);
+        let fetched = self.daemon.get(&path).map_err(CliError::from);
         self.keep(&mut cached, fetched)
     }
 
@@ -323,10 +323,13 @@ impl Bridge {
             enc(&self.name),
             enc(&self.connection)
         );
-        let fetched = self.daemon.post(
-            &path,
-            &json!({"rejected_sha256": authsome_daemon::secret::fingerprint(refused)}),
-        );
+        let fetched = self
+            .daemon
+            .post(
+                &path,
+                &json!({"rejected_sha256": authsome_daemon::secret::fingerprint(refused)}),
+            )
+            .map_err(CliError::from);
         let mut cached = self.token.lock().expect("token");
         self.keep(&mut cached, fetched)
     }

@@ -264,7 +264,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
                 // Registered before the child is ever waited for: until then
                 // its pid cannot be reused, even if it has exited.
                 if let Some(pid) = child.id() {
-                    let watched: CliResult<serde_json::Value> = client.post(
+                    let watched: authsome_client::Result<serde_json::Value> = client.post(
                         &format!("/v1/runs/{}/pid", enc(&run.id)),
                         &serde_json::json!({ "pid": pid }),
                     );
@@ -291,7 +291,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         Err(CliError::Exec { status, .. }) => *status,
         Err(_) => 126,
     };
-    let summary: CliResult<RunSummary> = client.post(
+    let summary: authsome_client::Result<RunSummary> = client.post(
         &format!("/v1/runs/{}/end", enc(&run.id)),
         &serde_json::json!({ "exit_code": code }),
     );

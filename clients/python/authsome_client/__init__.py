@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from ._daemon import DaemonClient, default_home
 from ._errors import (
@@ -45,6 +46,17 @@ __all__ = [
 
 # The secret field that authenticates requests, by auth type.
 _SECRET_FIELD = {"oauth2": "access_token", "api_key": "api_key"}
+
+
+@contextmanager
+def _answer() -> Iterator[None]:
+    """Turns a malformed answer from the daemon into an :class:`AuthsomeError`."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise AuthsomeError(
+            f"unexpected answer from the daemon ({type(e).__name__})", "bad_response"
+        ) from None
 
 
 def _seg(name: str, what: str) -> str:
@@ -102,6 +114,12 @@ class AuthLayer:
             raise AuthsomeError("unexpected answer from the daemon", "bad_response")
         return view
 
+    def _get_field(self, route: str, key: str, query: Optional[Dict[str, str]] = None) -> Any:
+        """``answer[key]`` of ``GET route``."""
+        answer = self._client.get(route, query)
+        with _answer():
+            return answer[key]
+
     def get_access_token(self, provider: str, connection: str = "default") -> Secret:
         """The credential to send: an OAuth2 access token (refreshed by the
         daemon when due) or an API key.
@@ -114,14 +132,19 @@ class AuthLayer:
         field = _SECRET_FIELD.get(str(auth_type))
         if field is None:
             raise AuthsomeError(f"unsupported auth type {auth_type!r} for {provider}", "bad_response")
-        value = (view.get("secrets") or {}).get(field)
+        with _answer():
+            value = (view.get("secrets") or {}).get(field)
+            value = _str(value) if value is not None else ""
         if not value or value == "***":
             status = view.get("status")
+            login = f"authsome login {provider}" + (
+                f" --connection {connection}" if connection != "default" else ""
+            )
             if status in ("expired", "invalid"):
                 reason = view.get("last_error") or "the token has expired"
-                message = f"{provider} ({connection}) is {status}: {reason}; run `authsome login {provider} --force`"
+                message = f"{provider} ({connection}) is {status}: {reason}; run `{login} --force`"
             else:
-                message = f"no {field} stored for {provider} ({connection}); run `authsome login {provider}`"
+                message = f"no {field} stored for {provider} ({connection}); run `{login}`"
             raise CredentialUnavailable(message)
         return Secret(value)
 
@@ -132,42 +155,45 @@ class AuthLayer:
             f"/v1/connections/{_seg(provider, 'provider')}/"
             f"{_seg(connection, 'connection')}/headers"
         )
-        answer = self._client.get(route)
-        headers = answer.get("headers") if isinstance(answer, dict) else None
-        if not isinstance(headers, dict):
-            raise AuthsomeError("unexpected answer from the daemon", "bad_response")
-        return SecretDict((str(k), Secret(v)) for k, v in headers.items())
+        headers = self._get_field(route, "headers")
+        with _answer():
+            return SecretDict((_str(k), Secret(_str(v))) for k, v in headers.items())
 
     def get_connection(self, provider: str, connection: str = "default") -> Connection:
         """A connection's metadata (status, scopes, expiry, ...); no secrets."""
-        return Connection.from_view(self._view(provider, connection, show_secret=False))
+        view = self._view(provider, connection, show_secret=False)
+        with _answer():
+            return Connection.from_view(view)
 
     def list_connections(self) -> List[ConnectionSummary]:
         """Every connection of the profile, one entry per (provider, connection)."""
-        answer = self._client.get("/v1/connections")
-        out: List[ConnectionSummary] = []
-        for p in answer.get("providers", []) if isinstance(answer, dict) else []:
-            for c in p.get("connections") or []:
-                out.append(
-                    ConnectionSummary(
-                        provider=p["name"],
-                        display_name=p.get("display_name") or p["name"],
-                        connection=c["connection"],
-                        status=c["status"],
-                        auth_type=p.get("auth_type", ""),
-                        expires_at=parse_time(c.get("expires_at")),
-                        last_error=c.get("last_error"),
-                    )
+        providers = self._get_field("/v1/connections", "providers")
+        with _answer():
+            return [
+                ConnectionSummary(
+                    provider=p["name"],
+                    display_name=p.get("display_name") or p["name"],
+                    connection=c["connection"],
+                    status=c["status"],
+                    auth_type=p.get("auth_type", ""),
+                    expires_at=parse_time(c.get("expires_at")),
+                    last_error=c.get("last_error"),
                 )
-        return out
+                for p in providers
+                for c in p.get("connections") or []
+            ]
 
     def export(self, provider: str, connection: str = "default") -> SecretDict:
         """The provider's environment variables, e.g. ``{"GITHUB_TOKEN": "..."}``."""
         _seg(provider, "provider")  # same checks as the path routes
         _seg(connection, "connection")
         query = {"provider": provider, "connection": connection}
-        answer = self._client.get("/v1/export", query)
-        variables = answer.get("vars") if isinstance(answer, dict) else None
-        if not isinstance(variables, list):
-            raise AuthsomeError("unexpected answer from the daemon", "bad_response")
-        return SecretDict((str(v["name"]), Secret(v["value"])) for v in variables)
+        variables = self._get_field("/v1/export", "vars", query)
+        with _answer():
+            return SecretDict((_str(v["name"]), Secret(_str(v["value"]))) for v in variables)
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value

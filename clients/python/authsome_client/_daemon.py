@@ -122,6 +122,7 @@ class DaemonClient:
             with _OPENER.open(url, timeout=min(self.timeout, 5.0)) as resp:
                 status, body = resp.status, resp.read(65536)
         except urllib.error.HTTPError as e:
+            e.close()
             log.debug("GET /health -> %s", e.code)
             raise impostor from None
         except (urllib.error.URLError, OSError) as e:
@@ -174,6 +175,9 @@ class DaemonClient:
             token = self._read_token()
             if self._probe(port, token):
                 return port, token
+        elif not os.access(self.home, os.W_OK):
+            # e.g. the empty read-only mount that covers the home inside a run
+            raise DaemonUnavailable(f"no daemon.json in {self.home}, which is read-only. {_HIDDEN_HOME}")
         if not self.start:
             raise DaemonUnavailable(
                 f"no Authsome daemon is running for {self.home}; "
@@ -209,8 +213,10 @@ class DaemonClient:
             with _OPENER.open(req, timeout=self.timeout) as resp:
                 status, body = resp.status, resp.read()
         except urllib.error.HTTPError as e:
+            with e:
+                body = e.read(65536)
             log.debug("GET %s -> %s", route, e.code)
-            raise self._error(e.code, e.read()) from None
+            raise self._error(e.code, body) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             if isinstance(reason, ConnectionRefusedError):

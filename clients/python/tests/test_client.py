@@ -335,6 +335,14 @@ class NoDaemonTests(unittest.TestCase):
         self.assertIn("/nonexistent/authsome-home", str(cm.exception))
         self.assertIn("authsome run", str(cm.exception))
 
+    def test_read_only_home_without_daemon_json_explains_authsome_run(self) -> None:
+        home = make_home(None)
+        self.addCleanup(shutil.rmtree, home, True)
+        with mock.patch("authsome_client._daemon.os.access", return_value=False):
+            with self.assertRaises(DaemonUnavailable) as cm:
+                AuthLayer(home=home).list_connections()
+        self.assertIn("authsome run", str(cm.exception))
+
     def test_missing_binary(self) -> None:
         home = make_home(None)
         self.addCleanup(shutil.rmtree, home, True)
@@ -459,6 +467,18 @@ class FakeDaemonTests(unittest.TestCase):
         ]})})
         got = [(c.provider, c.connection, c.status, c.last_error) for c in auth.list_connections()]
         self.assertEqual(got, [("github", "default", "connected", None), ("github", "work", "invalid", "invalid_grant")])
+
+    def test_malformed_answers_are_authsome_errors(self) -> None:
+        _, auth = self.daemon({
+            "/v1/connections": json_reply(200, {"providers": [{"connections": [{}]}]}),
+            "/v1/export": json_reply(200, {"vars": [{"name": "X", "value": None}]}),
+            "/v1/connections/github/default": (200, {}, b"not json"),
+        })
+        for call in (auth.list_connections, lambda: auth.export("github"),
+                     lambda: auth.get_connection("github")):
+            with self.assertRaises(AuthsomeError) as cm:
+                call()
+            self.assertEqual(cm.exception.code, "bad_response")
 
     def test_bad_names_are_refused_before_sending(self) -> None:
         fake, auth = self.daemon({})
