@@ -284,7 +284,33 @@ fn the_python_client_passes_its_tests_against_a_real_daemon() {
     broken.state().switches.refresh_error = Some("invalid_grant".into());
     std::thread::sleep(Duration::from_millis(1500));
 
+    // Installed with pip from a copy of the source (the build leaves files
+    // behind), and tested as installed.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/python");
+    let source = t.dir().join("python-src");
+    let installed = t.dir().join("python-lib");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&root)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let pip = t
+        .program("python3")
+        .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
+        .arg(&installed)
+        .arg(&source)
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(
+        pip.status.success(),
+        "pip install failed: {}",
+        String::from_utf8_lossy(&pip.stderr)
+    );
+    assert!(installed.join("authsome_client/__init__.py").exists());
     let bin_dir = authsome_tests::authsome_bin()
         .parent()
         .unwrap()
@@ -293,7 +319,8 @@ fn the_python_client_passes_its_tests_against_a_real_daemon() {
         .program("python3")
         .args(["-m", "unittest", "discover", "-v", "-s"])
         .arg(root.join("tests"))
-        .env("PYTHONPATH", &root)
+        .env("PYTHONPATH", &installed)
+        .env("AUTHSOME_CLIENT_UNDER_TEST", installed.join("authsome_client"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env(
             "PATH",

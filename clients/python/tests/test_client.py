@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from unittest import mock
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The package next to these tests, unless the harness installed one to test.
+if "AUTHSOME_CLIENT_UNDER_TEST" not in os.environ:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from authsome_client import (  # noqa: E402
     AuthLayer,
@@ -51,6 +53,11 @@ from authsome_client import (  # noqa: E402
     SecretDict,
 )
 from authsome_client._types import parse_time  # noqa: E402
+
+if "AUTHSOME_CLIENT_UNDER_TEST" in os.environ:
+    # The installed package is the one under test, not the source tree.
+    _loaded = Path(sys.modules["authsome_client"].__file__).parent
+    assert _loaded == Path(os.environ["AUTHSOME_CLIENT_UNDER_TEST"]), _loaded
 
 PROXY_ENV = {
     "HTTP_PROXY": "http://127.0.0.1:9",
@@ -356,15 +363,22 @@ class NoDaemonTests(unittest.TestCase):
             self.skipTest("no authsome binary on PATH")
         tmp = tempfile.mkdtemp(prefix="authsome-py-start-")
         home = os.path.join(tmp, "home")
+        self.addCleanup(shutil.rmtree, tmp, True)
         env = {"AUTHSOME_HOME": home, "HOME": tmp, "AUTHSOME_PORT": str(free_port())}
+        # Every command gets this home explicitly: the cleanup runs after the
+        # patched environment is restored, and must not stop another daemon.
+        full_env = {k: v for k, v in os.environ.items()
+                    if k not in ("AUTHSOME_MASTER_KEY", "AUTHSOME_PROFILE")}
+        full_env.update(env)
+
+        def run(*args: str) -> "subprocess.CompletedProcess[bytes]":
+            return subprocess.run([binary, *args], stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=60, env=full_env)
+
         with mock.patch.dict(os.environ, env):
             os.environ.pop("AUTHSOME_MASTER_KEY", None)
             os.environ.pop("AUTHSOME_PROFILE", None)
-            run = lambda *args: subprocess.run(  # noqa: E731
-                [binary, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=60
-            )
             self.assertEqual(run("init", "--key-backend", "file").returncode, 0)
-            self.addCleanup(shutil.rmtree, tmp, True)
             self.addCleanup(run, "daemon", "stop")
             auth = AuthLayer()
             self.assertEqual(auth.list_connections(), [])
