@@ -198,6 +198,42 @@ fn the_rust_client_sends_nothing_to_an_impostor_and_signals_no_process() {
     );
 }
 
+/// A program that is not `authsome` starts the daemon through the library
+/// with `authsome` found on the `PATH`, or says it cannot.
+#[test]
+fn a_program_using_the_rust_client_starts_the_daemon_from_the_path() {
+    let t = TestHome::new();
+    t.run(&["init", "--key-backend", "file"], None).ok();
+    let demo = authsome_tests::authsome_bin().with_file_name("authsome-client-demo");
+    // Without `authsome` on the PATH: no daemon, and it says so (exit 9).
+    let out = t
+        .program(&demo)
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(9));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "error daemon_unavailable 9"
+    );
+    assert!(t.daemon_info().is_none());
+    // With it: the daemon starts, and the key comes back.
+    let bin_dir = demo.parent().unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin_dir.display());
+    let out = t.program(&demo).env("PATH", &path).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "error connection_not_found 3"
+    );
+    assert!(t.daemon_pid().is_some(), "the library started the daemon");
+    t.login_key("openai", OPENAI_KEY);
+    let out = t.program(&demo).env("PATH", &path).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("ok {} Authorization", OPENAI_KEY.len())
+    );
+}
+
 /// Each documented route is served (its method is routed, another method
 /// on its path is 405), and the document needs the token.
 #[test]
@@ -320,7 +356,10 @@ fn the_python_client_passes_its_tests_against_a_real_daemon() {
         .args(["-m", "unittest", "discover", "-v", "-s"])
         .arg(root.join("tests"))
         .env("PYTHONPATH", &installed)
-        .env("AUTHSOME_CLIENT_UNDER_TEST", installed.join("authsome_client"))
+        .env(
+            "AUTHSOME_CLIENT_UNDER_TEST",
+            installed.join("authsome_client"),
+        )
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env(
             "PATH",
