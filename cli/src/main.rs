@@ -66,6 +66,9 @@ enum Command {
     Log(commands::log::Args),
     /// Check the installation.
     Doctor,
+    /// Rotate the master key: every stored secret re-sealed with a new key
+    /// (crash-safe; stops the daemon, the next command starts it again).
+    Rekey,
     /// One screen at a glance: the daemon, the key, connections by state
     /// with the soonest expiry, live runs, the last error.
     Status,
@@ -148,6 +151,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Register(a) => commands::register::run(&ctx, a),
         Command::Log(a) => commands::log::run(&ctx, a),
         Command::Doctor => commands::doctor::run(&ctx),
+        Command::Rekey => commands::rekey::run(&ctx),
         Command::Status => commands::status::run(&ctx),
         Command::Tray(c) => commands::tray::run(&ctx, c),
         Command::Open => commands::open::run(&ctx),

@@ -115,6 +115,9 @@ impl Daemon {
             .map_err(|e| Error::io("listener", e))?
             .port();
 
+        // A key rotation a crash interrupted ends before the key is loaded.
+        crate::vault::rekey::finish(&home, &mut |step| tracing::warn!("key rotation: {step}"))
+            .await?;
         let loader = MasterKeyLoader::new(home.clone());
         let (init, key, key_source) = tokio::task::spawn_blocking(move || -> Result<_> {
             let init = loader.init(None)?;

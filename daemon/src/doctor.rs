@@ -100,6 +100,10 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
     match (&key, backend) {
         (Ok((_, source)), _) => {
             let mut detail = format!("master key from {}", source.as_str());
+            match home.load_config().ok().and_then(|c| c.vault.key_rotated_at) {
+                Some(at) => detail.push_str(&format!(", last rotated {at}")),
+                None => detail.push_str(", never rotated (`authsome rekey`)"),
+            }
             if backend == Some(KeyBackendKind::File) && !env_key {
                 detail.push_str(&format!(
                     " ({}); {keychain_detail}",

@@ -129,6 +129,9 @@ pub struct VaultConfig {
     /// The key backend chosen when the home was created; never changed by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_backend: Option<KeyBackendKind>,
+    /// When `authsome rekey` last rotated the master key (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_rotated_at: Option<String>,
 }
 
 /// A home directory and the paths inside it.
@@ -220,6 +223,10 @@ impl Home {
     /// `master.key` (file key backend only).
     pub fn master_key_path(&self) -> PathBuf {
         self.root.join("master.key")
+    }
+    /// `master.key.next`: a new master key staged by `authsome rekey` (file backend).
+    pub fn staged_key_path(&self) -> PathBuf {
+        self.root.join("master.key.next")
     }
 
     /// Creates the home and its directories, all 0700.
@@ -360,6 +367,7 @@ mod tests {
             port: Some(9000),
             vault: VaultConfig {
                 key_backend: Some(KeyBackendKind::File),
+                key_rotated_at: None,
             },
             proxy: ProxyConfig {
                 extra_ca_file: Some(PathBuf::from("/etc/corp-ca.pem")),

@@ -16,6 +16,7 @@ pub mod mcp;
 pub mod open;
 pub mod profile;
 pub mod register;
+pub mod rekey;
 pub mod remove;
 pub mod revoke;
 pub mod run;

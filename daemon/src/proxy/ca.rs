@@ -99,6 +99,28 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::Internal(format!("ca.pem: {e:?}")))
 }
 
+/// Re-seals the CA's private key from `old` to `new` (written whole, by
+/// rename). False when there is no CA yet or it already opens with `new`.
+pub fn reseal_key(home: &Home, old: &MasterKey, new: &MasterKey) -> Result<bool> {
+    let path = home.ca_dir().join("ca.key.sealed");
+    let sealed = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(path.display().to_string(), e)),
+    };
+    if new.open(KEY_AAD, &sealed).is_ok() {
+        return Ok(false);
+    }
+    let plain = old.open(KEY_AAD, &sealed).map_err(|_| {
+        Error::MasterKey(format!(
+            "neither the home's key nor the new one opens the proxy CA key ({})",
+            path.display()
+        ))
+    })?;
+    write_private_file(&path, &new.seal(KEY_AAD, &plain))?;
+    Ok(true)
+}
+
 impl CertificateAuthority {
     /// Loads the home's CA, creating it on first use.
     pub fn load_or_create(home: &Home, key: &MasterKey) -> Result<CertificateAuthority> {

@@ -312,13 +312,123 @@ impl MasterKeyLoader {
         }
     }
 
+    /// Stores `key` beside the home's key, as the key a rotation moves to
+    /// (`master.key.next`, or a second keychain entry). Nothing is sealed
+    /// with it before this returns.
+    pub fn stage(&self, key: &MasterKey) -> Result<()> {
+        match self.backend()? {
+            KeyBackendKind::File => {
+                let mut text = key.to_base64();
+                text.push('\n');
+                write_private_file(&self.home.staged_key_path(), text.as_bytes())
+            }
+            KeyBackendKind::Keychain => {
+                let entry = self.staged_entry()?;
+                entry
+                    .set_password(&key.to_base64())
+                    .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
+                let back = zeroize::Zeroizing::new(
+                    entry
+                        .get_password()
+                        .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?,
+                );
+                if back.as_str() != key.to_base64().as_str() {
+                    return Err(keychain_unavailable(
+                        "the keychain did not return the key just stored".into(),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The key a rotation that has not finished moves to, if any.
+    pub fn staged(&self) -> Result<Option<MasterKey>> {
+        match self.backend()? {
+            KeyBackendKind::File => {
+                let path = self.home.staged_key_path();
+                if !path.exists() {
+                    return Ok(None);
+                }
+                self.read_file_key(&path).map(Some)
+            }
+            KeyBackendKind::Keychain => match self.staged_entry()?.get_password() {
+                Ok(text) => Ok(Some(MasterKey::from_base64(&zeroize::Zeroizing::new(
+                    text,
+                ))?)),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => Err(keychain_unavailable(describe_keyring_error(&e))),
+            },
+        }
+    }
+
+    /// Makes the staged key the home's key, then forgets the staged copy.
+    /// A crash in between leaves both holding the new key.
+    pub fn promote_staged(&self) -> Result<()> {
+        match self.backend()? {
+            KeyBackendKind::File => {
+                let (from, to) = (self.home.staged_key_path(), self.home.master_key_path());
+                std::fs::rename(&from, &to)
+                    .map_err(|e| Error::io(from.display().to_string(), e))?;
+                if let Ok(dir) = std::fs::File::open(self.home.root()) {
+                    let _ = dir.sync_all();
+                }
+                Ok(())
+            }
+            KeyBackendKind::Keychain => {
+                let Some(key) = self.staged()? else {
+                    return Ok(());
+                };
+                let main = keyring::Entry::new(KEYCHAIN_SERVICE, &keychain_user(&self.home))
+                    .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
+                main.set_password(&key.to_base64())
+                    .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
+                let back = zeroize::Zeroizing::new(
+                    main.get_password()
+                        .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?,
+                );
+                if back.as_str() != key.to_base64().as_str() {
+                    return Err(keychain_unavailable(
+                        "the keychain did not return the key just stored".into(),
+                    ));
+                }
+                match self.staged_entry()?.delete_credential() {
+                    Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                    Err(e) => Err(keychain_unavailable(describe_keyring_error(&e))),
+                }
+            }
+        }
+    }
+
+    /// The home's recorded backend (a home without one has no key to rotate).
+    fn backend(&self) -> Result<KeyBackendKind> {
+        self.recorded_backend()?.ok_or_else(|| {
+            Error::MasterKey(format!(
+                "{} has no master key yet; run `authsome init`",
+                self.home.root().display()
+            ))
+        })
+    }
+
+    fn staged_entry(&self) -> Result<keyring::Entry> {
+        keyring::Entry::new(
+            KEYCHAIN_SERVICE,
+            &format!("{}:next", keychain_user(&self.home)),
+        )
+        .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))
+    }
+
     /// The backend recorded for the home, if any.
     pub fn recorded_backend(&self) -> Result<Option<KeyBackendKind>> {
         Ok(self.home.load_config()?.vault.key_backend)
     }
 
-    /// Deletes the home's keychain entry (used by tests that clean up after themselves).
+    /// Deletes the home's keychain entries (used by tests that clean up after themselves).
     pub fn delete_keychain_key(&self) -> Result<()> {
+        match self.staged_entry()?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => {}
+            Err(e) => return Err(keychain_unavailable(describe_keyring_error(&e))),
+        }
         let entry = keyring::Entry::new(KEYCHAIN_SERVICE, &keychain_user(&self.home))
             .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
         match entry.delete_credential() {

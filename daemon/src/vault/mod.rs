@@ -3,6 +3,7 @@
 
 pub mod crypto;
 pub mod keys;
+pub mod rekey;
 pub mod store;
 pub mod stores;
 

@@ -177,6 +177,11 @@ pub struct Store {
     generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// The associated data of a sealed field: the table, row and field it belongs to.
+fn aad(profile: &ProfileName, table: &str, provider: &str, name: &str, field: &str) -> String {
+    format!("{table}:{profile}/{provider}/{name}:{field}")
+}
+
 fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -277,7 +282,94 @@ impl Store {
     }
 
     fn aad(&self, table: &str, provider: &str, name: &str, field: &str) -> String {
-        format!("{table}:{}/{provider}/{name}:{field}", self.profile)
+        aad(&self.profile, table, provider, name, field)
+    }
+
+    /// Re-seals every sealed field of the store at `path` (and its key
+    /// check) from `old` to `new`, in one transaction: the store opens with
+    /// one key or the other, never half and half. `None` when it already
+    /// opens with `new`; else the number of fields re-sealed.
+    pub async fn reseal(
+        path: &Path,
+        profile: &ProfileName,
+        old: &MasterKey,
+        new: &MasterKey,
+    ) -> Result<Option<usize>> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let check_aad = format!("meta:{profile}:key_check");
+        let check: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'key_check'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(sealed) = &check {
+            if new.open(&check_aad, sealed).is_ok() {
+                return Ok(None);
+            }
+            old.open(&check_aad, sealed).map_err(|_| {
+                Error::MasterKey(format!(
+                    "neither the home's key nor the new one opens the store of profile {profile}"
+                ))
+            })?;
+        }
+        let mut fields = 0;
+        let rows = sqlx::query(
+            "SELECT provider, name, access_token, refresh_token, id_token, api_key FROM connections",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let (provider, name): (String, String) = (row.get("provider"), row.get("name"));
+            for field in ["access_token", "refresh_token", "id_token", "api_key"] {
+                let Some(blob) = row.get::<Option<Vec<u8>>, _>(field) else {
+                    continue;
+                };
+                let aad = aad(profile, "connections", &provider, &name, field);
+                let plain = old.open(&aad, &blob)?;
+                sqlx::query(&format!(
+                    "UPDATE connections SET {field} = ? WHERE provider = ? AND name = ?"
+                ))
+                .bind(new.seal(&aad, &plain))
+                .bind(&provider)
+                .bind(&name)
+                .execute(&mut *tx)
+                .await?;
+                fields += 1;
+            }
+        }
+        let rows = sqlx::query("SELECT provider, client_secret FROM clients")
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in rows {
+            let provider: String = row.get("provider");
+            let Some(blob) = row.get::<Option<Vec<u8>>, _>("client_secret") else {
+                continue;
+            };
+            let aad = aad(profile, "clients", &provider, "-", "client_secret");
+            let plain = old.open(&aad, &blob)?;
+            sqlx::query("UPDATE clients SET client_secret = ? WHERE provider = ?")
+                .bind(new.seal(&aad, &plain))
+                .bind(&provider)
+                .execute(&mut *tx)
+                .await?;
+            fields += 1;
+        }
+        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES ('key_check', ?)")
+            .bind(new.seal(&check_aad, KEY_CHECK))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        pool.close().await;
+        Ok(Some(fields))
     }
 
     fn seal(
@@ -822,6 +914,82 @@ mod tests {
                 ..Default::default()
             },
         )
+    }
+
+    #[tokio::test]
+    async fn reseal_moves_every_sealed_field_to_the_new_key_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k1, k2) = (MasterKey::generate(), MasterKey::generate());
+        let store = open(dir.path(), Arc::new(k1.clone())).await.unwrap();
+        let mut oauth = api_key_record("fake", "work", "unused");
+        oauth.meta.auth_type = AuthType::OAuth2;
+        oauth.secrets = ConnectionSecrets {
+            access_token: Some(Secret::new("at-reseal".into())),
+            refresh_token: Some(Secret::new("rt-reseal".into())),
+            id_token: Some(Secret::new("id-reseal".into())),
+            api_key: None,
+        };
+        store.put_connection(&oauth, Existing::Keep).await.unwrap();
+        store
+            .put_connection(
+                &api_key_record("openai", "default", "sk-reseal"),
+                Existing::Keep,
+            )
+            .await
+            .unwrap();
+        let provider = ProviderName::parse("fake").unwrap();
+        store
+            .put_client(&ClientRecord {
+                provider: provider.clone(),
+                client_id: "cid".into(),
+                client_secret: Some(Secret::new("cs-reseal".into())),
+                base_url: None,
+                registered: false,
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        let path = dir.path().join("p/store.db");
+        let profile = ProfileName::default_name();
+        // Three OAuth tokens, one API key, one client secret.
+        assert_eq!(
+            Store::reseal(&path, &profile, &k1, &k2).await.unwrap(),
+            Some(5)
+        );
+        // Done once: again it is a no-op, and the old key no longer opens it.
+        assert_eq!(
+            Store::reseal(&path, &profile, &k1, &k2).await.unwrap(),
+            None
+        );
+        let err = open(dir.path(), Arc::new(k1.clone())).await.unwrap_err();
+        assert!(matches!(err, Error::MasterKey(_)), "{err}");
+        let store = open(dir.path(), Arc::new(k2.clone())).await.unwrap();
+        let got = store
+            .get_connection(&oauth.meta.provider, &oauth.meta.connection)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.secrets.access_token.unwrap().expose(), "at-reseal");
+        assert_eq!(got.secrets.refresh_token.unwrap().expose(), "rt-reseal");
+        assert_eq!(got.secrets.id_token.unwrap().expose(), "id-reseal");
+        let key = store
+            .get_connection(
+                &ProviderName::parse("openai").unwrap(),
+                &ConnectionName::default_name(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(key.secrets.api_key.unwrap().expose(), "sk-reseal");
+        let client = store.get_client(&provider).await.unwrap().unwrap();
+        assert_eq!(client.client_secret.unwrap().expose(), "cs-reseal");
+        store.close().await;
+        // A third key opens neither: refused, nothing changed.
+        let k3 = MasterKey::generate();
+        assert!(Store::reseal(&path, &profile, &k3, &MasterKey::generate())
+            .await
+            .is_err());
+        assert!(open(dir.path(), Arc::new(k2)).await.is_ok());
     }
 
     #[tokio::test]
