@@ -122,7 +122,7 @@ fn rekey_killed_at_any_moment_leaves_every_secret_readable() {
         let (step, delay) = if i % 2 == 0 {
             (Some(i / 2 % steps), Duration::ZERO)
         } else {
-            let micros = rng.next() % (whole.as_micros() as u64 * 2 + 1);
+            let micros = rng.next() % (whole.as_micros() as u64 + 1);
             (None, Duration::from_micros(micros))
         };
         if kill_rekey(&t, step, delay) {
@@ -151,7 +151,7 @@ fn rekey_killed_at_any_moment_leaves_every_secret_readable() {
     assert!(rotated >= 20, "{rotated} rotations took effect");
     // The kills did land inside rotations, with a staged key left behind.
     assert!(
-        interrupted >= 30,
+        interrupted >= 25,
         "{interrupted} kills interrupted a rotation"
     );
     assert!(staged_left >= 10, "{staged_left} kills left a staged key");
