@@ -39,6 +39,8 @@ pub enum CliError {
     ChecksFailed(String),
     /// `status`: a connection is expired or invalid.
     NeedsAttention(String),
+    /// `import`: some keys were skipped (exit 8).
+    Skipped(String),
     /// Stdout was closed by the reader (`authsome list | head`): not a failure.
     BrokenPipe,
 }
@@ -76,6 +78,7 @@ impl CliError {
             CliError::Exec { .. } => "command_failed",
             CliError::ChecksFailed(_) => "doctor_failed",
             CliError::NeedsAttention(_) => "needs_attention",
+            CliError::Skipped(_) => "skipped",
             CliError::BrokenPipe => "broken_pipe",
         }
     }
@@ -91,7 +94,8 @@ impl CliError {
             | CliError::BadResponse(m)
             | CliError::Io(m)
             | CliError::ChecksFailed(m)
-            | CliError::NeedsAttention(m) => m,
+            | CliError::NeedsAttention(m)
+            | CliError::Skipped(m) => m,
             CliError::BrokenPipe => "",
         }
     }
@@ -99,7 +103,7 @@ impl CliError {
     /// Exit codes: 0 ok, 1 error, 2 usage, invalid input or cancelled, 3
     /// connection not found, 4 provider not found, 5 credential missing or
     /// refresh failed, or (`status`) a connection needs attention, 6 already
-    /// connected, 9 daemon unavailable or not
+    /// connected, 8 (`import`) some keys were skipped, 9 daemon unavailable or not
     /// ours; `run` exits 126/127 when its command cannot start.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -108,6 +112,7 @@ impl CliError {
             CliError::Unavailable(_) | CliError::Impostor(_) => 9,
             CliError::Exec { status, .. } => *status,
             CliError::NeedsAttention(_) => 5,
+            CliError::Skipped(_) => 8,
             CliError::Daemon { code, .. } => authsome_client::Error::daemon(code, "").exit_code(),
             CliError::BadResponse(_) | CliError::Io(_) | CliError::ChecksFailed(_) => 1,
         }

@@ -20,6 +20,7 @@ pub const EXAMPLES: &[(&[&str], &str)] = &[
     (&["register"], "authsome register ./acme.json\n  authsome register ./acme.json --force"),
     (&["log"], "authsome log\n  authsome log -n 100 --json\n  authsome log --run run-Xc3k9PqLm2Ve"),
     (&["doctor"], "authsome doctor\n  authsome doctor --json"),
+    (&["import"], "authsome import --dry-run\n  authsome import\n  authsome import --from ~/old-project/.env --force"),
     (&["rekey"], "authsome rekey\n  authsome doctor          # shows when the key was last rotated"),
     (&["status"], "authsome status\n  authsome status --json || echo \"a connection needs a login\""),
     (&["open"], "authsome open"),

@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod complete;
+mod dotenv;
 mod error;
 mod examples;
 mod output;
@@ -37,6 +38,9 @@ enum Command {
     Init(commands::init::Args),
     /// Connect a provider: API key, or OAuth (pkce, device_code, dcr_pkce).
     Login(commands::login::Args),
+    /// Store the API keys found in .env files and the environment (by each
+    /// provider's variable, such as OPENAI_API_KEY); --dry-run to look first.
+    Import(commands::import::Args),
     /// Every provider and connection with its state.
     List,
     /// Show a connection; secrets only with --show-secret.
@@ -137,6 +141,7 @@ fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),
         Command::Login(a) => commands::login::run(&ctx, a),
+        Command::Import(a) => commands::import::run(&ctx, a),
         Command::List => commands::list::run(&ctx),
         Command::Get(a) => commands::get::run(&ctx, a),
         Command::Export(a) => commands::export::run(&ctx, a),

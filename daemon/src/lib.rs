@@ -35,6 +35,7 @@ pub mod events;
 pub mod flows;
 pub mod home;
 pub mod identity;
+pub mod import;
 pub mod instance;
 pub mod invariants;
 pub mod logging;

@@ -615,6 +615,92 @@ pub struct CreateProfile {
     pub name: crate::names::ProfileName,
 }
 
+/// `POST /v1/import`: API keys found in `.env` files or the environment.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct ImportRequest {
+    /// The connection to import into (default `default`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub connection: Option<ConnectionName>,
+    /// Replace a stored key that differs.
+    #[serde(default)]
+    pub force: bool,
+    /// Only say what would happen.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The keys, one per provider.
+    pub keys: Vec<ImportKey>,
+}
+
+/// One key to import.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct ImportKey {
+    /// Provider whose `env_var` named it.
+    pub provider: String,
+    /// The variable it was found under.
+    pub variable: String,
+    /// Where: `environment`, or `file:line`.
+    pub source: String,
+    /// The key.
+    pub value: Secret,
+}
+
+/// What importing one key did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportOutcome {
+    /// No key was stored: imported.
+    New,
+    /// The stored key is the same: nothing to do.
+    Same,
+    /// A different key is stored: skipped (`--force` replaces it).
+    Different,
+    /// A different key was stored and is replaced (`--force`).
+    Replaced,
+    /// The key does not match the provider's pattern: skipped.
+    Invalid,
+    /// Different values were found for the provider (`authsome import`
+    /// decides this before asking the daemon): skipped.
+    Conflict,
+}
+
+impl ImportOutcome {
+    /// True when the key was not imported and is not already stored.
+    pub fn skipped(self) -> bool {
+        matches!(
+            self,
+            ImportOutcome::Different | ImportOutcome::Invalid | ImportOutcome::Conflict
+        )
+    }
+}
+
+/// One key's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportResult {
+    /// Provider.
+    pub provider: String,
+    /// Variable.
+    pub variable: String,
+    /// Where it was found.
+    pub source: String,
+    /// What happened.
+    pub outcome: ImportOutcome,
+    /// Why it was skipped, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// `POST /v1/import`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportResponse {
+    /// The connection imported into.
+    pub connection: String,
+    /// True when nothing was stored.
+    pub dry_run: bool,
+    /// One per key, in request order.
+    pub results: Vec<ImportResult>,
+}
+
 /// `GET /v1/connections/{provider}/{connection}/headers`: the header the
 /// proxy would add for this connection, for code that cannot use the proxy.
 #[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -7,6 +7,7 @@ pub mod events;
 pub mod export;
 pub mod get;
 pub mod grants;
+pub mod import;
 pub mod init;
 pub mod inspect;
 pub mod list;

@@ -201,6 +201,7 @@ fn v1() -> OpenApiRouter<Arc<Services>> {
         .routes(routes!(list_grants))
         .routes(routes!(revoke_grant))
         .routes(routes!(add_mcp_server))
+        .routes(routes!(import_keys))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -585,6 +586,19 @@ async fn deny(
         .decide(&id, &req.provider, false, req.scope, None)
         .await
         .map(|_| StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/import",
+    summary = "Store API keys found in .env files or the environment (or, with dry_run, say what would happen)",
+    request_body = ImportRequest,
+    responses((status = 200, body = ImportResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)),
+    security(("token" = [])))]
+async fn import_keys(
+    State(d): State<Arc<Services>>,
+    Profile(p): Profile,
+    ApiJson(req): ApiJson<ImportRequest>,
+) -> Result<Json<ImportResponse>, Error> {
+    crate::import::import(&d, &p, req).await.map(Json)
 }
 
 #[utoipa::path(post, path = "/v1/mcp/servers", summary = "Add a remote MCP server as a provider", request_body = McpAddRequest, responses((status = 200, body = McpAddResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
