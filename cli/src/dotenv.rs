@@ -17,7 +17,11 @@ pub struct Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Entry {{ name: {:?}, line: {}, value: *** }}", self.name, self.line)
+        write!(
+            f,
+            "Entry {{ name: {:?}, line: {}, value: *** }}",
+            self.name, self.line
+        )
     }
 }
 

@@ -21,6 +21,8 @@ pub const EXAMPLES: &[(&[&str], &str)] = &[
     (&["log"], "authsome log\n  authsome log -n 100 --json\n  authsome log --run run-Xc3k9PqLm2Ve"),
     (&["doctor"], "authsome doctor\n  authsome doctor --json"),
     (&["import"], "authsome import --dry-run\n  authsome import\n  authsome import --from ~/old-project/.env --force"),
+    (&["backup"], "authsome backup ~/authsome.age\n  pass show authsome-backup | authsome backup /mnt/usb/authsome.age --stdin"),
+    (&["restore"], "authsome restore ~/authsome.age\n  authsome restore ~/authsome.age --force"),
     (&["rekey"], "authsome rekey\n  authsome doctor          # shows when the key was last rotated"),
     (&["status"], "authsome status\n  authsome status --json || echo \"a connection needs a login\""),
     (&["open"], "authsome open"),

@@ -73,6 +73,12 @@ enum Command {
     /// Rotate the master key: every stored secret re-sealed with a new key
     /// (crash-safe; stops the daemon, the next command starts it again).
     Rekey,
+    /// Write every profile's connections, client credentials, custom
+    /// providers and settings to FILE, encrypted with a passphrase (age).
+    Backup(commands::backup::Args),
+    /// Read a backup into this home (what it lacks; --force also replaces
+    /// what it has). The home keeps its own master key.
+    Restore(commands::backup::Args),
     /// One screen at a glance: the daemon, the key, connections by state
     /// with the soonest expiry, live runs, the last error.
     Status,
@@ -157,6 +163,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Log(a) => commands::log::run(&ctx, a),
         Command::Doctor => commands::doctor::run(&ctx),
         Command::Rekey => commands::rekey::run(&ctx),
+        Command::Backup(a) => commands::backup::backup(&ctx, a),
+        Command::Restore(a) => commands::backup::restore(&ctx, a),
         Command::Status => commands::status::run(&ctx),
         Command::Tray(c) => commands::tray::run(&ctx, c),
         Command::Open => commands::open::run(&ctx),

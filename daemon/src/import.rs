@@ -17,7 +17,11 @@ const MAX_KEYS: usize = 500;
 
 /// Imports (or, with `dry_run`, judges) each key; one audit event per key
 /// stored.
-pub async fn import(d: &Services, profile: &ProfileName, req: ImportRequest) -> Result<ImportResponse> {
+pub async fn import(
+    d: &Services,
+    profile: &ProfileName,
+    req: ImportRequest,
+) -> Result<ImportResponse> {
     if req.keys.len() > MAX_KEYS {
         return Err(Error::InvalidInput(format!(
             "at most {MAX_KEYS} keys in one import"

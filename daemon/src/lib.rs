@@ -25,6 +25,7 @@
 pub mod api;
 pub mod audit;
 pub mod autostart;
+pub mod backup;
 pub mod catalogue;
 pub mod connections;
 pub mod contain;

@@ -701,6 +701,56 @@ pub struct ImportResponse {
     pub results: Vec<ImportResult>,
 }
 
+/// `POST /v1/backup`: write every profile's state to an age-encrypted file.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct BackupRequest {
+    /// Absolute path of the file to write (0600).
+    pub path: String,
+    /// The passphrase the file is encrypted with.
+    pub passphrase: Secret,
+    /// Replace the file if it exists.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BackupSummary {
+    /// The file.
+    pub path: String,
+    /// Profiles.
+    pub profiles: usize,
+    /// Connections, across profiles.
+    pub connections: usize,
+    /// OAuth client credentials, across profiles.
+    pub clients: usize,
+    /// Custom provider definitions.
+    pub providers: usize,
+    /// Whether `config.toml` settings (and `rules.toml`) are in it.
+    pub config: bool,
+}
+
+/// `POST /v1/restore`: read a backup into this home.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct RestoreRequest {
+    /// Absolute path of the backup file.
+    pub path: String,
+    /// Its passphrase.
+    pub passphrase: Secret,
+    /// Replace connections, clients, providers and settings this home has.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RestoreSummary {
+    /// What was restored (counts as in [`BackupSummary`]).
+    pub restored: BackupSummary,
+    /// What this home already had and kept (without `force`), one line each.
+    pub skipped: Vec<String>,
+}
+
 /// `GET /v1/connections/{provider}/{connection}/headers`: the header the
 /// proxy would add for this connection, for code that cannot use the proxy.
 #[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]

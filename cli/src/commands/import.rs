@@ -131,7 +131,11 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
             conflicts.push(ImportResult {
                 provider: provider.to_string(),
                 variable: first.variable.clone(),
-                source: places.iter().map(|p| p.source()).collect::<Vec<_>>().join(", "),
+                source: places
+                    .iter()
+                    .map(|p| p.source())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 outcome: ImportOutcome::Conflict,
                 hint: Some("different values in these places; pick one with --from".into()),
             });
@@ -173,9 +177,10 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
 }
 
 fn read_file(path: &Path, found: &mut Vec<Found>) -> CliResult {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-        CliError::usage(format!("cannot read {}: {e}", path.display()))
-    })?);
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?,
+    );
     for entry in dotenv::parse(&text) {
         found.push(Found {
             variable: entry.name,
@@ -214,7 +219,11 @@ fn print_results(resp: &ImportResponse) {
         output::table(&["PROVIDER", "VARIABLE", "SOURCE", "OUTCOME"], &rows)
     );
     for r in resp.results.iter().filter(|r| r.hint.is_some()) {
-        println!("  {}: {}", r.provider, r.hint.as_deref().unwrap_or_default());
+        println!(
+            "  {}: {}",
+            r.provider,
+            r.hint.as_deref().unwrap_or_default()
+        );
     }
     if resp.dry_run {
         println!("Nothing was stored (--dry-run).");

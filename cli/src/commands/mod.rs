@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod approve;
+pub mod backup;
 pub mod daemon;
 pub mod doctor;
 pub mod events;

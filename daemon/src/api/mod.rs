@@ -202,6 +202,8 @@ fn v1() -> OpenApiRouter<Arc<Services>> {
         .routes(routes!(revoke_grant))
         .routes(routes!(add_mcp_server))
         .routes(routes!(import_keys))
+        .routes(routes!(backup))
+        .routes(routes!(restore))
 }
 
 #[derive(utoipa::OpenApi)]
@@ -586,6 +588,44 @@ async fn deny(
         .decide(&id, &req.provider, false, req.scope, None)
         .await
         .map(|_| StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/backup",
+    summary = "Write every profile's connections, client credentials, custom providers and settings to an age file encrypted with a passphrase",
+    request_body = BackupRequest,
+    responses((status = 200, body = BackupSummary), (status = "4XX", description = "An error with a stable code", body = ErrorBody)),
+    security(("token" = [])))]
+async fn backup(
+    State(d): State<Arc<Services>>,
+    ApiJson(req): ApiJson<BackupRequest>,
+) -> Result<Json<BackupSummary>, Error> {
+    crate::backup::backup(
+        &d,
+        std::path::Path::new(&req.path),
+        &req.passphrase,
+        req.force,
+    )
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(post, path = "/v1/restore",
+    summary = "Read a backup into this home (what it lacks; with force, also what it has)",
+    request_body = RestoreRequest,
+    responses((status = 200, body = RestoreSummary), (status = "4XX", description = "An error with a stable code", body = ErrorBody)),
+    security(("token" = [])))]
+async fn restore(
+    State(d): State<Arc<Services>>,
+    ApiJson(req): ApiJson<RestoreRequest>,
+) -> Result<Json<RestoreSummary>, Error> {
+    crate::backup::restore(
+        &d,
+        std::path::Path::new(&req.path),
+        &req.passphrase,
+        req.force,
+    )
+    .await
+    .map(Json)
 }
 
 #[utoipa::path(post, path = "/v1/import",
