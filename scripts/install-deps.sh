@@ -7,7 +7,7 @@ packages=(
   libdbus-1-dev dbus gnome-keyring libsecret-tools
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev libsoup-3.0-dev libgtk-3-dev
   xvfb xauth dunst libnotify-bin imagemagick xdotool
-  python3 nodejs
+  python3 python3-pip nodejs age bsdutils
 )
 
 missing=()

@@ -43,6 +43,43 @@ fn a_stored_key_appears_nowhere_it_was_not_asked_for() {
     ] {
         quiet.push(t.run(&args, None).ok());
     }
+    // Moving in and moving house: import (the key is found again in a
+    // .env file), backup and restore, and a key rotation.
+    let envfile = t.dir().join("leak.env");
+    std::fs::write(
+        &envfile,
+        format!("OPENAI_API_KEY={KEY}\nANTHROPIC_API_KEY=not-an-anthropic-key\n"),
+    )
+    .unwrap();
+    let envfile = envfile.to_str().unwrap();
+    for args in [
+        vec!["--verbose", "import", "--dry-run", "--from", envfile],
+        vec!["--verbose", "import", "--from", envfile],
+        vec!["import", "--from", envfile, "--json"],
+    ] {
+        quiet.push(t.run(&args, None).code(8));
+    }
+    let backup = t.dir().join("leak.age");
+    let backup_arg = backup.to_str().unwrap();
+    quiet.push(
+        t.run(
+            &["--verbose", "backup", backup_arg, "--stdin"],
+            Some("leak-check passphrase"),
+        )
+        .ok(),
+    );
+    quiet.push(
+        t.run(
+            &["--verbose", "restore", backup_arg, "--stdin", "--force"],
+            Some("leak-check passphrase"),
+        )
+        .ok(),
+    );
+    quiet.push(t.run(&["--verbose", "rekey"], None).ok());
+    assert!(
+        !contains_bytes(&std::fs::read(&backup).unwrap(), KEY.as_bytes()),
+        "the backup file holds the key in the clear"
+    );
     revealing.push(
         t.run(
             &[

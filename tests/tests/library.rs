@@ -339,6 +339,7 @@ fn the_python_client_passes_its_tests_against_a_real_daemon() {
         .arg(&source)
         .env("PIP_ROOT_USER_ACTION", "ignore")
         .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
         .output()
         .unwrap();
     assert!(

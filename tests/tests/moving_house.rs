@@ -164,3 +164,411 @@ fn rekey_killed_at_any_moment_leaves_every_secret_readable() {
         integrity.stdout
     );
 }
+
+/// `authsome import` in a project directory, as a person runs it.
+fn import(t: &TestHome, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = t
+        .cmd(&[&["import"], args].concat())
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const OPENAI: &str = "sk-import-test-abcdefghijklmnopqrstuvwx";
+const OPENAI_OTHER: &str = "sk-import-other-abcdefghijklmnopqrstu";
+const GROQ: &str = "gsk_importtestabcdefghijklmnopqrstuv";
+const MISTRAL: &str = "mistral-import-test-key-8Jd3Kq";
+
+#[test]
+fn import_reads_env_files_and_the_environment_and_never_prints_a_value() {
+    let t = TestHome::new().env("MISTRAL_API_KEY", MISTRAL);
+    t.run(&["init", "--key-backend", "file"], None).ok();
+    let project = t.dir().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(
+        project.join(".env"),
+        format!(
+            "# keys\nexport OPENAI_API_KEY=\"{OPENAI}\"\nANTHROPIC_API_KEY=not-an-anthropic-key # old\nUNRELATED=1\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join(".env.local"),
+        format!("GROQ_API_KEY='{GROQ}'\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join(".env.production"),
+        format!("OPENAI_API_KEY={OPENAI}\n"),
+    )
+    .unwrap();
+
+    // The dry run says what would happen, stores nothing, and exits 8
+    // because the Anthropic key fails its pattern.
+    let (code, out, err) = import(&t, &project, &["--dry-run"]);
+    assert_eq!(code, 8, "{out}{err}");
+    for row in [
+        "anthropic  ANTHROPIC_API_KEY  .env:3",
+        "fails the key pattern: skipped",
+        "groq       GROQ_API_KEY       .env.local:1",
+        "new: would import",
+        "mistral    MISTRAL_API_KEY    environment",
+        "openai     OPENAI_API_KEY     .env:2",
+        "Nothing was stored (--dry-run).",
+    ] {
+        assert!(out.contains(row), "{row:?} missing:\n{out}");
+    }
+    assert!(!out.contains("UNRELATED"));
+    let list = t.run(&["list", "--json"], None).ok().stdout;
+    assert!(!list.contains("\"connection\":\"default\""), "{list}");
+
+    let (code, out, err) = import(&t, &project, &[]);
+    assert_eq!(code, 8, "{out}{err}");
+    assert!(out.contains("new: imported"), "{out}");
+    // Which lines can go, file by file; the files themselves are untouched.
+    for line in [
+        ".env.local:1  GROQ_API_KEY",
+        ".env.production:1  OPENAI_API_KEY",
+        ".env:2  OPENAI_API_KEY",
+        "Also set in your environment: MISTRAL_API_KEY",
+    ] {
+        assert!(out.contains(line), "{line:?} missing:\n{out}");
+    }
+    assert!(std::fs::read_to_string(project.join(".env"))
+        .unwrap()
+        .contains(OPENAI));
+    for (provider, key) in [("openai", OPENAI), ("groq", GROQ), ("mistral", MISTRAL)] {
+        let got = t
+            .run(
+                &["get", provider, "--field", "api_key", "--show-secret"],
+                None,
+            )
+            .ok()
+            .stdout;
+        assert_eq!(got.trim(), key);
+    }
+    let audit = std::fs::read_to_string(t.home().join("audit.log")).unwrap();
+    assert_eq!(audit.matches("\"event\":\"import\"").count(), 3, "{audit}");
+    assert!(audit.contains("GROQ_API_KEY from .env.local:1"), "{audit}");
+
+    // Again: the same keys are "same as stored"; a different one is skipped
+    // until --force; two places that disagree are a conflict.
+    std::fs::write(
+        project.join(".env"),
+        format!("OPENAI_API_KEY={OPENAI_OTHER}\n"),
+    )
+    .unwrap();
+    std::fs::remove_file(project.join(".env.production")).unwrap();
+    let (code, out, _) = import(&t, &project, &[]);
+    assert_eq!(code, 8);
+    assert!(
+        out.contains("same as stored") && out.contains("different from stored: skipped"),
+        "{out}"
+    );
+    let (code, out, _) = import(&t, &project, &["--force"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("different: replaced"), "{out}");
+    let got = t
+        .run(
+            &["get", "openai", "--field", "api_key", "--show-secret"],
+            None,
+        )
+        .ok()
+        .stdout;
+    assert_eq!(got.trim(), OPENAI_OTHER);
+    std::fs::write(
+        project.join(".env.test"),
+        format!("OPENAI_API_KEY={OPENAI}\n"),
+    )
+    .unwrap();
+    let (code, out, _) = import(&t, &project, &["--force"]);
+    assert_eq!(code, 8);
+    assert!(out.contains("different values found: skipped"), "{out}");
+    assert!(out.contains("pick one with --from"), "{out}");
+
+    // --from reads only the files given, into the connection asked for.
+    let (code, out, _) = import(
+        &t,
+        &project,
+        &["--from", ".env.test", "--connection", "work"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(".env.test:1") && out.contains("new: imported"),
+        "{out}"
+    );
+    assert!(!out.contains("MISTRAL"), "{out}");
+    let got = t
+        .run(
+            &[
+                "get",
+                "openai",
+                "--connection",
+                "work",
+                "--field",
+                "api_key",
+                "--show-secret",
+            ],
+            None,
+        )
+        .ok()
+        .stdout;
+    assert_eq!(got.trim(), OPENAI);
+
+    // No value ever on screen.
+    for key in [OPENAI, OPENAI_OTHER, GROQ, MISTRAL] {
+        for (_, out, err) in [
+            import(&t, &project, &["--dry-run"]),
+            import(&t, &project, &["--json"]),
+        ] {
+            assert!(!out.contains(key) && !err.contains(key), "{out}{err}");
+        }
+    }
+}
+
+#[test]
+fn backup_and_restore_move_every_profile_to_a_new_home_with_its_own_key() {
+    use authsome_tests::fake_oauth::FakeOAuth;
+    let old = TestHome::new();
+    let b = authsome_tests::browser::follower(&old);
+    let old = old.env("BROWSER", b.to_str().unwrap());
+    old.run(&["init", "--key-backend", "file"], None).ok();
+    old.login_key("openai", OPENAI);
+    old.run(&["profile", "create", "work"], None).ok();
+    old.run(
+        &["--profile", "work", "login", "groq", "--stdin"],
+        Some(GROQ),
+    )
+    .ok();
+    register(&old, api_key_provider("acme", "api.acme.test"));
+    old.run(&["login", "acme", "--stdin"], Some("acme-backup-key-6Tg2"))
+        .ok();
+    std::fs::write(
+        old.home().join("rules.toml"),
+        "[[rule]]\nprovider = \"acme\"\nmethods = [\"DELETE\"]\naction = \"deny\"\n",
+    )
+    .unwrap();
+    // An OAuth connection with its refresh token and client secret.
+    let fake = FakeOAuth::start();
+    fake.state().switches.expires_in = Some(3600);
+    let file = old.dir().join("fake.json");
+    std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();
+    old.run(&["register", file.to_str().unwrap()], None).ok();
+    old.run(
+        &["login", "fake", "--client-id", "c", "--stdin"],
+        Some("fake-client-secret"),
+    )
+    .ok();
+
+    let backup = old.dir().join("moving.age");
+    let backup_arg = backup.to_str().unwrap();
+    let pass = "moving house passphrase";
+    let out = old.run(&["backup", backup_arg, "--stdin"], Some(pass)).ok();
+    assert!(
+        out.stdout
+            .contains("2 profiles, 4 connections, 1 client credentials, 2 custom providers"),
+        "{}",
+        out.stdout
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the backup is private");
+    // Not twice to the same file without --force, and never from an argument.
+    old.run(&["backup", backup_arg, "--stdin"], Some(pass))
+        .code(2);
+    old.run(&["backup", backup_arg, "--stdin"], Some("short"))
+        .code(2);
+    old.run(&["backup", backup_arg, "--stdin", "--force"], Some(pass))
+        .ok();
+    // The old machine is left behind.
+    old.run(&["daemon", "stop"], None).ok();
+
+    // A new machine: an empty home with another master key.
+    let new = TestHome::new();
+    new.run(&["init", "--key-backend", "file"], None).ok();
+    let wrong = new
+        .run(
+            &["restore", backup_arg, "--stdin"],
+            Some("not the passphrase"),
+        )
+        .code(2);
+    assert!(
+        wrong.stderr.contains("wrong passphrase"),
+        "{}",
+        wrong.stderr
+    );
+    let cut = new.dir().join("cut.age");
+    let bytes = std::fs::read(&backup).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
+    let damaged = new
+        .run(&["restore", cut.to_str().unwrap(), "--stdin"], Some(pass))
+        .code(2);
+    assert!(
+        damaged.stderr.contains("damaged or truncated"),
+        "{}",
+        damaged.stderr
+    );
+    let list = new.run(&["list", "--json"], None).ok().stdout;
+    assert!(
+        !list.contains("\"connection\""),
+        "a failed restore changed the home: {list}"
+    );
+
+    let out = new
+        .run(&["restore", backup_arg, "--stdin"], Some(pass))
+        .ok();
+    assert!(
+        out.stdout
+            .contains("4 connections and 1 client credentials in 2 profiles, 2 custom providers"),
+        "{}",
+        out.stdout
+    );
+    assert_ne!(
+        std::fs::read(new.home().join("master.key")).unwrap(),
+        std::fs::read(old.home().join("master.key")).unwrap(),
+        "the new home keeps its own key"
+    );
+    let get = |t: &TestHome, args: &[&str]| t.run(args, None).ok().stdout.trim().to_string();
+    assert_eq!(
+        get(
+            &new,
+            &["get", "openai", "--field", "api_key", "--show-secret"]
+        ),
+        OPENAI
+    );
+    assert_eq!(
+        get(
+            &new,
+            &[
+                "--profile",
+                "work",
+                "get",
+                "groq",
+                "--field",
+                "api_key",
+                "--show-secret"
+            ]
+        ),
+        GROQ
+    );
+    assert_eq!(
+        get(
+            &new,
+            &["get", "acme", "--field", "api_key", "--show-secret"]
+        ),
+        "acme-backup-key-6Tg2"
+    );
+    assert!(new.home().join("rules.toml").exists());
+    // The OAuth connection refreshes on the new machine with the refresh
+    // token it brought (forced: the server "refused" the access token).
+    let before = fake.state().refresh_calls;
+    let token = get(
+        &new,
+        &["get", "fake", "--field", "access_token", "--show-secret"],
+    );
+    let client =
+        authsome_client::Client::connect(&authsome_daemon::home::Home::at(new.home()), None, false)
+            .unwrap();
+    let refreshed: authsome_daemon::wire::ConnectionView = client
+        .post(
+            "/v1/connections/fake/default/refresh",
+            &serde_json::json!({"rejected_sha256": authsome_daemon::secret::fingerprint(&token)}),
+        )
+        .unwrap();
+    assert_eq!(
+        fake.state().refresh_calls,
+        before + 1,
+        "one refresh on the new machine"
+    );
+    let fresh = refreshed
+        .secrets
+        .get("access_token")
+        .cloned()
+        .unwrap_or_default();
+    assert_ne!(fresh, token);
+    assert!(fake.state().issued.iter().any(|t| *t == fresh));
+
+    // Restoring again keeps what the home has, unless --force.
+    let again = new
+        .run(&["restore", backup_arg, "--stdin"], Some(pass))
+        .ok();
+    assert!(again.stdout.contains("0 connections"), "{}", again.stdout);
+    assert!(
+        again
+            .stdout
+            .contains("openai (default) is connected here already"),
+        "{}",
+        again.stdout
+    );
+    let forced = new
+        .run(&["restore", backup_arg, "--stdin", "--force"], Some(pass))
+        .ok();
+    assert!(forced.stdout.contains("4 connections"), "{}", forced.stdout);
+
+    // A file from a newer Authsome: a clear error, nothing changed.
+    let newer = new.dir().join("newer.age");
+    let payload =
+        r#"{"format":"authsome-backup","version":99,"authsome_version":"9.0.0","created_at":"x"}"#;
+    std::fs::write(&newer, age_encrypt(payload.as_bytes(), pass)).unwrap();
+    let err = new
+        .run(&["restore", newer.to_str().unwrap(), "--stdin"], Some(pass))
+        .code(2);
+    assert!(
+        err.stderr
+            .contains("made by a newer Authsome (9.0.0, backup format 99)"),
+        "{}",
+        err.stderr
+    );
+    // The age tool opens the file with the passphrase too.
+    let opened = age_tool_decrypt(&new, &backup, pass);
+    assert!(
+        opened.starts_with("{\"format\":\"authsome-backup\""),
+        "{opened:.80}"
+    );
+}
+
+/// An age file encrypted with `pass`, made the way the `age` tool would.
+fn age_encrypt(plain: &[u8], pass: &str) -> Vec<u8> {
+    use std::io::Write;
+    let enc =
+        age::Encryptor::with_user_passphrase(age::secrecy::SecretString::from(pass.to_string()));
+    let mut out = Vec::new();
+    let mut w = enc.wrap_output(&mut out).unwrap();
+    w.write_all(plain).unwrap();
+    w.finish().unwrap();
+    out
+}
+
+/// `age -d FILE` with the passphrase typed at its prompt (it reads only a
+/// terminal, so it gets one through `script`).
+fn age_tool_decrypt(t: &TestHome, file: &std::path::Path, pass: &str) -> String {
+    use std::io::Write;
+    let out_file = t.dir().join("opened.json");
+    let mut child = t
+        .program("script")
+        .args(["-qec"])
+        .arg(format!(
+            "age -d -o {} {}",
+            out_file.display(),
+            file.display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script (bsdutils) and age are installed by make deps");
+    std::thread::sleep(Duration::from_millis(500));
+    writeln!(child.stdin.take().unwrap(), "{pass}").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    std::fs::read_to_string(&out_file).unwrap_or_default()
+}

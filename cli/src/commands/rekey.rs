@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx) -> CliResult {
         }
     }))?;
     if let Ok(audit) = Audit::open(&home.audit_log()) {
-        audit.record(AuditEvent::new("rekey").detail(&format!(
+        audit.record(AuditEvent::new("rekey").detail(format!(
             "{} profiles, {} fields",
             report.profiles, report.fields
         )));
