@@ -491,7 +491,7 @@ fn backup_and_restore_move_every_profile_to_a_new_home_with_its_own_key() {
         .cloned()
         .unwrap_or_default();
     assert_ne!(fresh, token);
-    assert!(fake.state().issued.iter().any(|t| *t == fresh));
+    assert!(fake.state().issued.contains(&fresh));
 
     // Restoring again keeps what the home has, unless --force.
     let again = new
