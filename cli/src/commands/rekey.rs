@@ -21,7 +21,17 @@ pub fn run(ctx: &Ctx) -> CliResult {
             ))
         })?;
     // The daemon holds the key in memory: it stops, and the next command
-    // starts it again with the new key.
+    // starts it again with the new key. The tray app's daemon is the tray's
+    // to stop.
+    if let Some(client) = crate::client::Client::running(home, None) {
+        let status: authsome_daemon::wire::StatusResponse = client.get("/v1/status")?;
+        if status.tray {
+            return Err(CliError::usage(
+                "the tray app hosts the daemon: quit it (tray menu, Quit), run `authsome rekey`, \
+                 then start it again",
+            ));
+        }
+    }
     if stop_daemon(home)? && !ctx.json {
         eprintln!("Stopped the daemon; the next command starts it again.");
     }

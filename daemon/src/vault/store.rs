@@ -368,6 +368,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        // Old ciphertexts linger in free pages and the WAL until rewritten:
+        // rewrite the file and empty the WAL.
+        sqlx::query("VACUUM").execute(&pool).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&pool)
+            .await?;
         pool.close().await;
         Ok(Some(fields))
     }
