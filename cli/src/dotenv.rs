@@ -70,7 +70,9 @@ pub fn parse(text: &str) -> Vec<Entry> {
                     end = closing_quote(&raw, q);
                 }
                 let Some(end) = end else {
-                    // Never closed: not an assignment a dotenv tool reads.
+                    // Never closed: not an assignment; the lines after it are
+                    // read on their own.
+                    i = start + 1;
                     continue;
                 };
                 let body = &raw[..end];
@@ -156,7 +158,8 @@ mod tests {
                     not an assignment\n\
                     1BAD=x\n\
                     exported=kept\n\
-                    UNCLOSED=\"never\n";
+                    UNCLOSED=\"never\n\
+                    AFTER=read\n";
         assert_eq!(
             pairs(text),
             [
@@ -167,7 +170,8 @@ mod tests {
                 ("HASH".into(), "abc#def".into(), 6),
                 ("EMPTY".into(), String::new(), 7),
                 ("MULTI".into(), "line one\nline two".into(), 8),
-                ("exported".into(), "kept".into(), 11),
+                ("exported".into(), "kept".into(), 12),
+                ("AFTER".into(), "read".into(), 14),
             ]
         );
     }

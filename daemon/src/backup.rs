@@ -193,7 +193,7 @@ pub async fn restore(
         .map_err(|e| Error::Internal(e.to_string()))??;
     let payload = parse(&plain)?;
     drop(plain);
-    let plan = check(&payload)?;
+    let plan = check(&payload, |name| d.catalogue().get(name).is_ok())?;
 
     // Everything in the file is sound: now change the home.
     let home = d.home();
@@ -221,9 +221,7 @@ pub async fn restore(
             .await?;
         out.restored.providers += 1;
     }
-    if let Some(text) = &payload.config {
-        let mut incoming: crate::home::Config = toml::from_str(text)
-            .map_err(|e| Error::InvalidInput(format!("the backup's settings do not parse: {e}")))?;
+    if let Some(mut incoming) = plan.config {
         let current = home.load_config()?;
         // The key backend is this home's own, whatever the backup says.
         incoming.vault = current.vault.clone();
@@ -304,6 +302,7 @@ pub async fn restore(
 /// What a backup holds, checked and in the store's types.
 struct Plan {
     providers: Vec<ProviderDef>,
+    config: Option<crate::home::Config>,
     profiles: Vec<(ProfileName, PlanProfile)>,
 }
 
@@ -312,34 +311,57 @@ struct PlanProfile {
     clients: Vec<ClientRecord>,
 }
 
+/// What any version of the payload starts with.
+#[derive(Deserialize)]
+struct Header {
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
+    authsome_version: Option<String>,
+}
+
 fn parse(plain: &[u8]) -> Result<Payload> {
-    let head: serde_json::Value = serde_json::from_slice(plain).map_err(|_| not_a_backup())?;
-    if head.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+    let head: Header = serde_json::from_slice(plain).map_err(|_| not_a_backup())?;
+    if head.format != FORMAT {
         return Err(not_a_backup());
     }
-    let version = head.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version > u64::from(VERSION) {
+    if head.version > u64::from(VERSION) {
         return Err(Error::InvalidInput(format!(
-            "this backup was made by a newer Authsome ({}, backup format {version}); this one \
+            "this backup was made by a newer Authsome ({}, backup format {}); this one \
              reads format {VERSION}: upgrade Authsome to restore it",
-            head.get("authsome_version")
-                .and_then(|v| v.as_str())
-                .unwrap_or("unknown version")
+            head.authsome_version
+                .as_deref()
+                .unwrap_or("unknown version"),
+            head.version
         )));
     }
-    drop(head);
     serde_json::from_slice(plain)
         .map_err(|e| Error::InvalidInput(format!("the backup's contents do not parse: {e}")))
 }
 
-fn check(payload: &Payload) -> Result<Plan> {
+fn check(payload: &Payload, known: impl Fn(&str) -> bool) -> Result<Plan> {
     let bad = |what: String| Error::InvalidInput(format!("the backup holds {what}"));
     let mut providers = Vec::new();
     for value in &payload.providers {
         let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
         let def = crate::providers::parse_definition(&bytes)
+            .and_then(|def| crate::providers::validate(&def).map(|_| def))
             .map_err(|e| bad(format!("a provider definition that is not valid: {e}")))?;
         providers.push(def);
+    }
+    let config = match &payload.config {
+        Some(text) => Some(
+            toml::from_str::<crate::home::Config>(text)
+                .map_err(|e| bad(format!("settings that do not parse: {e}")))?,
+        ),
+        None => None,
+    };
+    if let Some(rules) = &payload.rules {
+        let names: Vec<&str> = providers.iter().map(|d| d.name.as_str()).collect();
+        crate::proxy::rules::Rules::parse(rules, |p| known(p) || names.contains(&p))
+            .map_err(|e| bad(format!("a rules.toml that is not valid: {e}")))?;
     }
     let mut profiles = Vec::new();
     for p in &payload.profiles {
@@ -381,6 +403,7 @@ fn check(payload: &Payload) -> Result<Plan> {
     }
     Ok(Plan {
         providers,
+        config,
         profiles,
     })
 }

@@ -104,6 +104,13 @@ pub async fn local_checks(home: &Home) -> Vec<Check> {
                 Some(at) => detail.push_str(&format!(", last rotated {at}")),
                 None => detail.push_str(", never rotated (`authsome rekey`)"),
             }
+            if loader.staged().ok().flatten().is_some() {
+                out.push(check(
+                    "key rotation",
+                    CheckStatus::Warn,
+                    "a key rotation was interrupted; the next daemon start (or `authsome rekey`) finishes it",
+                ));
+            }
             if backend == Some(KeyBackendKind::File) && !env_key {
                 detail.push_str(&format!(
                     " ({}); {keychain_detail}",

@@ -60,6 +60,7 @@ pub async fn import(
         let existing = store.get_connection(&provider, &connection).await?;
         let old_status = existing.as_ref().map(|r| r.meta.status);
         result.outcome = match existing.as_ref().and_then(|r| r.secrets.api_key.as_ref()) {
+            None if existing.is_some() && req.force => ImportOutcome::Replaced,
             None if existing.is_some() => ImportOutcome::Different,
             None => ImportOutcome::New,
             Some(stored) if constant_time_eq(stored.expose(), checked.expose()) => {

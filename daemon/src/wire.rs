@@ -662,6 +662,9 @@ pub enum ImportOutcome {
     /// Different values were found for the provider (`authsome import`
     /// decides this before asking the daemon): skipped.
     Conflict,
+    /// The value refers to another variable (`${VAR}`; decided by
+    /// `authsome import`): skipped.
+    Reference,
 }
 
 impl ImportOutcome {
@@ -669,7 +672,10 @@ impl ImportOutcome {
     pub fn skipped(self) -> bool {
         matches!(
             self,
-            ImportOutcome::Different | ImportOutcome::Invalid | ImportOutcome::Conflict
+            ImportOutcome::Different
+                | ImportOutcome::Invalid
+                | ImportOutcome::Conflict
+                | ImportOutcome::Reference
         )
     }
 }

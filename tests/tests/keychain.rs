@@ -117,3 +117,64 @@ fn init_keychain_without_a_keychain_is_refused() {
                 .contains("keychain")
     );
 }
+
+fn lookup_staged_key(t: &TestHome) -> Option<String> {
+    let out = std::process::Command::new("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            "authsome",
+            "username",
+            &format!("master-key:{}:next", t.home().display()),
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", bus())
+        .output()
+        .expect("secret-tool");
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+#[test]
+#[ignore = "needs a Secret Service; run through scripts/with-session.sh (make test does)"]
+fn rekey_replaces_the_keychain_key_and_finishes_after_a_kill() {
+    let t = TestHome::new().env("DBUS_SESSION_BUS_ADDRESS", &bus());
+    t.run(&["init", "--key-backend", "keychain"], None).ok();
+    t.run(&["login", "openai", "--stdin"], Some(KEY)).ok();
+    let first = lookup_master_key(&t).unwrap();
+    let out = t.run(&["rekey"], None).ok();
+    assert!(
+        out.stdout.contains("the new key is in the OS keychain"),
+        "{}",
+        out.stdout
+    );
+    let second = lookup_master_key(&t).unwrap();
+    assert_ne!(first, second);
+    assert!(lookup_staged_key(&t).is_none(), "the staged entry is gone");
+    assert_eq!(t.secret("openai", "api_key"), KEY);
+
+    // Killed once the new key is staged (after its first two steps): the
+    // keychain holds both, and the next daemon start finishes.
+    t.run(&["daemon", "stop"], None).ok();
+    let mut child = t
+        .cmd(&["rekey", "-v"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for _ in 0..2 {
+        lines.next();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let staged = lookup_staged_key(&t).expect("the new key was staged");
+    assert_eq!(lookup_master_key(&t).unwrap(), second);
+    assert_eq!(t.secret("openai", "api_key"), KEY);
+    assert_eq!(
+        lookup_master_key(&t).unwrap(),
+        staged,
+        "the staged key took over"
+    );
+    assert!(lookup_staged_key(&t).is_none());
+}

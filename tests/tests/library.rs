@@ -115,6 +115,18 @@ fn the_rust_client_gets_a_refreshed_token_and_reports_a_failed_refresh() {
     oauth_login(&t, &fake, "fake");
     let c = client(&t);
     let first = c.get_access_token("fake", "default").unwrap();
+    // What the client asks for reveals the access token, not the refresh token.
+    let view: authsome_daemon::wire::ConnectionView = c
+        .get("/v1/connections/fake/default?show_secret=true&fields=access_token,api_key")
+        .unwrap();
+    assert_eq!(
+        view.secrets.get("access_token").map(String::as_str),
+        Some(first.expose())
+    );
+    assert_eq!(
+        view.secrets.get("refresh_token").map(String::as_str),
+        Some("***")
+    );
     let header = c.auth_headers("fake", "default").unwrap().headers;
     assert_eq!(
         header.get("Authorization").cloned(),

@@ -112,8 +112,8 @@ fn rekey_killed_at_any_moment_leaves_every_secret_readable() {
     t.run(&["rekey"], None).ok();
     let whole = started.elapsed();
     assert_eq!(all_secrets(&t), expected);
-    // Steps: staged, one per profile, the CA key, stored.
-    let steps = 1 + PROFILES.len() + 1 + 1;
+    // Steps: checked, staged, one per profile, the CA key, stored.
+    let steps = 2 + PROFILES.len() + 1 + 1;
     let mut rng = Lcg(0x5eed_4e4b);
     let (mut interrupted, mut staged_left, mut rotated) = (0, 0, 0);
     for i in 0..40 {
@@ -165,6 +165,17 @@ fn rekey_killed_at_any_moment_leaves_every_secret_readable() {
     );
 }
 
+/// True when a line of the table has these cells (the last may hold spaces).
+fn has_row(out: &str, cells: &[&str]) -> bool {
+    let (last, first) = cells.split_last().unwrap();
+    out.lines().any(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.len() > first.len()
+            && words[..first.len()] == *first
+            && line.trim_end().ends_with(last)
+    })
+}
+
 /// `authsome import` in a project directory, as a person runs it.
 fn import(t: &TestHome, dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out = t
@@ -199,7 +210,7 @@ fn import_reads_env_files_and_the_environment_and_never_prints_a_value() {
     .unwrap();
     std::fs::write(
         project.join(".env.local"),
-        format!("GROQ_API_KEY='{GROQ}'\n"),
+        format!("GROQ_API_KEY='{GROQ}'\nPERPLEXITY_API_KEY=${{PPLX_KEY}}\n"),
     )
     .unwrap();
     std::fs::write(
@@ -213,16 +224,30 @@ fn import_reads_env_files_and_the_environment_and_never_prints_a_value() {
     let (code, out, err) = import(&t, &project, &["--dry-run"]);
     assert_eq!(code, 8, "{out}{err}");
     for row in [
-        "anthropic  ANTHROPIC_API_KEY  .env:3",
-        "fails the key pattern: skipped",
-        "groq       GROQ_API_KEY       .env.local:1",
-        "new: would import",
-        "mistral    MISTRAL_API_KEY    environment",
-        "openai     OPENAI_API_KEY     .env:2",
-        "Nothing was stored (--dry-run).",
+        [
+            "anthropic",
+            "ANTHROPIC_API_KEY",
+            ".env:3",
+            "fails the key pattern: skipped",
+        ],
+        ["groq", "GROQ_API_KEY", ".env.local:1", "new: would import"],
+        [
+            "mistral",
+            "MISTRAL_API_KEY",
+            "environment",
+            "new: would import",
+        ],
+        ["openai", "OPENAI_API_KEY", ".env:2", "new: would import"],
+        [
+            "perplexity",
+            "PERPLEXITY_API_KEY",
+            ".env.local:2",
+            "refers to another variable: skipped",
+        ],
     ] {
-        assert!(out.contains(row), "{row:?} missing:\n{out}");
+        assert!(has_row(&out, &row), "{row:?} missing:\n{out}");
     }
+    assert!(out.contains("Nothing was stored (--dry-run)."), "{out}");
     assert!(!out.contains("UNRELATED"));
     let list = t.run(&["list", "--json"], None).ok().stdout;
     assert!(!list.contains("\"connection\":\"default\""), "{list}");
@@ -264,6 +289,7 @@ fn import_reads_env_files_and_the_environment_and_never_prints_a_value() {
     )
     .unwrap();
     std::fs::remove_file(project.join(".env.production")).unwrap();
+    std::fs::write(project.join(".env.local"), format!("GROQ_API_KEY={GROQ}\n")).unwrap();
     let (code, out, _) = import(&t, &project, &[]);
     assert_eq!(code, 8);
     assert!(
@@ -418,6 +444,11 @@ fn backup_and_restore_move_every_profile_to_a_new_home_with_its_own_key() {
         !list.contains("\"connection\""),
         "a failed restore changed the home: {list}"
     );
+    new.run(&["inspect", "acme"], None).code(4);
+    assert!(!new.home().join("rules.toml").exists());
+    // The passphrase comes from a prompt or --stdin, nothing else.
+    let piped = new.run(&["restore", backup_arg], Some(pass)).code(2);
+    assert!(piped.stderr.contains("--stdin"), "{}", piped.stderr);
 
     let out = new
         .run(&["restore", backup_arg, "--stdin"], Some(pass))

@@ -29,7 +29,12 @@ pub struct Args {
 }
 
 fn passphrase(args: &Args, confirm: bool) -> CliResult<Zeroizing<String>> {
-    let read = if args.stdin || !std::io::stdin().is_terminal() {
+    if !args.stdin && !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(
+            "no terminal to ask for the passphrase on; give it on standard input with --stdin",
+        ));
+    }
+    let read = if args.stdin {
         let mut line = Zeroizing::new(String::new());
         std::io::stdin().lock().read_line(&mut line)?;
         Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string())

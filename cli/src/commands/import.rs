@@ -122,11 +122,25 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
         return Ok(());
     }
 
-    // Places that disagree are not imported: the person says which with --from.
+    // Places that disagree, and references to other variables, are not
+    // imported: the person says which with --from.
     let mut conflicts = Vec::new();
     let mut keys = Vec::new();
     for (provider, places) in &per_provider {
         let first = places[0];
+        if looks_like_reference(&first.value) {
+            conflicts.push(ImportResult {
+                provider: provider.to_string(),
+                variable: first.variable.clone(),
+                source: first.source(),
+                outcome: ImportOutcome::Reference,
+                hint: Some(
+                    "the value refers to another variable (${...}); import it where it is set"
+                        .into(),
+                ),
+            });
+            continue;
+        }
         if places.iter().any(|p| p.value.trim() != first.value.trim()) {
             conflicts.push(ImportResult {
                 provider: provider.to_string(),
@@ -176,6 +190,14 @@ pub fn run(ctx: &Ctx, args: Args) -> CliResult {
     Ok(())
 }
 
+/// `${VAR}` or `$VAR`: a dotenv reference, not a key.
+fn looks_like_reference(value: &str) -> bool {
+    let v = value.trim();
+    v.contains("${")
+        || v.strip_prefix('$')
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+}
+
 fn read_file(path: &Path, found: &mut Vec<Found>) -> CliResult {
     let text = Zeroizing::new(
         std::fs::read_to_string(path)
@@ -198,6 +220,7 @@ fn print_results(resp: &ImportResponse) {
         .map(|r| {
             let what = match (r.outcome, resp.dry_run) {
                 (ImportOutcome::Conflict, _) => "different values found: skipped",
+                (ImportOutcome::Reference, _) => "refers to another variable: skipped",
                 (ImportOutcome::New, true) => "new: would import",
                 (ImportOutcome::New, false) => "new: imported",
                 (ImportOutcome::Same, _) => "same as stored",

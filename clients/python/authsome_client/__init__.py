@@ -108,7 +108,8 @@ class AuthLayer:
 
     def _view(self, provider: str, connection: str, show_secret: bool) -> Dict[str, Any]:
         route = f"/v1/connections/{_seg(provider, 'provider')}/{_seg(connection, 'connection')}"
-        query = {"show_secret": "true"} if show_secret else None
+        # Only the fields that authenticate requests: the refresh token stays in the daemon.
+        query = {"show_secret": "true", "fields": "access_token,api_key"} if show_secret else None
         view = self._client.get(route, query)
         if not isinstance(view, dict):
             raise AuthsomeError("unexpected answer from the daemon", "bad_response")

@@ -205,6 +205,8 @@ pub fn start_daemon(home: &Home) -> Result<u16> {
     // The master key, if this CLI was given one, goes over a pipe: the
     // daemon's environment (and so every process it starts) never holds it.
     let key = authsome_daemon::vault::keys::given_key();
+    // The key goes over the pipe below, never in the daemon's environment.
+    cmd.env_remove(authsome_daemon::vault::keys::MASTER_KEY_ENV);
     cmd.args(["daemon", "serve", "--ready-pipe"]);
     if key.is_some() {
         cmd.arg("--master-key-stdin").stdin(Stdio::piped());

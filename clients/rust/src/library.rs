@@ -26,7 +26,7 @@ impl Client {
     /// by the daemon first when it is due. The read is audited as `get`.
     pub fn get_access_token(&self, provider: &str, connection: &str) -> Result<Secret> {
         let mut view: ConnectionView = self.get(&format!(
-            "/v1/connections/{}/{}?show_secret=true",
+            "/v1/connections/{}/{}?show_secret=true&fields=access_token,api_key",
             enc(provider),
             enc(connection)
         ))?;

@@ -328,6 +328,10 @@ struct GetQuery {
     /// Include the secret values (audited as `get`); else they are `***`.
     #[serde(default)]
     show_secret: bool,
+    /// With `show_secret`, only these fields (comma-separated, such as
+    /// `access_token,api_key`); the others stay `***`.
+    #[serde(default)]
+    fields: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/connections/{provider}/{connection}", summary = "One connection, refreshed first when due; secrets only with show_secret", params(("provider" = String, Path, description = "Provider name"), ("connection" = String, Path, description = "Connection name"), GetQuery), responses((status = 200, body = ConnectionView), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]
@@ -338,15 +342,24 @@ async fn get_connection(
     Query(q): Query<GetQuery>,
 ) -> Result<Json<ConnectionView>, Error> {
     let connection = ConnectionName::parse(&connection)?;
-    d.connections()
+    let mut view = d
+        .connections()
         .get(
             &p,
             &provider,
             &connection,
             crate::vault::store::Reveal::when(q.show_secret),
         )
-        .await
-        .map(Json)
+        .await?;
+    if let Some(fields) = &q.fields {
+        let wanted: Vec<&str> = fields.split(',').map(str::trim).collect();
+        for (name, value) in view.secrets.iter_mut() {
+            if !wanted.contains(&name.as_str()) {
+                *value = "***".into();
+            }
+        }
+    }
+    Ok(Json(view))
 }
 
 #[utoipa::path(get, path = "/v1/connections/{provider}/{connection}/headers",

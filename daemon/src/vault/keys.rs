@@ -287,6 +287,11 @@ impl MasterKeyLoader {
         if let Some(key) = Self::from_env()? {
             return Ok((key, KeySource::Env));
         }
+        self.load_from_backend()
+    }
+
+    /// The key the home's backend holds, whatever `AUTHSOME_MASTER_KEY` says.
+    pub fn load_from_backend(&self) -> Result<(MasterKey, KeySource)> {
         match self.home.load_config()?.vault.key_backend {
             None => Err(Error::MasterKey(format!(
                 "{} has no master key yet; run `authsome init`",

@@ -50,6 +50,19 @@ pub async fn rotate(home: &Home, progress: Progress<'_>) -> Result<RekeyReport> 
                 .into(),
         ));
     }
+    // Every sealed value must open with the key in effect before anything
+    // moves: a rotation that could not finish would leave a staged key the
+    // daemon cannot get past.
+    let mut checked = 0;
+    for profile in home.list_profiles()? {
+        let path = home.store_path(&profile);
+        if path.exists() {
+            checked += Store::check_sealed(&path, &profile, &old).await?;
+        }
+    }
+    // With the same key twice this only checks that the CA key opens.
+    crate::proxy::ca::reseal_key(home, &old, &old)?;
+    progress(&format!("checked {checked} sealed fields"));
     let new = MasterKey::generate();
     loader.stage(&new)?;
     progress("staged the new master key");
@@ -60,13 +73,15 @@ pub async fn rotate(home: &Home, progress: Progress<'_>) -> Result<RekeyReport> 
 /// Run before the home's key is loaded.
 pub async fn finish(home: &Home, progress: Progress<'_>) -> Result<Option<RekeyReport>> {
     let loader = MasterKeyLoader::new(home.clone());
-    if crate::vault::keys::given_key().is_some() || loader.recorded_backend()?.is_none() {
+    if loader.recorded_backend()?.is_none() {
         return Ok(None);
     }
     let Some(new) = loader.staged()? else {
         return Ok(None);
     };
-    let (old, _) = loader.load()?;
+    // The backend's key, even when AUTHSOME_MASTER_KEY is set: the rotation
+    // moves from it.
+    let (old, _) = loader.load_from_backend()?;
     progress("finishing an interrupted key rotation");
     roll_forward(home, &loader, &old, &new, progress)
         .await
@@ -86,21 +101,33 @@ async fn roll_forward(
         if !path.exists() {
             continue;
         }
-        if let Some(fields) = Store::reseal(&path, &profile, old, new).await? {
-            report.profiles += 1;
-            report.fields += fields;
-            progress(&format!("re-sealed profile {profile} ({fields} fields)"));
+        match Store::reseal(&path, &profile, old, new).await {
+            Ok(Some(fields)) => {
+                report.profiles += 1;
+                report.fields += fields;
+                progress(&format!("re-sealed profile {profile} ({fields} fields)"));
+            }
+            Ok(None) => {}
+            // Neither key opens it: it was unreadable before this rotation,
+            // and holding the rotation back would not make it readable.
+            Err(Error::MasterKey(reason)) => progress(&format!("left profile {profile}: {reason}")),
+            Err(e) => return Err(e),
         }
     }
-    if crate::proxy::ca::reseal_key(home, old, new)? {
-        report.ca_key = true;
-        progress("re-sealed the proxy CA key");
+    match crate::proxy::ca::reseal_key(home, old, new) {
+        Ok(true) => {
+            report.ca_key = true;
+            progress("re-sealed the proxy CA key");
+        }
+        Ok(false) => {}
+        Err(Error::MasterKey(reason)) => progress(&format!("left the proxy CA key: {reason}")),
+        Err(e) => return Err(e),
     }
+    loader.promote_staged()?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut config = home.load_config()?;
     config.vault.key_rotated_at = Some(now.clone());
     home.save_config(&config)?;
-    loader.promote_staged()?;
     progress("stored the new master key");
     report.rotated_at = now;
     Ok(report)

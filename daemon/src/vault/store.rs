@@ -177,6 +177,16 @@ pub struct Store {
     generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// Rewrites a store and empties its WAL, so old ciphertexts do not linger
+/// in free pages. Best effort: the data is already safe without it.
+async fn compact(pool: &SqlitePool) {
+    for sql in ["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"] {
+        if let Err(e) = sqlx::query(sql).execute(pool).await {
+            tracing::warn!("{sql} after re-sealing: {e}");
+        }
+    }
+}
+
 /// The associated data of a sealed field: the table, row and field it belongs to.
 fn aad(profile: &ProfileName, table: &str, provider: &str, name: &str, field: &str) -> String {
     format!("{table}:{profile}/{provider}/{name}:{field}")
@@ -295,6 +305,27 @@ impl Store {
         old: &MasterKey,
         new: &MasterKey,
     ) -> Result<Option<usize>> {
+        Self::reseal_or_check(path, profile, old, Some(new)).await
+    }
+
+    /// Opens every sealed field of the store at `path` with `key`, changing
+    /// nothing: the number of fields, or the first that does not open.
+    pub async fn check_sealed(
+        path: &Path,
+        profile: &ProfileName,
+        key: &MasterKey,
+    ) -> Result<usize> {
+        Ok(Self::reseal_or_check(path, profile, key, None)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn reseal_or_check(
+        path: &Path,
+        profile: &ProfileName,
+        old: &MasterKey,
+        new: Option<&MasterKey>,
+    ) -> Result<Option<usize>> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -312,12 +343,16 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(sealed) = &check {
-            if new.open(&check_aad, sealed).is_ok() {
+            if new.is_some_and(|k| k.open(&check_aad, sealed).is_ok()) {
+                // Re-sealed already; a kill may have come before the rewrite.
+                drop(tx);
+                compact(&pool).await;
+                pool.close().await;
                 return Ok(None);
             }
             old.open(&check_aad, sealed).map_err(|_| {
                 Error::MasterKey(format!(
-                    "neither the home's key nor the new one opens the store of profile {profile}"
+                    "the master key does not open the store of profile {profile}"
                 ))
             })?;
         }
@@ -335,6 +370,8 @@ impl Store {
                 };
                 let aad = aad(profile, "connections", &provider, &name, field);
                 let plain = old.open(&aad, &blob)?;
+                fields += 1;
+                let Some(new) = new else { continue };
                 sqlx::query(&format!(
                     "UPDATE connections SET {field} = ? WHERE provider = ? AND name = ?"
                 ))
@@ -343,7 +380,6 @@ impl Store {
                 .bind(&name)
                 .execute(&mut *tx)
                 .await?;
-                fields += 1;
             }
         }
         let rows = sqlx::query("SELECT provider, client_secret FROM clients")
@@ -356,24 +392,25 @@ impl Store {
             };
             let aad = aad(profile, "clients", &provider, "-", "client_secret");
             let plain = old.open(&aad, &blob)?;
+            fields += 1;
+            let Some(new) = new else { continue };
             sqlx::query("UPDATE clients SET client_secret = ? WHERE provider = ?")
                 .bind(new.seal(&aad, &plain))
                 .bind(&provider)
                 .execute(&mut *tx)
                 .await?;
-            fields += 1;
         }
+        let Some(new) = new else {
+            drop(tx);
+            pool.close().await;
+            return Ok(Some(fields));
+        };
         sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES ('key_check', ?)")
             .bind(new.seal(&check_aad, KEY_CHECK))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        // Old ciphertexts linger in free pages and the WAL until rewritten:
-        // rewrite the file and empty the WAL.
-        sqlx::query("VACUUM").execute(&pool).await?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&pool)
-            .await?;
+        compact(&pool).await;
         pool.close().await;
         Ok(Some(fields))
     }
