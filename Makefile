@@ -32,6 +32,7 @@ bench: build
 	python3 scripts/bench_get.py
 	python3 scripts/bench_proxy.py
 	python3 scripts/bench_run.py
+	python3 scripts/bench_moving.py
 	./scripts/bench_tray_rss.sh
 	python3 scripts/load.py
 
