@@ -14,19 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authsome_tests::fake_oauth::FakeOAuth;
-use authsome_tests::TestHome;
-
-/// A small deterministic generator, so a failure can be replayed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
+use authsome_tests::{Lcg, TestHome};
 
 /// The provider's reuse interval for a retired refresh token.
 const REUSE: Duration = Duration::from_secs(2);
@@ -123,7 +111,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         std::thread::spawn(move || {
             let mut rng = Lcg(7);
             while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(30 + rng.next() % 120));
+                std::thread::sleep(Duration::from_millis(30 + rng.draw() % 120));
                 if paused.load(Ordering::Relaxed) {
                     continue;
                 }
@@ -156,14 +144,14 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     let (mut relogins, mut ended_invalid) = (0u32, 0u32);
     let started = Instant::now();
     for i in 0..1000u32 {
-        match rng.next() % 10 {
+        match rng.draw() % 10 {
             0..=3 => {
-                let provider = if rng.next().is_multiple_of(3) {
+                let provider = if rng.draw().is_multiple_of(3) {
                     "scratch"
                 } else {
                     "openai"
                 };
-                let id = (provider.to_string(), format!("k{}", rng.next() % 60));
+                let id = (provider.to_string(), format!("k{}", rng.draw() % 60));
                 let key = format!("sk-crash-{i:04}-abcdefghijklmnopqrstu");
                 let out = t.run(
                     &[
@@ -188,7 +176,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
                 }
             }
             4..=7 => {
-                let conn = oauth_conns[(rng.next() % 3) as usize];
+                let conn = oauth_conns[(rng.draw() % 3) as usize];
                 let out = t.run(
                     &[
                         "get",
@@ -234,7 +222,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
             8 => {
                 let Some(id) = keys
                     .keys()
-                    .nth((rng.next() % (keys.len().max(1) as u64)) as usize)
+                    .nth((rng.draw() % (keys.len().max(1) as u64)) as usize)
                     .cloned()
                 else {
                     continue;

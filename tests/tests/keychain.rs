@@ -12,14 +12,17 @@ fn bus() -> String {
 }
 
 fn lookup_master_key(t: &TestHome) -> Option<String> {
+    lookup(&format!("master-key:{}", t.home().display()))
+}
+
+/// The new key `rekey` staged, while a rotation is under way.
+fn lookup_staged_key(t: &TestHome) -> Option<String> {
+    lookup(&format!("master-key:{}:next", t.home().display()))
+}
+
+fn lookup(username: &str) -> Option<String> {
     let out = std::process::Command::new("secret-tool")
-        .args([
-            "lookup",
-            "service",
-            "authsome",
-            "username",
-            &format!("master-key:{}", t.home().display()),
-        ])
+        .args(["lookup", "service", "authsome", "username", username])
         .env("DBUS_SESSION_BUS_ADDRESS", bus())
         .output()
         .expect("secret-tool");
@@ -116,22 +119,6 @@ fn init_keychain_without_a_keychain_is_refused() {
                 .unwrap()
                 .contains("keychain")
     );
-}
-
-fn lookup_staged_key(t: &TestHome) -> Option<String> {
-    let out = std::process::Command::new("secret-tool")
-        .args([
-            "lookup",
-            "service",
-            "authsome",
-            "username",
-            &format!("master-key:{}:next", t.home().display()),
-        ])
-        .env("DBUS_SESSION_BUS_ADDRESS", bus())
-        .output()
-        .expect("secret-tool");
-    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!s.is_empty()).then_some(s)
 }
 
 #[test]

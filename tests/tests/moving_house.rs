@@ -7,19 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use authsome_tests::runs::{api_key_provider, register};
-use authsome_tests::TestHome;
-
-/// A small deterministic generator, so a failure can be replayed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
+use authsome_tests::{Lcg, TestHome};
 
 const PROFILES: [&str; 4] = ["default", "work", "home", "ci"];
 const PROVIDERS: [&str; 4] = ["alpha", "bravo", "charlie", "delta"];
@@ -122,7 +110,7 @@ fn rekey_killed_at_any_moment_leaves_every_secret_readable() {
         let (step, delay) = if i % 2 == 0 {
             (Some(i / 2 % steps), Duration::ZERO)
         } else {
-            let micros = rng.next() % (whole.as_micros() as u64 + 1);
+            let micros = rng.draw() % (whole.as_micros() as u64 + 1);
             (None, Duration::from_micros(micros))
         };
         if kill_rekey(&t, step, delay) {

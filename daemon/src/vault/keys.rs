@@ -152,6 +152,25 @@ fn keychain_unavailable(reason: String) -> Error {
     }
 }
 
+/// Stores `key` in a keychain entry and reads it back: a keychain that
+/// does not keep what it is given is no place for the key.
+fn store_in_keychain(entry: &keyring::Entry, key: &MasterKey) -> Result<()> {
+    entry
+        .set_password(&key.to_base64())
+        .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
+    let back = zeroize::Zeroizing::new(
+        entry
+            .get_password()
+            .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?,
+    );
+    if back.as_str() != key.to_base64().as_str() {
+        return Err(keychain_unavailable(
+            "the keychain did not return the key just stored".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl MasterKeyLoader {
     /// A loader for `home`.
     pub fn new(home: Home) -> Self {
@@ -232,21 +251,7 @@ impl MasterKeyLoader {
             Ok(_) | Err(keyring::Error::NoEntry) => {}
             Err(e) => return Err(keychain_unavailable(describe_keyring_error(&e))),
         }
-        let key = MasterKey::generate();
-        entry
-            .set_password(&key.to_base64())
-            .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
-        let back = zeroize::Zeroizing::new(
-            entry
-                .get_password()
-                .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?,
-        );
-        if back.as_str() != key.to_base64().as_str() {
-            return Err(keychain_unavailable(
-                "the keychain did not return the key just stored".into(),
-            ));
-        }
-        Ok(())
+        store_in_keychain(&entry, &MasterKey::generate())
     }
 
     fn create_file_key(&self) -> Result<()> {
@@ -327,23 +332,7 @@ impl MasterKeyLoader {
                 text.push('\n');
                 write_private_file(&self.home.staged_key_path(), text.as_bytes())
             }
-            KeyBackendKind::Keychain => {
-                let entry = self.staged_entry()?;
-                entry
-                    .set_password(&key.to_base64())
-                    .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
-                let back = zeroize::Zeroizing::new(
-                    entry
-                        .get_password()
-                        .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?,
-                );
-                if back.as_str() != key.to_base64().as_str() {
-                    return Err(keychain_unavailable(
-                        "the keychain did not return the key just stored".into(),
-                    ));
-                }
-                Ok(())
-            }
+            KeyBackendKind::Keychain => store_in_keychain(&self.staged_entry()?, key),
         }
     }
 
@@ -386,17 +375,7 @@ impl MasterKeyLoader {
                 };
                 let main = keyring::Entry::new(KEYCHAIN_SERVICE, &keychain_user(&self.home))
                     .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
-                main.set_password(&key.to_base64())
-                    .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?;
-                let back = zeroize::Zeroizing::new(
-                    main.get_password()
-                        .map_err(|e| keychain_unavailable(describe_keyring_error(&e)))?,
-                );
-                if back.as_str() != key.to_base64().as_str() {
-                    return Err(keychain_unavailable(
-                        "the keychain did not return the key just stored".into(),
-                    ));
-                }
+                store_in_keychain(&main, &key)?;
                 match self.staged_entry()?.delete_credential() {
                     Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
                     Err(e) => Err(keychain_unavailable(describe_keyring_error(&e))),
