@@ -144,7 +144,11 @@ fn read_token(home: &Home) -> Result<String> {
     std::fs::read_to_string(home.token_path())
         .map(|t| t.trim().to_string())
         .map_err(|e| {
-            Error::unavailable(format!("cannot read {}: {e}", home.token_path().display()))
+            Error::unavailable(format!(
+                "cannot read {}: {e} (inside `authsome run` the Authsome home is hidden on \
+                 purpose: the run's proxy adds credentials to the command's requests instead)",
+                home.token_path().display()
+            ))
         })
 }
 
