@@ -246,6 +246,25 @@ fn a_program_using_the_rust_client_starts_the_daemon_from_the_path() {
     );
 }
 
+/// Inside a contained run the home is hidden: the library says so (exit 9)
+/// instead of trying to start a daemon there.
+#[test]
+fn the_rust_client_inside_a_contained_run_says_the_home_is_hidden() {
+    let t = home_with_keys();
+    let demo = authsome_tests::authsome_bin().with_file_name("authsome-client-demo");
+    let out = t
+        .cmd(&["run", "--", demo.to_str().unwrap(), "openai"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "error daemon_unavailable 9",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(9));
+}
+
 /// Each documented route is served (its method is routed, another method
 /// on its path is 405), and the document needs the token.
 #[test]
@@ -387,4 +406,21 @@ fn the_python_client_passes_its_tests_against_a_real_daemon() {
     assert!(out.status.success(), "{report}");
     assert!(!report.contains("skipped"), "a test was skipped:\n{report}");
     assert!(fake.state().refresh_calls >= 1, "the token was refreshed");
+
+    // Inside a contained run the home is hidden: DaemonUnavailable, saying why.
+    let script = "import authsome_client as a\n\
+                  try:\n    a.AuthLayer().get_access_token('openai'); print('no error')\n\
+                  except a.DaemonUnavailable as e:\n    print('unavailable', 'authsome run' in str(e))";
+    let out = t
+        .cmd(&["run", "--", "python3", "-c", script])
+        .env("PYTHONPATH", &installed)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "unavailable True",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

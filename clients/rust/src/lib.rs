@@ -169,6 +169,20 @@ pub fn ensure_initialized(home: &Home) -> Result {
     Ok(())
 }
 
+/// True when this process may create or write the home (it cannot inside
+/// a contained run, where the home is hidden).
+fn writable(home: &Home) -> bool {
+    use nix::unistd::{access, AccessFlags};
+    let mut dir = home.root();
+    while !dir.exists() {
+        match dir.parent() {
+            Some(parent) => dir = parent,
+            None => return false,
+        }
+    }
+    access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_ok()
+}
+
 /// The `authsome` program that starts a daemon: this program when it is
 /// `authsome`, else `AUTHSOME_BIN`, else `authsome` on the `PATH`.
 fn program() -> Result<std::path::PathBuf> {
@@ -330,6 +344,14 @@ impl Client {
                 Probe::Impostor => return Err(impostor(info.port)),
                 Probe::Nothing => {}
             }
+        }
+        if !writable(home) {
+            return Err(Error::unavailable(format!(
+                "no daemon answers for {} and this process cannot write there to start one \
+                 (inside `authsome run` the Authsome home is hidden on purpose: the run's proxy \
+                 adds credentials to the command's requests instead)",
+                home.root().display()
+            )));
         }
         let port = start_daemon(home)?;
         Ok(Client {
