@@ -14,8 +14,9 @@ use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 use crate::client::Client;
 use crate::error::{CliError, CliResult};
 
-/// The variable the scripts set when they ask for candidates.
-const VAR: &str = "COMPLETE";
+/// The variable the scripts set when they ask for candidates (a name of our
+/// own: a `COMPLETE` set for some other tool must not change what runs).
+const VAR: &str = "AUTHSOME_COMPLETE";
 
 /// Answers a completion request and exits, when the shell made one.
 pub fn answer_if_asked(factory: fn() -> clap::Command) {

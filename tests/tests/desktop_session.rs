@@ -146,6 +146,14 @@ fn bash_completes_commands_providers_and_the_running_daemons_connections() {
         "{fish}"
     );
     t.run(&["completions", "tcsh"], None).code(2);
+    // A COMPLETE variable set for another tool does not turn authsome into
+    // a completer: the scripts use a name of its own.
+    let out = t
+        .cmd(&["--version"])
+        .env("COMPLETE", "bash")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("authsome "));
 }
 
 #[test]
