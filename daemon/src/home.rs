@@ -315,6 +315,12 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes a file atomically (temp file, fsync, rename) with mode 0600.
+///
+/// The temp file has an unguessable name and is created with `O_EXCL` and
+/// `O_NOFOLLOW`: in a directory others can write (a backup in `/tmp`), a
+/// file or symlink planted under the name is never opened, so nobody can
+/// steer the write into another file. The rename replaces a symlink at
+/// `path` itself rather than writing through it.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     let ctx = || path.display().to_string();
     let dir = path
@@ -323,22 +329,25 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
+        crate::secret::random_token(12)
     ));
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| Error::io(tmp.display().to_string(), e))?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io(ctx(), e))?;
-        f.write_all(contents).map_err(|e| Error::io(ctx(), e))?;
-        f.sync_all().map_err(|e| Error::io(ctx(), e))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| Error::io(tmp.display().to_string(), e))?;
+    let written = f
+        .set_permissions(fs::Permissions::from_mode(0o600))
+        .and_then(|_| f.write_all(contents))
+        .and_then(|_| f.sync_all())
+        .and_then(|_| fs::rename(&tmp, path));
+    drop(f);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(ctx(), e));
     }
-    fs::rename(&tmp, path).map_err(|e| Error::io(ctx(), e))?;
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -591,3 +591,57 @@ fn age_tool_decrypt(t: &TestHome, file: &std::path::Path, pass: &str) -> String 
     let _ = child.kill();
     std::fs::read_to_string(&out_file).unwrap_or_default()
 }
+
+/// Another user who can write where the backup goes (`/tmp`) plants
+/// symlinks to the person's files: under the temp name the old writer used
+/// (`.<file>.<daemon pid>.tmp`), and as the backup's own name. The backup
+/// never writes through either; the planted file stays as it was.
+#[test]
+fn a_backup_into_a_shared_directory_never_writes_through_a_planted_symlink() {
+    let t = TestHome::new();
+    t.run(&["init", "--key-backend", "file"], None).ok();
+    t.login_key("openai", OPENAI);
+    let pid = t.daemon_pid().expect("a daemon");
+    let shared = t.dir().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let victim = t.dir().join("victim.txt");
+    std::fs::write(&victim, "the person's own file\n").unwrap();
+    let planted = shared.join(format!(".moving.age.{pid}.tmp"));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let backup = shared.join("moving.age");
+    let pass = "shared directory passphrase";
+    t.run(&["backup", backup.to_str().unwrap(), "--stdin"], Some(pass))
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the person's own file\n"
+    );
+    assert!(std::fs::symlink_metadata(&planted)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // The backup's own name made a symlink to the victim: --force replaces
+    // the link, and the victim is untouched.
+    std::fs::remove_file(&backup).unwrap();
+    std::os::unix::fs::symlink(&victim, &backup).unwrap();
+    t.run(
+        &["backup", backup.to_str().unwrap(), "--stdin", "--force"],
+        Some(pass),
+    )
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the person's own file\n"
+    );
+    assert!(!std::fs::symlink_metadata(&backup)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let leftovers: Vec<_> = std::fs::read_dir(&shared)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") && !n.contains(&pid.to_string()))
+        .collect();
+    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
