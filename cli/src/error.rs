@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use authsome_daemon::wire::ErrorBody;
-
 /// A failed command. Messages never hold a secret.
 #[derive(Debug)]
 pub enum CliError {
@@ -128,18 +126,6 @@ impl fmt::Display for CliError {
 impl From<authsome_daemon::Error> for CliError {
     fn from(e: authsome_daemon::Error) -> Self {
         CliError::daemon(e.code(), e.to_string())
-    }
-}
-
-impl From<ErrorBody> for CliError {
-    fn from(e: ErrorBody) -> Self {
-        match e.error.as_str() {
-            "daemon_unavailable" => CliError::Unavailable(e.message),
-            _ => CliError::Daemon {
-                code: e.error,
-                message: e.message,
-            },
-        }
     }
 }
 

@@ -28,12 +28,17 @@ fn setup() -> (TestHome, FakeOAuth) {
     (t, fake)
 }
 
-fn add_and_login(t: &TestHome, fake: &FakeOAuth) {
+/// `mcp add fakemcp` for the fake server.
+fn add(t: &TestHome, fake: &FakeOAuth) {
     t.run(
         &["mcp", "add", "fakemcp", &format!("{}/mcp", fake.base)],
         None,
     )
     .ok();
+}
+
+fn add_and_login(t: &TestHome, fake: &FakeOAuth) {
+    add(t, fake);
     let out = t.run(&["login", "fakemcp"], None).ok();
     assert!(
         out.stdout
@@ -243,11 +248,7 @@ fn mcp_add_discovers_the_server_and_the_bridge_calls_its_tools() {
 #[test]
 fn an_authorization_response_from_another_issuer_is_never_redeemed() {
     let (t, fake) = setup();
-    t.run(
-        &["mcp", "add", "fakemcp", &format!("{}/mcp", fake.base)],
-        None,
-    )
-    .ok();
+    add(&t, &fake);
     fake.state().switches.iss = Some("https://mix-up.example".into());
     let out = t.run(&["login", "fakemcp"], None).code(1);
     assert!(out.stderr.contains("RFC 9207"), "{}", out.stderr);
@@ -383,11 +384,7 @@ fn an_api_key_mcp_provider_connects_with_its_key() {
 #[test]
 fn mcp_config_prints_the_bridge_for_each_host() {
     let (t, fake) = setup();
-    t.run(
-        &["mcp", "add", "fakemcp", &format!("{}/mcp", fake.base)],
-        None,
-    )
-    .ok();
+    add(&t, &fake);
     let bin = authsome_tests::authsome_bin().display().to_string();
     let desktop = t.run(&["mcp", "config", "fakemcp"], None).ok().stdout;
     let json_part: Value = serde_json::from_str(&desktop[desktop.find('{').unwrap()..]).unwrap();

@@ -256,14 +256,7 @@ fn import_reads_env_files_and_the_environment_and_never_prints_a_value() {
         .unwrap()
         .contains(OPENAI));
     for (provider, key) in [("openai", OPENAI), ("groq", GROQ), ("mistral", MISTRAL)] {
-        let got = t
-            .run(
-                &["get", provider, "--field", "api_key", "--show-secret"],
-                None,
-            )
-            .ok()
-            .stdout;
-        assert_eq!(got.trim(), key);
+        assert_eq!(t.secret(provider, "api_key"), key);
     }
     let audit = std::fs::read_to_string(t.home().join("audit.log")).unwrap();
     assert_eq!(audit.matches("\"event\":\"import\"").count(), 3, "{audit}");
@@ -287,14 +280,7 @@ fn import_reads_env_files_and_the_environment_and_never_prints_a_value() {
     let (code, out, _) = import(&t, &project, &["--force"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("different: replaced"), "{out}");
-    let got = t
-        .run(
-            &["get", "openai", "--field", "api_key", "--show-secret"],
-            None,
-        )
-        .ok()
-        .stdout;
-    assert_eq!(got.trim(), OPENAI_OTHER);
+    assert_eq!(t.secret("openai", "api_key"), OPENAI_OTHER);
     std::fs::write(
         project.join(".env.test"),
         format!("OPENAI_API_KEY={OPENAI}\n"),
@@ -453,13 +439,7 @@ fn backup_and_restore_move_every_profile_to_a_new_home_with_its_own_key() {
         "the new home keeps its own key"
     );
     let get = |t: &TestHome, args: &[&str]| t.run(args, None).ok().stdout.trim().to_string();
-    assert_eq!(
-        get(
-            &new,
-            &["get", "openai", "--field", "api_key", "--show-secret"]
-        ),
-        OPENAI
-    );
+    assert_eq!(new.secret("openai", "api_key"), OPENAI);
     assert_eq!(
         get(
             &new,
@@ -475,21 +455,12 @@ fn backup_and_restore_move_every_profile_to_a_new_home_with_its_own_key() {
         ),
         GROQ
     );
-    assert_eq!(
-        get(
-            &new,
-            &["get", "acme", "--field", "api_key", "--show-secret"]
-        ),
-        "acme-backup-key-6Tg2"
-    );
+    assert_eq!(new.secret("acme", "api_key"), "acme-backup-key-6Tg2");
     assert!(new.home().join("rules.toml").exists());
     // The OAuth connection refreshes on the new machine with the refresh
     // token it brought (forced: the server "refused" the access token).
     let before = fake.state().refresh_calls;
-    let token = get(
-        &new,
-        &["get", "fake", "--field", "access_token", "--show-secret"],
-    );
+    let token = new.secret("fake", "access_token");
     let client =
         authsome_client::Client::connect(&authsome_daemon::home::Home::at(new.home()), None, false)
             .unwrap();
