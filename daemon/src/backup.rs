@@ -195,6 +195,57 @@ pub async fn restore(
     drop(plain);
     let plan = check(&payload, |name| d.catalogue().get(name).is_ok())?;
 
+    // What a connection's base URL would send: a connection naming a base
+    // URL must agree with the client credentials it will be refreshed with,
+    // or a backup could send this home's client secret to its own server.
+    let mut fresh = true;
+    for (profile, data) in &plan.profiles {
+        let store = match d.stores().get(profile).await {
+            Ok(s) => Some(s),
+            Err(Error::ProfileNotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        for rec in &data.connections {
+            let Some(base) = &rec.meta.base_url else {
+                continue;
+            };
+            let p = &rec.meta.provider;
+            let ours = match &store {
+                Some(s) => s.get_client(p).await?,
+                None => None,
+            };
+            let theirs = data.clients.iter().find(|c| c.provider == *p);
+            let effective = match (theirs, &ours) {
+                (Some(c), None) => Some(c.base_url.clone()),
+                (Some(c), Some(_)) if force => Some(c.base_url.clone()),
+                (_, Some(c)) => Some(c.base_url.clone()),
+                (None, None) => None,
+            };
+            if let Some(client_base) = effective {
+                if client_base.as_deref() != Some(base.as_str()) {
+                    return Err(Error::InvalidInput(format!(
+                        "the backup's {p} ({}) in profile {profile} names base URL {base}, which \
+                         is not the one of the {p} client credentials it would be refreshed with; \
+                         nothing was restored",
+                        rec.meta.connection
+                    )));
+                }
+            }
+        }
+    }
+    for profile in d.home().list_profiles()? {
+        if !d
+            .stores()
+            .get(&profile)
+            .await?
+            .list_connections()
+            .await?
+            .is_empty()
+        {
+            fresh = false;
+        }
+    }
+
     // Everything in the file is sound: now change the home.
     let home = d.home();
     let mut out = RestoreSummary::default();
@@ -231,21 +282,29 @@ pub async fn restore(
         } == current;
         if incoming == current {
             // Nothing to change.
-        } else if untouched || force {
+        } else if (untouched && fresh) || force {
+            // Settings (containment, extra CAs, activity) only come into a
+            // new home, or with --force: a backup must not quietly loosen
+            // an existing one.
             home.save_config(&incoming)?;
             out.restored.config = true;
         } else {
-            out.skipped
-                .push("settings: this home has its own config.toml".into());
+            out.skipped.push(
+                "settings: only restored into a new home, or with --force (config.toml)".into(),
+            );
         }
     }
     if let Some(rules) = &payload.rules {
         let target = home.rules_path();
-        if !target.exists() || force {
+        if (!target.exists() && fresh) || force {
             crate::home::write_private_file(&target, rules.as_bytes())?;
+            out.restored.config = true;
         } else if std::fs::read_to_string(&target).ok().as_deref() != Some(rules.as_str()) {
-            out.skipped
-                .push("rules: this home has its own rules.toml".into());
+            out.skipped.push(if target.exists() {
+                "rules: this home has its own rules.toml".into()
+            } else {
+                "rules: only restored into a new home, or with --force".into()
+            });
         }
     }
     for (profile, data) in plan.profiles {

@@ -29,14 +29,35 @@ pub async fn import(
     }
     let connection = req.connection.unwrap_or_else(ConnectionName::default_name);
     let store = d.stores().get(profile).await?;
-    let mut results = Vec::with_capacity(req.keys.len());
-    for key in req.keys {
+    // Every provider is checked before anything is stored: a bad one
+    // further down must not leave half an import behind.
+    let mut defs = Vec::with_capacity(req.keys.len());
+    for key in &req.keys {
         let (def, _) = d.catalogue().get(&key.provider)?;
         if def.auth_type != AuthType::ApiKey {
             return Err(Error::InvalidInput(format!(
                 "{} takes an OAuth login, not an API key",
                 def.name
             )));
+        }
+        defs.push(def);
+    }
+    let mut results = Vec::with_capacity(req.keys.len());
+    for (key, def) in req.keys.into_iter().zip(defs) {
+        // The stand-in `authsome run` puts in a child's environment is not
+        // a key (it is what an import inside a run would find).
+        if key.value.expose().trim() == crate::proxy::PLACEHOLDER {
+            results.push(ImportResult {
+                provider: def.name.clone(),
+                variable: key.variable,
+                source: key.source,
+                outcome: ImportOutcome::Invalid,
+                hint: Some(format!(
+                    "{} is the stand-in `authsome run` gives its commands, not a key",
+                    crate::proxy::PLACEHOLDER
+                )),
+            });
+            continue;
         }
         let provider = ProviderName::parse(&def.name)?;
         let values = std::collections::BTreeMap::from([("api_key".to_string(), key.value)]);

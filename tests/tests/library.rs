@@ -286,7 +286,7 @@ fn the_openapi_document_covers_every_v1_route_and_needs_the_token() {
     for (path, item) in paths {
         let concrete = path
             .replace("{provider}", "openai")
-            .replace("{connection}", "nope")
+            .replace("{connection}", "default")
             .replace("{id}", "nope");
         let target = t.url(&concrete);
         for method in ["get", "post", "delete"] {
@@ -307,7 +307,9 @@ fn the_openapi_document_covers_every_v1_route_and_needs_the_token() {
             };
             assert_ne!(status, 405, "{method} {path} is documented but not routed");
             assert!(
-                !body.contains("\"error\":\"not_found\"") || concrete.contains("nope"),
+                // Runs, logins and grants answer an unknown id with not_found
+                // too; every other route has a code of its own.
+                !body.contains("\"error\":\"not_found\"") || path.contains("{id}"),
                 "{method} {path} fell through to the fallback: {body}"
             );
             probed += 1;

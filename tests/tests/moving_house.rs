@@ -237,8 +237,16 @@ fn import_reads_env_files_and_the_environment_and_never_prints_a_value() {
     }
     assert!(out.contains("Nothing was stored (--dry-run)."), "{out}");
     assert!(!out.contains("UNRELATED"));
-    let list = t.run(&["list", "--json"], None).ok().stdout;
-    assert!(!list.contains("\"connection\":\"default\""), "{list}");
+    let list: serde_json::Value =
+        serde_json::from_str(&t.run(&["list", "--json"], None).ok().stdout).unwrap();
+    assert!(
+        list["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["connections"].as_array().unwrap().is_empty()),
+        "the dry run stored something: {list}"
+    );
 
     let (code, out, err) = import(&t, &project, &[]);
     assert_eq!(code, 8, "{out}{err}");
@@ -320,6 +328,18 @@ fn import_reads_env_files_and_the_environment_and_never_prints_a_value() {
         .stdout;
     assert_eq!(got.trim(), OPENAI);
 
+    // The stand-in `authsome run` gives its commands is never imported as
+    // a key, even with --force and a provider without a key pattern.
+    let stand_in = project.join("stand-in.env");
+    std::fs::write(&stand_in, "MISTRAL_API_KEY=authsome-proxy-managed\n").unwrap();
+    let (code, out, _) = import(&t, &project, &["--from", "stand-in.env", "--force"]);
+    assert_eq!(code, 8, "{out}");
+    assert!(
+        out.contains("is the stand-in `authsome run` gives"),
+        "{out}"
+    );
+    assert_eq!(t.secret("mistral", "api_key"), MISTRAL);
+
     // No value ever on screen.
     for key in [OPENAI, OPENAI_OTHER, GROQ, MISTRAL] {
         for (_, out, err) in [
@@ -381,8 +401,19 @@ fn backup_and_restore_move_every_profile_to_a_new_home_with_its_own_key() {
     // Not twice to the same file without --force, and never from an argument.
     old.run(&["backup", backup_arg, "--stdin"], Some(pass))
         .code(2);
-    old.run(&["backup", backup_arg, "--stdin"], Some("short"))
+    let fresh_path = old.dir().join("other.age");
+    let short = old
+        .run(
+            &["backup", fresh_path.to_str().unwrap(), "--stdin"],
+            Some("short"),
+        )
         .code(2);
+    assert!(
+        short.stderr.contains("shorter than 10 characters"),
+        "{}",
+        short.stderr
+    );
+    assert!(!fresh_path.exists());
     old.run(&["backup", backup_arg, "--stdin", "--force"], Some(pass))
         .ok();
     // The old machine is left behind.
@@ -615,4 +646,105 @@ fn a_backup_into_a_shared_directory_never_writes_through_a_planted_symlink() {
         .filter(|n| n.ends_with(".tmp") && !n.contains(&pid.to_string()))
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+/// The payload inside an age file encrypted with `pass`.
+fn age_decrypt(sealed: &[u8], pass: &str) -> serde_json::Value {
+    use std::io::Read;
+    let d = age::Decryptor::new(sealed).unwrap();
+    let id = age::scrypt::Identity::new(age::secrecy::SecretString::from(pass.to_string()));
+    let mut plain = Vec::new();
+    d.decrypt(std::iter::once(&id as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    serde_json::from_slice(&plain).unwrap()
+}
+
+/// A backup someone else hands over, restored into a home in use: it may
+/// not aim a connection at its own server to get this home's client secret
+/// at the next refresh, and it does not loosen the home's settings (no
+/// sandbox) unless --force says so.
+#[test]
+fn a_hostile_backup_cannot_redirect_a_refresh_or_loosen_settings() {
+    use authsome_tests::fake_oauth::FakeOAuth;
+    let t = TestHome::new();
+    let b = authsome_tests::browser::follower(&t);
+    let t = t.env("BROWSER", b.to_str().unwrap());
+    t.run(&["init", "--key-backend", "file"], None).ok();
+    let fake = FakeOAuth::start();
+    let file = t.dir().join("fake.json");
+    std::fs::write(&file, fake.provider("fake", "pkce").to_string()).unwrap();
+    t.run(&["register", file.to_str().unwrap()], None).ok();
+    t.run(
+        &["login", "fake", "--client-id", "c", "--stdin"],
+        Some("fake-client-secret"),
+    )
+    .ok();
+    let pass = "a passphrase from someone else";
+    let honest = t.dir().join("honest.age");
+    t.run(&["backup", honest.to_str().unwrap(), "--stdin"], Some(pass))
+        .ok();
+    let mut payload = age_decrypt(&std::fs::read(&honest).unwrap(), pass);
+
+    // A new connection aimed at another server, without client credentials
+    // of its own: it would be refreshed with this home's client secret.
+    let profile = &mut payload["profiles"][0];
+    let mut conn = profile["connections"][0].clone();
+    conn["meta"]["connection"] = "x".into();
+    conn["meta"]["base_url"] = "https://evil.example".into();
+    profile["connections"] = serde_json::json!([conn]);
+    profile["clients"] = serde_json::json!([]);
+    let hostile = t.dir().join("hostile.age");
+    std::fs::write(&hostile, age_encrypt(payload.to_string().as_bytes(), pass)).unwrap();
+    let out = t
+        .run(
+            &["restore", hostile.to_str().unwrap(), "--stdin"],
+            Some(pass),
+        )
+        .code(2);
+    assert!(
+        out.stderr.contains("names base URL https://evil.example"),
+        "{}",
+        out.stderr
+    );
+    t.run(&["get", "fake", "--connection", "x"], None).code(3);
+
+    // Settings that turn the sandbox off: kept out of a home in use.
+    let mut payload = age_decrypt(&std::fs::read(&honest).unwrap(), pass);
+    payload["config"] = "[run]\ncontain = false\n".into();
+    payload["rules"] = "[[rule]]\nprovider = \"*\"\naction = \"allow\"\n".into();
+    std::fs::write(&hostile, age_encrypt(payload.to_string().as_bytes(), pass)).unwrap();
+    let before = std::fs::read_to_string(t.home().join("config.toml")).unwrap();
+    let out = t
+        .run(
+            &["restore", hostile.to_str().unwrap(), "--stdin"],
+            Some(pass),
+        )
+        .ok();
+    assert!(
+        out.stdout
+            .contains("settings: only restored into a new home"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("rules: only restored into a new home"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.home().join("config.toml")).unwrap(),
+        before
+    );
+    assert!(!t.home().join("rules.toml").exists());
+    // With --force the person asked for them.
+    t.run(
+        &["restore", hostile.to_str().unwrap(), "--stdin", "--force"],
+        Some(pass),
+    )
+    .ok();
+    let after = std::fs::read_to_string(t.home().join("config.toml")).unwrap();
+    assert!(after.contains("contain = false"), "{after}");
+    assert!(t.home().join("rules.toml").exists());
 }

@@ -425,6 +425,8 @@ class FakeDaemonTests(unittest.TestCase):
         for path, h in fake.requests[1:]:
             self.assertEqual(h["x-authsome-profile"], "work")
         self.assertIn("show_secret=true", fake.requests[1][0])
+        # Only the fields that authenticate: the refresh token stays in the daemon.
+        self.assertIn("fields=access_token%2Capi_key", fake.requests[1][0])
         self.assertIn("provider=github&connection=default", fake.requests[-1][0])
         self.assertEqual(sum(p.startswith("/health") for p, _ in fake.requests), 1, "checked once")
         self.assertNotIn(self.TOKEN, repr(auth) + str(auth))
