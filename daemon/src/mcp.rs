@@ -69,11 +69,19 @@ pub async fn add_server(
             force: req.force,
         })
         .await?;
-    let store = d.stores().get(profile).await?;
     if registered.replaced {
-        // Tokens of another server or issuer are no good for this one.
-        store.remove_provider_state(&name).await?;
+        // Tokens of another server or issuer are no good for this one, in
+        // any profile: the definition is shared, and a token left behind
+        // would be sent to the new server.
+        for other in d.home().list_profiles()? {
+            d.stores()
+                .get(&other)
+                .await?
+                .remove_provider_state(&name)
+                .await?;
+        }
     }
+    let store = d.stores().get(profile).await?;
     if let Some(id) = client_id {
         store
             .put_client(&ClientRecord {

@@ -526,3 +526,28 @@ fn a_provider_file_cannot_send_its_credential_to_another_host_through_mcp_url() 
         out.stderr
     );
 }
+
+/// `mcp add --force` replaces the server for every profile (the definition
+/// is shared): no profile keeps a token the new server would be sent.
+#[test]
+fn replacing_a_server_forgets_its_tokens_in_every_profile() {
+    let (t, fake) = setup();
+    add_and_login(&t, &fake);
+    t.run(&["profile", "create", "work"], None).ok();
+    t.run(&["--profile", "work", "login", "fakemcp"], None).ok();
+    t.run(&["--profile", "work", "get", "fakemcp"], None).ok();
+    t.run(
+        &[
+            "mcp",
+            "add",
+            "fakemcp",
+            &format!("{}/mcp", fake.base),
+            "--force",
+        ],
+        None,
+    )
+    .ok();
+    t.run(&["get", "fakemcp"], None).code(3);
+    t.run(&["--profile", "work", "get", "fakemcp"], None)
+        .code(3);
+}

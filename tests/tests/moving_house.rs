@@ -511,6 +511,11 @@ fn backup_and_restore_move_every_profile_to_a_new_home_with_its_own_key() {
         .get("access_token")
         .cloned()
         .unwrap_or_default();
+    // The refresh answer carries the access token, never the refresh token.
+    assert_eq!(
+        refreshed.secrets.get("refresh_token").map(String::as_str),
+        Some("***")
+    );
     assert_ne!(fresh, token);
     assert!(fake.state().issued.contains(&fresh));
 

@@ -229,7 +229,7 @@ fn config(ctx: &Ctx, name: &str, host: Host) -> CliResult {
 const BRIDGE_ERROR: i64 = -32001;
 
 /// Largest message read from the server.
-const MAX_MESSAGE: u64 = 64 * 1024 * 1024;
+const MAX_MESSAGE: u64 = 4 * 1024 * 1024;
 
 /// How long requests still in flight may take once stdin has closed.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -285,7 +285,7 @@ impl Bridge {
             }
         }
         let path = format!(
-            "/v1/connections/{}/{}?show_secret=true",
+            "/v1/connections/{}/{}?show_secret=true&fields=access_token,api_key",
             enc(&self.name),
             enc(&self.connection)
         );

@@ -353,13 +353,18 @@ async fn get_connection(
         .await?;
     if let Some(fields) = &q.fields {
         let wanted: Vec<&str> = fields.split(',').map(str::trim).collect();
-        for (name, value) in view.secrets.iter_mut() {
-            if !wanted.contains(&name.as_str()) {
-                *value = "***".into();
-            }
-        }
+        reveal_only(&mut view, &wanted);
     }
     Ok(Json(view))
+}
+
+/// Masks every secret of `view` but the `wanted` fields.
+fn reveal_only(view: &mut ConnectionView, wanted: &[&str]) {
+    for (name, value) in view.secrets.iter_mut() {
+        if !wanted.contains(&name.as_str()) {
+            *value = "***".into();
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/v1/connections/{provider}/{connection}/headers",
@@ -409,10 +414,13 @@ async fn refresh_rejected(
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Json<ConnectionView>, Error> {
     let connection = ConnectionName::parse(&connection)?;
-    d.connections()
+    let mut view = d
+        .connections()
         .after_rejection(&p, &provider, &connection, &req.rejected_sha256)
-        .await
-        .map(Json)
+        .await?;
+    // The caller sends the credential again; the refresh token stays here.
+    reveal_only(&mut view, &["access_token", "api_key"]);
+    Ok(Json(view))
 }
 
 #[utoipa::path(post, path = "/v1/connections/{provider}/{connection}/revoke", summary = "Delete a connection's credentials", params(("provider" = String, Path, description = "Provider name"), ("connection" = String, Path, description = "Connection name")), responses((status = 200, body = RevokeResponse), (status = "4XX", description = "An error with a stable code", body = ErrorBody)), security(("token" = [])))]

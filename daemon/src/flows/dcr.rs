@@ -27,6 +27,10 @@ pub struct ServerMetadata {
 
 pub(crate) fn safe_url(v: Option<&Value>) -> Option<String> {
     let s = v?.as_str()?;
+    // A server's URL is printed to the person: no line breaks or escapes.
+    if s.chars().any(char::is_control) {
+        return None;
+    }
     let u = url::Url::parse(s).ok()?;
     let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     (u.scheme() == "https" || (u.scheme() == "http" && loopback)).then(|| s.to_string())
