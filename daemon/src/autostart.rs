@@ -26,52 +26,61 @@ fn dirs_home() -> Result<PathBuf> {
         .ok_or_else(|| Error::InvalidInput("HOME is not set".into()))
 }
 
-/// One argument of an `Exec` line, quoted as the Desktop Entry
-/// specification asks when it needs it.
-fn exec_arg(arg: &str) -> String {
-    if !arg.is_empty()
+/// One argument of an `Exec` line as the Desktop Entry specification
+/// asks: quoted when it needs it, with `"`, `` ` ``, `$` and `\` escaped
+/// inside the quotes; then, as the value is a string, every backslash
+/// doubled; and `%` written `%%` (a field code otherwise). A line break or
+/// other control character cannot be written at all.
+fn exec_arg(arg: &str) -> Result<String> {
+    if arg.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!(
+            "{arg:?} cannot go in an autostart entry (a control character)"
+        )));
+    }
+    let quoted = if !arg.is_empty()
         && arg
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-=+:,@".contains(c))
     {
-        return arg.to_string();
-    }
-    let mut out = String::from("\"");
-    for c in arg.chars() {
-        if matches!(c, '"' | '`' | '$' | '\\') {
-            out.push('\\');
+        arg.to_string()
+    } else {
+        let mut out = String::from("\"");
+        for c in arg.chars() {
+            if matches!(c, '"' | '`' | '$' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
         }
-        out.push(c);
-    }
-    out.push('"');
-    out
+        out.push('"');
+        out
+    };
+    Ok(quoted.replace('\\', "\\\\").replace('%', "%%"))
 }
 
 /// The entry's text for the tray binary `tray`. A home other than the
 /// default (`AUTHSOME_HOME`) goes with it.
-pub fn entry(tray: &Path, home: Option<&Path>) -> String {
+pub fn entry(tray: &Path, home: Option<&Path>) -> Result<String> {
     let mut exec = Vec::new();
     if let Some(h) = home {
         exec.push("env".to_string());
-        exec.push(exec_arg(&format!("AUTHSOME_HOME={}", h.display())));
+        exec.push(exec_arg(&format!("AUTHSOME_HOME={}", h.display()))?);
     }
-    exec.push(exec_arg(&tray.display().to_string()));
-    format!(
+    exec.push(exec_arg(&tray.display().to_string())?);
+    Ok(format!(
         "[Desktop Entry]\nType=Application\nName=Authsome\n\
          Comment=Credential broker for AI agents\nExec={}\nIcon=authsome\n\
          Terminal=false\nX-GNOME-Autostart-enabled=true\n",
         exec.join(" ")
-    )
+    ))
 }
 
-/// Writes the entry (0644, atomically). Returns its path.
+/// Writes the entry (0600, atomically, never through a symlink). Returns
+/// its path.
 pub fn enable(tray: &Path, home: Option<&Path>) -> Result<PathBuf> {
     let file = path()?;
     let dir = file.parent().expect("autostart dir");
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
-    let tmp = dir.join(format!(".{FILE}.tmp"));
-    std::fs::write(&tmp, entry(tray, home)).map_err(|e| Error::io(tmp.display().to_string(), e))?;
-    std::fs::rename(&tmp, &file).map_err(|e| Error::io(file.display().to_string(), e))?;
+    crate::home::write_private_file(&file, entry(tray, home)?.as_bytes())?;
     Ok(file)
 }
 
@@ -116,17 +125,22 @@ mod tests {
 
     #[test]
     fn exec_lines_quote_what_needs_quoting() {
-        let e = entry(Path::new("/usr/bin/authsome-tray"), None);
+        let e = entry(Path::new("/usr/bin/authsome-tray"), None).unwrap();
         assert!(e.contains("\nExec=/usr/bin/authsome-tray\n"), "{e}");
+        // Quoted, `$` escaped in the quotes, and that backslash doubled as
+        // the value is a string; `%` doubled.
         let e = entry(
             Path::new("/opt/my apps/authsome-tray"),
-            Some(Path::new("/home/a/my $home")),
-        );
+            Some(Path::new("/home/a/my $home 100%")),
+        )
+        .unwrap();
         assert!(
             e.contains(
-                "\nExec=env \"AUTHSOME_HOME=/home/a/my \\$home\" \"/opt/my apps/authsome-tray\"\n"
+                "\nExec=env \"AUTHSOME_HOME=/home/a/my \\\\$home 100%%\" \"/opt/my apps/authsome-tray\"\n"
             ),
             "{e}"
         );
+        // A line break would start a new key of the entry: refused.
+        assert!(entry(Path::new("/tmp/x\nExec=/bin/evil"), None).is_err());
     }
 }

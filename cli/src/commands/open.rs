@@ -19,8 +19,10 @@ pub fn run(_ctx: &Ctx) -> CliResult {
         )));
     }
     use std::os::unix::process::CommandExt;
-    Command::new(&tray)
-        .arg("--open")
+    let mut cmd = Command::new(&tray);
+    // The tray app hosts the daemon: it gets a daemon's clean environment.
+    authsome_daemon::process::scrub_daemon_env(&mut cmd);
+    cmd.arg("--open")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -211,20 +211,10 @@ fn program() -> Result<std::path::PathBuf> {
 pub fn start_daemon(home: &Home) -> Result<u16> {
     ensure_initialized(home)?;
     let mut cmd = Command::new(program()?);
-    // A daemon started from inside `authsome run --no-contain` must not
-    // send its own requests through that run's proxy, nor trust its CA.
-    for var in authsome_daemon::proxy::PROXY_VARS
-        .iter()
-        .chain(&authsome_daemon::proxy::CA_VARS)
-        .chain(&["NODE_USE_ENV_PROXY"])
-    {
-        cmd.env_remove(var);
-    }
-    // The master key, if this CLI was given one, goes over a pipe: the
+    authsome_daemon::process::scrub_daemon_env(&mut cmd);
+    // The master key, if this program was given one, goes over a pipe: the
     // daemon's environment (and so every process it starts) never holds it.
     let key = authsome_daemon::vault::keys::given_key();
-    // The key goes over the pipe below, never in the daemon's environment.
-    cmd.env_remove(authsome_daemon::vault::keys::MASTER_KEY_ENV);
     cmd.args(["daemon", "serve", "--ready-pipe"]);
     if key.is_some() {
         cmd.arg("--master-key-stdin").stdin(Stdio::piped());
