@@ -66,6 +66,21 @@ fn ours(signal_zero: nix::Result<()>) -> bool {
     signal_zero.is_ok()
 }
 
+/// Removes from `cmd`'s environment what a daemon must not inherit: a
+/// run's proxy and CA variables (a daemon started from inside
+/// `authsome run --no-contain` would send its own requests through that
+/// run's proxy and trust its CA) and `AUTHSOME_MASTER_KEY` (the key goes
+/// over a pipe, never in an environment its children could inherit).
+pub fn scrub_daemon_env(cmd: &mut std::process::Command) {
+    for var in crate::proxy::PROXY_VARS
+        .iter()
+        .chain(&crate::proxy::CA_VARS)
+        .chain(&["NODE_USE_ENV_PROXY", crate::vault::keys::MASTER_KEY_ENV])
+    {
+        cmd.env_remove(var);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,20 +95,5 @@ mod tests {
         assert!(!ours(Err(nix::errno::Errno::ESRCH)));
         assert!(process_alive(std::process::id()));
         assert!(!process_alive(u32::MAX));
-    }
-}
-
-/// Removes from `cmd`'s environment what a daemon must not inherit: a
-/// run's proxy and CA variables (a daemon started from inside
-/// `authsome run --no-contain` would send its own requests through that
-/// run's proxy and trust its CA) and `AUTHSOME_MASTER_KEY` (the key goes
-/// over a pipe, never in an environment its children could inherit).
-pub fn scrub_daemon_env(cmd: &mut std::process::Command) {
-    for var in crate::proxy::PROXY_VARS
-        .iter()
-        .chain(&crate::proxy::CA_VARS)
-        .chain(&["NODE_USE_ENV_PROXY", crate::vault::keys::MASTER_KEY_ENV])
-    {
-        cmd.env_remove(var);
     }
 }
