@@ -53,6 +53,8 @@ struct Client {
     stdin: Option<ChildStdin>,
     lines: Receiver<Value>,
     seen: Vec<Value>,
+    /// Everything the bridge wrote on stdout, JSON or not.
+    stdout: std::thread::JoinHandle<String>,
 }
 
 impl Client {
@@ -66,21 +68,24 @@ impl Client {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = channel();
-        std::thread::spawn(move || {
+        let stdout = std::thread::spawn(move || {
+            let mut all = String::new();
             for line in BufReader::new(stdout).lines() {
                 let line = line.unwrap();
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| panic!("stdout carried something not JSON-RPC: {line}"));
-                if tx.send(v).is_err() {
-                    break;
+                all.push_str(&line);
+                all.push('\n');
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
                 }
             }
+            all
         });
         Client {
             stdin: child.stdin.take(),
             child,
             lines,
             seen: Vec::new(),
+            stdout,
         }
     }
 
@@ -134,13 +139,21 @@ impl Client {
         )
     }
 
-    /// Closes stdin and waits: the exit status and stderr.
+    /// Closes stdin and waits: the exit status, and stderr followed by all
+    /// of stdout (so a leak check covers both). Stdout must hold JSON-RPC
+    /// messages and nothing else.
     fn finish(mut self) -> (bool, String) {
         drop(self.stdin.take());
         let out = self.child.wait_with_output().unwrap();
+        let stdout = self.stdout.join().unwrap();
+        for line in stdout.lines() {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|_| panic!("stdout carried something not JSON-RPC: {line}"));
+            assert_eq!(v["jsonrpc"], "2.0", "stdout carried {line}");
+        }
         (
             out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            format!("{}\n{stdout}", String::from_utf8_lossy(&out.stderr)),
         )
     }
 }

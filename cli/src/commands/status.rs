@@ -4,7 +4,7 @@
 
 use authsome_daemon::audit::read_tail_matching;
 use authsome_daemon::vault::Status;
-use authsome_daemon::wire::{ListResponse, RunInfo, StatusResponse};
+use authsome_daemon::wire::{ListResponse, StatusResponse};
 use chrono::Utc;
 
 use crate::error::{CliError, CliResult};
@@ -27,7 +27,6 @@ pub fn run(ctx: &Ctx) -> CliResult {
     let client = ctx.client()?;
     let status: StatusResponse = client.get("/v1/status")?;
     let list: ListResponse = client.get("/v1/connections")?;
-    let runs: Vec<RunInfo> = client.get("/v1/runs")?;
     let last_error = read_tail_matching(&ctx.home.audit_log(), 1, |e| {
         e.get("status").and_then(|s| s.as_str()) == Some("failure")
     })?
@@ -60,7 +59,7 @@ pub fn run(ctx: &Ctx) -> CliResult {
             "connections": by_state,
             "attention": attention,
             "soonest_expiry": soonest.as_ref().map(|(at, who)| serde_json::json!({"at": at, "connection": who})),
-            "runs": runs.len(),
+            "runs": status.runs,
             "last_error": last_error,
         }))?;
     } else {
@@ -105,7 +104,7 @@ pub fn run(ctx: &Ctx) -> CliResult {
                 }
             ));
         }
-        t.push_str(&format!("Runs        {} live\n", runs.len()));
+        t.push_str(&format!("Runs        {} live\n", status.runs));
         if let Some(e) = &last_error {
             let get = |k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("-");
             t.push_str(&format!(

@@ -384,12 +384,7 @@ async fn credential_headers(
         .credential_header(&p, &provider, &connection)
         .await?;
     // The name as the provider spells it (the proxy's is lower case).
-    let name = match &def.api_key {
-        Some(spec) if def.auth_type == crate::providers::AuthType::ApiKey => {
-            spec.header_name.clone()
-        }
-        _ => "Authorization".to_string(),
-    };
+    let name = crate::proxy::credential_header_name(&def);
     let value = value
         .to_str()
         .map_err(|_| {

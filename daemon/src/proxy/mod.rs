@@ -45,6 +45,15 @@ use runs::{Run, RunCandidates, RunTable};
 /// The value SDKs see in their API-key variables during a run.
 pub const PLACEHOLDER: &str = "authsome-proxy-managed";
 
+/// The header a provider's credential goes in, spelt as the provider
+/// spells it: its API-key header, or `Authorization` for OAuth tokens.
+pub fn credential_header_name(def: &crate::providers::ProviderDef) -> String {
+    match (&def.api_key, def.auth_type) {
+        (Some(spec), AuthType::ApiKey) => spec.header_name.clone(),
+        _ => "Authorization".to_string(),
+    }
+}
+
 /// The proxy variables `authsome run` gives its command.
 pub const PROXY_VARS: [&str; 8] = [
     "HTTPS_PROXY",
@@ -1367,12 +1376,12 @@ impl Runs {
                 } else {
                     format!("{} {}", spec.header_prefix, key.expose())
                 };
-                (spec.header_name.clone(), zeroize::Zeroizing::new(value))
+                (credential_header_name(&def), zeroize::Zeroizing::new(value))
             }
             AuthType::OAuth2 => {
                 let token = rec.secrets.access_token.as_ref().ok_or_else(missing)?;
                 (
-                    "Authorization".to_string(),
+                    credential_header_name(&def),
                     zeroize::Zeroizing::new(format!("Bearer {}", token.expose())),
                 )
             }
