@@ -78,6 +78,40 @@ fn is_loopback(u: &url::Url) -> bool {
     matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
 }
 
+/// True for an address on this machine or its private network, however it
+/// is written (`127.0.0.2`, `0.0.0.0`, `[::ffff:127.0.0.1]`, `localhost.`,
+/// `10.x`, `192.168.x`, link-local): a remote server may not name one.
+/// A public DNS name that resolves to such an address is not caught here.
+fn is_internal(u: &url::Url) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    let v4 = |ip: Ipv4Addr| {
+        ip.is_loopback()
+            || ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64
+    };
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => v4(ip),
+        Some(url::Host::Ipv6(ip)) => {
+            if let Some(mapped) = ip.to_ipv4_mapped() {
+                return v4(mapped);
+            }
+            let first = ip.segments()[0];
+            IpAddr::V6(ip).is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost") || !d.contains('.')
+        }
+        None => true,
+    }
+}
+
 /// Finds how `url` (an MCP server's Streamable HTTP endpoint) is protected.
 /// Every address the server's documents name must be https, or plain http
 /// on loopback only when the server itself is on loopback: a remote server
@@ -95,7 +129,7 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Discovery> {
     let local = is_loopback(&parsed);
     let safe_url = |v: Option<&Value>| {
         crate::flows::dcr::safe_url(v).filter(|s| {
-            local || url::Url::parse(s).is_ok_and(|u| u.scheme() == "https" && !is_loopback(&u))
+            local || url::Url::parse(s).is_ok_and(|u| u.scheme() == "https" && !is_internal(&u))
         })
     };
     // 1. An unauthenticated request.
@@ -320,6 +354,39 @@ impl Discovery {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_remote_server_cannot_name_this_machine_or_its_network() {
+        for internal in [
+            "https://127.0.0.1/x",
+            "https://127.0.0.2/x",
+            "https://0.0.0.0/x",
+            "https://[::1]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://[fd00::1]/x",
+            "https://[fe80::1]/x",
+            "https://localhost./x",
+            "https://api.localhost/x",
+            "https://intranet/x",
+            "https://10.1.2.3/x",
+            "https://192.168.1.1/x",
+            "https://169.254.169.254/latest",
+            "https://100.64.0.1/x",
+        ] {
+            assert!(
+                is_internal(&url::Url::parse(internal).unwrap()),
+                "{internal}"
+            );
+        }
+        for public in [
+            "https://auth.example.com/x",
+            "https://8.8.8.8/x",
+            "https://[2001:db8::1]/x",
+        ] {
+            assert!(!is_internal(&url::Url::parse(public).unwrap()), "{public}");
+        }
+    }
+
     use super::*;
 
     #[test]
